@@ -1,0 +1,38 @@
+"""One error type for every data problem, with the file, the key, and expected vs found."""
+from __future__ import annotations
+
+from pathlib import Path
+
+REAL_DATA_HINT = (
+    "Real features come from the MulT pickles (yaohungt/Multimodal-Transformer, "
+    "'{mosei_senti,iemocap,mosi}_data.pkl') or the CMU-MultimodalSDK computational "
+    "sequences (.csd); see data/README.md. Without them, use the built-in synthetic "
+    "stand-in: source='synthetic' (or `cmn synth --dataset mosei --out DIR`)."
+)
+
+
+class DataError(ValueError):
+    """A data file or folder cannot be used; the message says where, what and why.
+
+    Attributes mirror the message so that callers (the `inspect` command, tests) can
+    branch on them without parsing text.
+    """
+
+    def __init__(self, path: str | Path | None, message: str, *, key: str | None = None,
+                 expected: str | None = None, found: str | None = None, hint: str | None = None):
+        self.path = None if path is None else str(path)
+        self.key = key
+        self.expected = expected
+        self.found = found
+        parts = []
+        if self.path is not None:
+            parts.append(f"{self.path}")
+        if key is not None:
+            parts.append(f"[{key}]")
+        head = " ".join(parts)
+        text = f"{head}: {message}" if head else message
+        if expected is not None or found is not None:
+            text += f" (expected {expected}; found {found})"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)

@@ -1,0 +1,260 @@
+"""The canonical in-memory form of a data set, whatever file it came from.
+
+Every loader (MulT pickle, CMU-MultimodalSDK .csd, the synthetic generator through those
+two) returns a :class:`DataBundle`: three :class:`Split` objects plus metadata. Layout:
+
+* ``features[modality]``: float32 array (N, T, D), **right-padded** (valid steps first),
+  with non-finite values already replaced by 0 (and counted in ``meta``);
+* ``lengths[modality]``: int64 (N,), the true number of steps, so padding masks come from
+  lengths and never from all-zero frames (real GloVe 'sp' tokens are all-zero words);
+* ``labels``: MOSEI/MOSI: float32 (N,) sentiment in [-3, 3]; IEMOCAP: int64 (N, 4), one
+  one-vs-rest 0/1 column per emotion in the order of :data:`IEMOCAP_EMOTIONS`;
+* ``ids``: str (N,), the segment ids (``video[index]`` for SDK data);
+* ``extras``: optional per-sample arrays (synthetic ground truth, e.g. ``cue_mask``).
+
+A bundle round-trips through HDF5 (:func:`save_bundle`, :func:`load_bundle`), which is
+the on-disk cache under ``data/cache``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .errors import DataError
+
+MODALITIES = ("text", "audio", "vision")
+LETTER_TO_MODALITY = {"L": "text", "A": "audio", "V": "vision"}
+SPLITS = ("train", "valid", "test")
+DATASETS = ("mosei", "mosi", "iemocap")
+IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")
+SENTIMENT_RANGE = (-3.0, 3.0)
+
+
+def check_dataset_name(dataset: str) -> str:
+    """Return ``dataset`` if it is known, else raise a DataError listing the known ones."""
+    if dataset not in DATASETS:
+        raise DataError(None, f"unknown dataset name {dataset!r}",
+                        expected=f"one of {', '.join(DATASETS)}", found=repr(dataset))
+    return dataset
+
+
+def parse_modalities(spec: str) -> tuple[str, ...]:
+    """'LA' -> ('text', 'audio'); order follows L, A, V whatever the order given."""
+    letters = spec.upper()
+    bad = [c for c in letters if c not in LETTER_TO_MODALITY]
+    if not letters or bad or len(set(letters)) != len(letters):
+        raise ValueError(f"modalities must be a non-empty subset of 'LAV' without repeats, got {spec!r}")
+    return tuple(LETTER_TO_MODALITY[c] for c in "LAV" if c in letters)
+
+
+@dataclass
+class Split:
+    """One split (train, valid or test) in canonical form; see the module docstring."""
+
+    name: str
+    features: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m in MODALITIES if m in self.features)
+
+    def class_index(self) -> np.ndarray:
+        """IEMOCAP: the 4-class target (argmax of the one-vs-rest columns).
+
+        Rows without exactly one positive emotion have no 4-class target; they raise
+        instead of being silently assigned a class.
+        """
+        positives = self.labels.sum(axis=1)
+        bad = np.flatnonzero(positives != 1)
+        if bad.size:
+            raise DataError(None, f"{self.name} split: {bad.size} rows do not have exactly one "
+                            "positive emotion, so they have no 4-class target; use the "
+                            "4 x binary head (head='binary4') for multi-label data",
+                            key="labels", expected="one positive per row",
+                            found=f"row {bad[0]} has {positives[bad[0]]}")
+        return self.labels.argmax(axis=1).astype(np.int64)
+
+    def subset(self, index: np.ndarray) -> "Split":
+        """A new Split with the rows ``index`` (used for quick subsampling and tests)."""
+        return Split(self.name, {m: a[index] for m, a in self.features.items()},
+                     {m: a[index] for m, a in self.lengths.items()}, self.labels[index],
+                     self.ids[index], {k: a[index] for k, a in self.extras.items()})
+
+
+@dataclass
+class DataBundle:
+    """Train/valid/test splits of one data set plus what is known about its source."""
+
+    dataset: str
+    splits: dict[str, Split]
+    meta: dict
+
+    def __getitem__(self, split: str) -> Split:
+        return self.splits[split]
+
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        return {m: int(a.shape[2]) for m, a in self.splits["train"].features.items()}
+
+    @property
+    def seq_lens(self) -> dict[str, int]:
+        return {m: int(a.shape[1]) for m, a in self.splits["train"].features.items()}
+
+    @property
+    def source_label(self) -> str:
+        """One line that says where the numbers come from; every table carries it."""
+        return self.meta.get("source_label", "unknown source")
+
+
+# --------------------------------------------------------------------------------------
+# Validation shared by all loaders
+# --------------------------------------------------------------------------------------
+
+def validate_bundle(bundle: DataBundle, path: str | Path | None) -> None:
+    """Check shapes, N across modalities, lengths, label ranges; raise one DataError."""
+    check_dataset_name(bundle.dataset)
+    for split_name in SPLITS:
+        if split_name not in bundle.splits:
+            raise DataError(path, "missing split", key=split_name,
+                            expected="train, valid and test", found=", ".join(bundle.splits))
+        split = bundle.splits[split_name]
+        n = len(split)
+        if n == 0:
+            raise DataError(path, "empty split", key=split_name, expected="at least 1 sample",
+                            found="0")
+        dims = None
+        for modality, array in split.features.items():
+            key = f"{split_name}/{modality}"
+            if array.ndim != 3:
+                raise DataError(path, "wrong rank", key=key, expected="(N, T, D)",
+                                found=f"shape {array.shape}")
+            if array.shape[0] != n:
+                raise DataError(path, "N differs across modalities and labels", key=key,
+                                expected=f"{n} samples (as the labels)", found=f"{array.shape[0]}")
+            lengths = split.lengths[modality]
+            if lengths.shape != (n,) or lengths.min(initial=1) < 0 or lengths.max(initial=0) > array.shape[1]:
+                raise DataError(path, "lengths out of range", key=key,
+                                expected=f"(N,) in [0, {array.shape[1]}]",
+                                found=f"shape {lengths.shape}, max {lengths.max(initial=0)}")
+            dims = dims or {}
+            dims[modality] = array.shape[2]
+        if split.ids.shape[0] != n:
+            raise DataError(path, "N differs between ids and labels", key=f"{split_name}/id",
+                            expected=str(n), found=str(split.ids.shape[0]))
+        _validate_labels(bundle.dataset, split, path)
+    train_dims = bundle.feature_dims
+    for split_name in SPLITS:
+        for modality, array in bundle.splits[split_name].features.items():
+            if array.shape[2] != train_dims.get(modality, array.shape[2]):
+                raise DataError(path, "feature dimension differs from the train split",
+                                key=f"{split_name}/{modality}", expected=f"D = {train_dims[modality]}",
+                                found=f"D = {array.shape[2]}")
+
+
+def _validate_labels(dataset: str, split: Split, path) -> None:
+    key = f"{split.name}/labels"
+    labels = split.labels
+    if dataset == "iemocap":
+        if labels.ndim != 2 or labels.shape[1] != len(IEMOCAP_EMOTIONS):
+            raise DataError(path, "IEMOCAP labels have the wrong shape", key=key,
+                            expected="(N, 4) one-vs-rest emotions (or (N, 4, 2) in MulT files)",
+                            found=f"shape {labels.shape}")
+        if not np.isin(labels, (0, 1)).all():
+            raise DataError(path, "IEMOCAP labels must be 0/1", key=key, expected="values in {0, 1}",
+                            found=f"values {np.unique(labels)[:5].tolist()}")
+    else:
+        if labels.ndim != 1:
+            raise DataError(path, "sentiment labels have the wrong shape", key=key,
+                            expected="(N,) (or (N, 1, 1) in MulT files)", found=f"shape {labels.shape}")
+        if not np.isfinite(labels).all():
+            raise DataError(path, "sentiment labels contain NaN or inf", key=key,
+                            expected="finite values in [-3, 3]",
+                            found=f"{int((~np.isfinite(labels)).sum())} non-finite")
+        low, high = SENTIMENT_RANGE
+        if labels.min() < low - 1e-6 or labels.max() > high + 1e-6:
+            raise DataError(path, "sentiment labels out of range", key=key,
+                            expected="values in [-3, 3]",
+                            found=f"min {labels.min():.3g}, max {labels.max():.3g}")
+
+
+def replace_nonfinite(array: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Replace NaN and +-inf by 0 (real COVAREP audio has -inf); return the counts."""
+    array = np.asarray(array, dtype=np.float32)
+    nan = np.isnan(array)
+    posinf = np.isposinf(array)
+    neginf = np.isneginf(array)
+    counts = {"nan": int(nan.sum()), "posinf": int(posinf.sum()), "neginf": int(neginf.sum())}
+    if counts["nan"] or counts["posinf"] or counts["neginf"]:
+        array = array.copy()
+        array[nan | posinf | neginf] = 0.0
+    return array, counts
+
+
+# --------------------------------------------------------------------------------------
+# HDF5 round trip (the cache)
+# --------------------------------------------------------------------------------------
+
+CACHE_FORMAT_VERSION = 1
+
+
+def save_bundle(bundle: DataBundle, path: str | Path) -> Path:
+    """Write ``bundle`` to HDF5 atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["cmnlib_cache_format"] = CACHE_FORMAT_VERSION
+            h5.attrs["dataset"] = bundle.dataset
+            h5.attrs["meta"] = json.dumps(bundle.meta)
+            for name, split in bundle.splits.items():
+                group = h5.create_group(name)
+                for modality, array in split.features.items():
+                    group.create_dataset(f"features/{modality}", data=array)
+                    group.create_dataset(f"lengths/{modality}", data=split.lengths[modality])
+                group.create_dataset("labels", data=split.labels)
+                group.create_dataset("ids", data=split.ids.astype(object), dtype=h5py.string_dtype())
+                for key, array in split.extras.items():
+                    group.create_dataset(f"extras/{key}", data=array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_bundle(path: str | Path) -> DataBundle:
+    """Read a bundle written by :func:`save_bundle`."""
+    path = Path(path)
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(path, "not a readable HDF5 cache file", expected="HDF5",
+                        found=str(error).split("(")[0].strip()) from None
+    with h5:
+        if h5.attrs.get("cmnlib_cache_format") != CACHE_FORMAT_VERSION:
+            raise DataError(path, "cache written by another cmnlib version", key="cmnlib_cache_format",
+                            expected=str(CACHE_FORMAT_VERSION), found=str(h5.attrs.get("cmnlib_cache_format")))
+        splits = {}
+        for name in SPLITS:
+            group = h5[name]
+            features = {m: group["features"][m][()] for m in MODALITIES if m in group["features"]}
+            lengths = {m: group["lengths"][m][()] for m in features}
+            extras = {k: group["extras"][k][()] for k in group["extras"]} if "extras" in group else {}
+            ids = np.array([s.decode() if isinstance(s, bytes) else s for s in group["ids"][()]])
+            splits[name] = Split(name, features, lengths, group["labels"][()], ids, extras)
+        return DataBundle(str(h5.attrs["dataset"]), splits, json.loads(h5.attrs["meta"]))
