@@ -175,11 +175,15 @@ def _overlap_ranges(starts: np.ndarray, ends: np.ndarray, ref: np.ndarray):
     """
     hi = np.searchsorted(starts, ref[:, 1] - EPSILON, side="left")
     lo = np.searchsorted(ends, ref[:, 0] + EPSILON, side="right")
-    return lo, np.maximum(hi, lo)
+    # an intersection is never longer than the reference itself
+    hi = np.where(ref[:, 1] - ref[:, 0] > EPSILON, np.maximum(hi, lo), lo)
+    return lo, hi
 
 
 def _overlap_mask(starts, ends, ref):
-    return (starts[None, :] < ref[:, 1:2] - EPSILON) & (ends[None, :] > ref[:, 0:1] + EPSILON)
+    """(R, T) bool: the intersection of row t with reference r is longer than EPSILON."""
+    clipped = np.minimum(ends[None, :], ref[:, 1:2]) - np.maximum(starts[None, :], ref[:, 0:1])
+    return clipped > EPSILON
 
 
 def average_within(features: np.ndarray, intervals: np.ndarray, ref: np.ndarray):
@@ -346,7 +350,8 @@ def build_word_aligned(folder: str | Path, dataset: str = "mosei", *, seq_len: i
                 array[i, :len(sequence)] = sequence
             features[modality], counts_nf = replace_nonfinite(array)
             nonfinite[f"{split_name}/{modality}"] = counts_nf
-        labels = np.asarray(bucket["labels"], dtype=np.float32).reshape(n, -1)
+        label_dim = next(iter(labels_seq.data.values()))[0].shape[1]
+        labels = np.asarray(bucket["labels"], dtype=np.float32).reshape(n, label_dim)
         extras = {}
         if labels.shape[1] > 1:
             extras["emotions"] = labels[:, 1:]

@@ -469,19 +469,19 @@ def _folds() -> dict:
     return json.loads(files("cmnlib.resources").joinpath("standard_folds.json").read_text())["cmu_mosei"]
 
 
-def _video_plan(scale: str, rng: np.random.Generator) -> dict[str, list[tuple[str, int]]]:
+def _video_plan(targets: dict[str, int], subsample: bool,
+                rng: np.random.Generator) -> dict[str, list[tuple[str, int]]]:
     """(video id, number of segments) per split: real fold ids and real segment counts.
 
-    'paper' trims the largest videos until the totals equal the MulT pickle sizes; 'quick'
-    takes fold videos in a seeded order until the quick sizes are reached.
+    The full folds ('paper') trim the largest videos until the totals equal the MulT pickle
+    sizes; smaller sets take fold videos in a seeded order until the sizes are reached.
     """
     stats = _mosei_stats()["segments_per_video"]
     folds = _folds()
-    targets = SPLIT_SIZES["mosei"][scale]
     plan = {}
     for split in SPLITS:
         videos = [(v, c) for v, c in zip(folds[split], stats[split]) if c > 0]
-        if scale == "quick":
+        if subsample:
             order = rng.permutation(len(videos))
             chosen, total = [], 0
             for i in order:
@@ -521,25 +521,35 @@ def _centred_frames(means: np.ndarray, counts: np.ndarray, spread: float, rng) -
     return means[word_of_frame] + deviation
 
 
+def _split_sizes(dataset: str, scale: str, sizes: dict[str, int] | None) -> dict[str, int]:
+    if sizes is not None:
+        if set(sizes) != set(SPLITS) or min(sizes.values()) < 1:
+            raise ValueError(f"sizes must give a positive size for each of {SPLITS}, got {sizes}")
+        return dict(sizes)
+    if scale not in SPLIT_SIZES[dataset]:
+        raise ValueError(f"scale must be one of {list(SPLIT_SIZES[dataset])}, got {scale!r}")
+    return SPLIT_SIZES[dataset][scale]
+
+
 def generate_mosei(out_dir: str | Path, scale: str = "quick", seed: int = 0,
                    process: MoseiProcess | None = None, write_pickle: bool = True,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, sizes: dict[str, int] | None = None,
+                   monte_carlo_samples: int = MONTE_CARLO_SAMPLES) -> dict:
     """Write the MOSEI-like set into ``out_dir``: SDK ``.csd`` files and a MulT pickle.
 
-    Returns a summary (files, sizes, ceilings). The same seed gives the same bytes.
+    ``sizes`` overrides the scale's split sizes (small sets for tests). Returns a summary
+    (files, sizes, ceilings). The same seed gives the same bytes.
     """
     from tqdm import tqdm
-    if scale not in SPLIT_SIZES["mosei"]:
-        raise ValueError(f"scale must be one of {list(SPLIT_SIZES['mosei'])}, got {scale!r}")
+    targets = _split_sizes("mosei", scale, sizes)
     process = process or MoseiProcess()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     world = MoseiWorld.create(process, seed)
     rng = np.random.default_rng([seed, 3])
-    plan = _video_plan(scale, rng)
+    plan = _video_plan(targets, targets != SPLIT_SIZES["mosei"]["paper"], rng)
     sampler = _n_words_sampler(process)
-    rng_ceiling = seed
-    ceilings = mosei_ceilings(world, sampler, rng_ceiling)
+    ceilings = mosei_ceilings(world, sampler, seed, monte_carlo_samples)
     text_seq, audio_seq, vision_seq, label_seq, cue_seq, truth_seq = ({} for _ in range(6))
     pickle_splits = {}
     seq_len = SEQ_LEN["mosei"]
@@ -590,7 +600,7 @@ def generate_mosei(out_dir: str | Path, scale: str = "quick", seed: int = 0,
         }
     bar.close()
     metadata = {"generator": "cmnlib.data.synthetic", "generator_version": GENERATOR_VERSION,
-                "dataset": "mosei", "scale": scale, "seed": seed, "process": asdict(process),
+                "dataset": "mosei", "scale": scale if sizes is None else "custom", "seed": seed, "process": asdict(process),
                 "subsets": list(SUBSETS), "bayes_ceilings": ceilings,
                 "cue_mask": "1 at ambiguous words: their polarity is shown only by the audio "
                             "frames inside the word"}
@@ -700,20 +710,20 @@ def _recompute_word_means(frames, frame_iv, word_iv):
 
 
 def generate_iemocap(out_dir: str | Path, scale: str = "quick", seed: int = 0,
-                     process: IemocapProcess | None = None) -> dict:
+                     process: IemocapProcess | None = None, sizes: dict[str, int] | None = None,
+                     monte_carlo_samples: int = MONTE_CARLO_SAMPLES) -> dict:
     """Write the IEMOCAP-like set as a MulT pickle (``iemocap_data.pkl``) into ``out_dir``."""
-    if scale not in SPLIT_SIZES["iemocap"]:
-        raise ValueError(f"scale must be one of {list(SPLIT_SIZES['iemocap'])}, got {scale!r}")
+    targets = _split_sizes("iemocap", scale, sizes)
     process = process or IemocapProcess()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     world = IemocapWorld.create(process, seed)
     rng = np.random.default_rng([seed, 4])
-    ceilings = iemocap_ceilings(world, seed)
+    ceilings = iemocap_ceilings(world, seed, monte_carlo_samples)
     t_max = SEQ_LEN["iemocap"]
     splits = {}
     for split in SPLITS:
-        n = SPLIT_SIZES["iemocap"][scale][split]
+        n = targets[split]
         u = _sample_iemocap(world, n, rng)
         posts = np.stack([iemocap_posterior(world, u, s) for s in SUBSETS], axis=1)
         text = np.zeros((n, t_max, TEXT_DIM), np.float32)
@@ -738,7 +748,7 @@ def generate_iemocap(out_dir: str | Path, scale: str = "quick", seed: int = 0,
                          "id": np.asarray([f"iemocap_synth_{split}_{i}" for i in range(n)]),
                          "bayes_posterior": posts.astype(np.float32)}
     metadata = {"generator": "cmnlib.data.synthetic", "generator_version": GENERATOR_VERSION,
-                "dataset": "iemocap", "scale": scale, "seed": seed, "process": asdict(process),
+                "dataset": "iemocap", "scale": scale if sizes is None else "custom", "seed": seed, "process": asdict(process),
                 "subsets": list(SUBSETS), "emotions": list(IEMOCAP_EMOTIONS),
                 "bayes_ceilings": ceilings}
     path = write_mult_pickle(out_dir / "iemocap_data.pkl", splits, metadata)
@@ -748,10 +758,13 @@ def generate_iemocap(out_dir: str | Path, scale: str = "quick", seed: int = 0,
 
 
 def generate(dataset: str, out_dir: str | Path, scale: str = "quick", seed: int = 0,
-             progress: bool = False) -> dict:
-    """Write the synthetic ``dataset`` ('mosei' or 'iemocap') into ``out_dir``."""
+             progress: bool = False, **options) -> dict:
+    """Write the synthetic ``dataset`` ('mosei' or 'iemocap') into ``out_dir``.
+
+    ``options`` go to :func:`generate_mosei` / :func:`generate_iemocap` (e.g. ``sizes``).
+    """
     if dataset == "mosei":
-        return generate_mosei(out_dir, scale, seed, progress=progress)
+        return generate_mosei(out_dir, scale, seed, progress=progress, **options)
     if dataset == "iemocap":
-        return generate_iemocap(out_dir, scale, seed)
+        return generate_iemocap(out_dir, scale, seed, **options)
     raise ValueError(f"synthetic data exists for 'mosei' and 'iemocap', not {dataset!r}")

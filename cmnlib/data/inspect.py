@@ -1,0 +1,93 @@
+"""``cmn inspect PATH``: validate a data file or folder and describe it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .csd import find_sequences, read_csd
+from .errors import DataError
+from .mult_pkl import dataset_from_filename, read_mult_pickle
+from .split import IEMOCAP_EMOTIONS, SPLITS, DataBundle, load_bundle
+from .csd import build_word_aligned
+
+
+def describe_bundle(bundle: DataBundle) -> list[str]:
+    """Human-readable lines: splits, shapes, dtypes, lengths, labels, non-finite counts."""
+    lines = [f"dataset: {bundle.dataset}", f"format: {bundle.meta.get('format')}"]
+    if bundle.meta.get("file_metadata", {}).get("generator"):
+        meta = bundle.meta["file_metadata"]
+        lines.append(f"SYNTHETIC stand-in: generator v{meta['generator_version']}, "
+                     f"scale={meta['scale']}, seed={meta['seed']}")
+    for name in SPLITS:
+        split = bundle[name]
+        lines.append(f"{name}: {len(split)} samples")
+        for modality, array in split.features.items():
+            lengths = split.lengths[modality]
+            lines.append(f"  {modality:<6} {str(array.shape):<18} {array.dtype}  "
+                         f"length min/mean/max {lengths.min()}/{lengths.mean():.1f}/{lengths.max()}")
+        if bundle.dataset == "iemocap":
+            counts = split.labels.sum(axis=0)
+            lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(IEMOCAP_EMOTIONS, counts)))
+        else:
+            y = split.labels
+            lines.append(f"  labels mean {y.mean():.3f} std {y.std():.3f} min {y.min():.2f} "
+                         f"max {y.max():.2f}; non-negative {100 * (y >= 0).mean():.1f}%, "
+                         f"zero {100 * (y == 0).mean():.1f}%")
+    nonfinite = {k: v for k, v in bundle.meta.get("nonfinite", {}).items() if any(v.values())}
+    if nonfinite:
+        lines.append("non-finite values replaced by 0:")
+        lines += [f"  {k}: " + ", ".join(f"{kind} {n}" for kind, n in v.items() if n)
+                  for k, v in sorted(nonfinite.items())]
+    else:
+        lines.append("non-finite values: none")
+    for key, value in bundle.meta.get("counts", {}).items():
+        if value:
+            lines.append(f"{key.replace('_', ' ')}: {value}")
+    if bundle.meta.get("ignored_keys"):
+        lines.append(f"ignored keys: {', '.join(bundle.meta['ignored_keys'])}")
+    return lines
+
+
+def describe_csd(path: Path) -> list[str]:
+    sequence = read_csd(path)
+    features = [f for f, _ in sequence.data.values()]
+    rows = sum(f.shape[0] for f in features)
+    dims = {f.shape[1:] for f in features}
+    dtypes = {str(f.dtype) for f in features}
+    nonfinite = {"nan": 0, "posinf": 0, "neginf": 0}
+    for f in features:
+        if f.dtype.kind == "f":
+            nonfinite["nan"] += int(np.isnan(f).sum())
+            nonfinite["posinf"] += int(np.isposinf(f).sum())
+            nonfinite["neginf"] += int(np.isneginf(f).sum())
+    return [f"format: CMU-MultimodalSDK computational sequence",
+            f"root name: {sequence.root_name}", f"videos: {len(sequence.data)}, rows: {rows}",
+            f"feature shape(s): {sorted(dims)}, dtype(s): {sorted(dtypes)}",
+            "non-finite: " + ", ".join(f"{k} {v}" for k, v in nonfinite.items()),
+            f"metadata keys: {len(sequence.metadata)}"]
+
+
+def inspect_path(path: str | Path, dataset: str | None = None) -> list[str]:
+    """Describe ``path``; raises :class:`DataError` if it cannot be used."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file or folder not found")
+    if path.is_file() and path.suffix == ".csd":
+        return describe_csd(path)
+    if path.is_file() and path.suffix in (".h5", ".hdf5"):
+        return describe_bundle(load_bundle(path))
+    if path.is_file():
+        return describe_bundle(read_mult_pickle(path, dataset))
+    sequences = find_sequences(path)
+    if sequences:
+        lines = [f"folder of {len(sequences)} computational sequences: " + ", ".join(sequences)]
+        return lines + describe_bundle(build_word_aligned(path, dataset or "mosei"))
+    pickles = [p for p in sorted(path.glob("*.pkl")) if dataset is None or dataset_from_filename(p) == dataset]
+    if not pickles:
+        raise DataError(path, "no supported data in the folder", expected=".csd files or MulT .pkl",
+                        found="neither")
+    lines = []
+    for pickle_path in pickles:
+        lines += [f"== {pickle_path.name}"] + describe_bundle(read_mult_pickle(pickle_path, dataset))
+    return lines

@@ -1,0 +1,96 @@
+"""Batches for training: a torch Dataset over a canonical :class:`Split`.
+
+A batch is a dict::
+
+    {"features": {modality: (B, T_b, D) float32}, "lengths": {modality: (B,) int64},
+     "target": task-dependent tensor, "index": (B,) int64 rows of the split}
+
+Sequences stay right-padded; each batch is cut to its longest sequence (``trim``), which
+drops only padding. Masks come from ``lengths`` (see :func:`padding_mask`), never from
+all-zero frames. Whole batches are gathered at once (``__getitems__``) instead of
+collating sample by sample, so the loader costs little next to the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .split import Split, parse_modalities
+
+TASKS = {
+    "regression": "MOSEI/MOSI sentiment score in [-3, 3] (float)",
+    "binary": "MOSEI/MOSI non-negative (1) vs negative (0)",
+    "4class": "IEMOCAP: one of neutral, happy, sad, angry",
+    "binary4": "IEMOCAP: MulT's form, each emotion present or absent (B, 4)",
+}
+
+
+def task_targets(split: Split, task: str) -> torch.Tensor:
+    """The training target of every row of ``split`` for ``task``."""
+    if task == "regression":
+        return torch.from_numpy(split.labels.astype(np.float32))
+    if task == "binary":
+        return torch.from_numpy((split.labels >= 0).astype(np.int64))
+    if task == "4class":
+        return torch.from_numpy(split.class_index())
+    if task == "binary4":
+        return torch.from_numpy(split.labels.astype(np.int64))
+    raise ValueError(f"unknown task {task!r}; one of {list(TASKS)}")
+
+
+def default_task(dataset: str) -> str:
+    return "4class" if dataset == "iemocap" else "regression"
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """True at padding positions: (B,) lengths -> (B, max_len) bool."""
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+class MultimodalDataset(Dataset):
+    """The rows of one split, restricted to some modalities, with targets for one task."""
+
+    def __init__(self, split: Split, modalities: str | tuple[str, ...] = "LA", task: str = "regression",
+                 trim: bool = True):
+        self.modalities = parse_modalities(modalities) if isinstance(modalities, str) else tuple(modalities)
+        missing = [m for m in self.modalities if m not in split.features]
+        if missing:
+            raise ValueError(f"split {split.name!r} has no {missing}; it has {split.modalities}")
+        self.split = split
+        self.task = task
+        self.trim = trim
+        # torch views of the numpy arrays: no copy
+        self.features = {m: torch.from_numpy(split.features[m]) for m in self.modalities}
+        self.lengths = {m: torch.from_numpy(split.lengths[m]) for m in self.modalities}
+        self.targets = task_targets(split, task)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.__getitems__([i])
+
+    def __getitems__(self, indices) -> dict:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        lengths = {m: self.lengths[m][index] for m in self.modalities}
+        features = {}
+        for m in self.modalities:
+            t = int(lengths[m].max()) if self.trim and index.numel() else self.features[m].shape[1]
+            features[m] = self.features[m][index, :max(t, 1)]
+        return {"features": features, "lengths": lengths, "target": self.targets[index], "index": index}
+
+
+def _identity(batch):
+    return batch
+
+
+def make_loader(split: Split, modalities="LA", task: str = "regression", batch_size: int = 32,
+                shuffle: bool = False, seed: int = 0, trim: bool = True, drop_last: bool = False,
+                sampler=None) -> DataLoader:
+    """A DataLoader of whole-batch dicts; ``shuffle`` is seeded and deterministic."""
+    dataset = MultimodalDataset(split, modalities, task, trim)
+    generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=generator, collate_fn=_identity,
+                      drop_last=drop_last, num_workers=0)

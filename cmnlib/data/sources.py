@@ -1,0 +1,160 @@
+"""One entry point for every data source: :func:`load_dataset`.
+
+``source='synthetic'`` (the default) generates the stand-in on first use under
+``data/synthetic/`` and reads it back through the real-format loaders; any other value is
+a path to real files (a MulT pickle, or a folder of SDK ``.csd`` files or pickles). The
+canonical result is cached as HDF5 under ``data/cache/``, keyed by a SHA-256 of the source
+files' bytes, the loader version and the loader options, so a changed source never serves
+a stale cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .csd import build_word_aligned, find_sequences
+from .errors import REAL_DATA_HINT, DataError
+from .mult_pkl import dataset_from_filename, read_mult_pickle
+from .split import DataBundle, check_dataset_name, load_bundle, save_bundle
+from . import synthetic
+
+LOADER_VERSION = 1
+DEFAULT_FORMAT = {"mosei": "csd", "iemocap": "pkl"}  # so every default run uses both loaders
+
+
+def project_root() -> Path:
+    """The checkout this package lives in (editable install), else the working directory."""
+    candidate = Path(__file__).resolve().parents[2]
+    if (candidate / "pyproject.toml").exists() and (candidate / "cmnlib").is_dir():
+        return candidate
+    return Path.cwd()
+
+
+def data_dir() -> Path:
+    """Where generated and cached data go: ``$CMN_DATA_DIR`` or ``<project>/data``."""
+    return Path(os.environ.get("CMN_DATA_DIR", project_root() / "data"))
+
+
+def synthetic_dir(dataset: str, scale: str, seed: int) -> Path:
+    return data_dir() / "synthetic" / f"{dataset}-{scale}-seed{seed}"
+
+
+def ensure_synthetic(dataset: str, scale: str = "quick", seed: int = 0, progress: bool = False) -> Path:
+    """Generate the synthetic set unless an identical one (same generator version) exists.
+
+    Generation writes into a temporary folder that replaces the target only when complete,
+    so an interrupted run never leaves a half-written data set behind.
+    """
+    target = synthetic_dir(dataset, scale, seed)
+    stamp = target / "SYNTHETIC.json"
+    if stamp.exists():
+        try:
+            if json.loads(stamp.read_text()).get("generator_version") == synthetic.GENERATOR_VERSION:
+                return target
+        except ValueError:
+            pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        synthetic.generate(dataset, tmp, scale=scale, seed=seed, progress=progress)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def hash_files(paths: list[Path]) -> str:
+    """SHA-256 over the names and bytes of ``paths`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
+    """('pkl', file) or ('csd', folder) for a user-given path."""
+    if not path.exists():
+        raise DataError(path, "file or folder not found", hint=REAL_DATA_HINT)
+    if path.is_file():
+        if path.suffix == ".pkl":
+            return "pkl", path
+        if path.suffix == ".csd":
+            return "csd", path.parent
+        raise DataError(path, "unsupported file type", expected=".pkl (MulT) or a folder of .csd",
+                        found=path.suffix or "no suffix")
+    if any(path.glob("*.csd")):
+        return "csd", path
+    pickles = [p for p in sorted(path.glob("*.pkl")) if dataset_from_filename(p) == dataset]
+    if pickles:
+        aligned = [p for p in pickles if "noalign" not in p.name]
+        return "pkl", (aligned or pickles)[0]
+    raise DataError(path, f"no {dataset} data found in the folder",
+                    expected=f".csd files or a {dataset} MulT pickle", found="neither",
+                    hint=REAL_DATA_HINT)
+
+
+def load_dataset(dataset: str, source: str | Path = "synthetic", *, scale: str = "quick",
+                 seed: int = 0, fmt: str | None = None, seq_len: int = 50, keep: str = "last",
+                 cache: bool = True) -> DataBundle:
+    """Load ``dataset`` ('mosei', 'mosi', 'iemocap') from ``source`` as a canonical bundle.
+
+    Parameters
+    ----------
+    source: 'synthetic' or a path to real files (MulT pickle, or a folder of ``.csd``).
+    scale, seed: which synthetic set ('quick' or 'paper'); ignored for real files.
+    fmt: 'pkl' or 'csd' to choose the synthetic copy to read (default: MOSEI from ``.csd``,
+        IEMOCAP from its pickle); for real files the format is detected.
+    seq_len, keep: word-aligned length and which words to keep when building from ``.csd``.
+    cache: read/write the HDF5 cache under ``data/cache``.
+    """
+    check_dataset_name(dataset)
+    if str(source) == "synthetic":
+        if dataset not in synthetic.SPLIT_SIZES:
+            raise DataError(None, "no synthetic stand-in for this data set", key=dataset,
+                            expected="mosei or iemocap", found=dataset)
+        folder = ensure_synthetic(dataset, scale, seed)
+        fmt = fmt or DEFAULT_FORMAT[dataset]
+        if fmt == "csd" and dataset != "mosei":
+            raise DataError(folder, "the synthetic IEMOCAP set exists only as a MulT pickle",
+                            expected="fmt='pkl'", found="fmt='csd'")
+        path = folder if fmt == "csd" else folder / (
+            "mosei_senti_data.pkl" if dataset == "mosei" else "iemocap_data.pkl")
+        label = f"SYNTHETIC {dataset.upper()}-like stand-in (scale={scale}, seed={seed}, read from {fmt})"
+    else:
+        fmt, path = detect_format(Path(source), dataset)
+        label = None
+    files = sorted(path.glob("*.csd")) if fmt == "csd" else [path]
+    source_hash = hash_files(files)
+    options = {"fmt": fmt, "seq_len": seq_len, "keep": keep, "loader": LOADER_VERSION}
+    key = hashlib.sha256((source_hash + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:16]
+    cache_path = data_dir() / "cache" / f"{dataset}-{fmt}-{key}.h5"
+    if cache and cache_path.exists():
+        bundle = load_bundle(cache_path)
+        bundle.meta["cache_path"] = str(cache_path)
+        return bundle
+    if fmt == "csd":
+        bundle = build_word_aligned(path, dataset, seq_len=seq_len, keep=keep)
+    else:
+        bundle = read_mult_pickle(path, dataset)
+    bundle.meta["source_hash"] = source_hash
+    bundle.meta["synthetic"] = label is not None
+    bundle.meta["source_label"] = label or (
+        f"REAL {dataset.upper()} from {path.name} ({fmt}, sha256 {source_hash[:12]})")
+    if cache:
+        save_bundle(bundle, cache_path)
+        bundle.meta["cache_path"] = str(cache_path)
+    return bundle
+
+
+def bayes_ceilings(bundle: DataBundle) -> dict | None:
+    """The synthetic set's Bayes ceilings (None for real data)."""
+    return bundle.meta.get("file_metadata", {}).get("bayes_ceilings")

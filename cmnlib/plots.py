@@ -1,0 +1,99 @@
+"""Figures for the notebooks and reports. Each function returns a matplotlib Figure and,
+given ``save_dir``, also writes it as PNG (the batch runner collects them)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .data.split import IEMOCAP_EMOTIONS, SPLITS, DataBundle
+
+plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": False,
+                     "axes.spines.right": False, "font.size": 9})
+
+
+def save(fig, name: str, save_dir: str | Path | None):
+    """Write ``fig`` to ``save_dir/name.png`` when a folder is given; return the figure.
+
+    The figure is closed in pyplot so that notebooks show it exactly once, as the value
+    of the cell, whatever the kernel's display hooks do.
+    """
+    if save_dir is not None:
+        path = Path(save_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path / f"{name}.png", bbox_inches="tight")
+    plt.close(fig)
+    return fig
+
+
+def label_distribution(bundle: DataBundle, real_reference: dict | None = None, save_dir=None):
+    """MOSEI: sentiment histogram per split (thirds), with real MOSEI test for comparison.
+    IEMOCAP: class shares per split."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    if bundle.dataset == "iemocap":
+        width = 0.25
+        x = np.arange(len(IEMOCAP_EMOTIONS))
+        for k, name in enumerate(SPLITS):
+            counts = bundle[name].labels.sum(axis=0)
+            ax.bar(x + (k - 1) * width, 100 * counts / counts.sum(), width, label=name)
+        ax.set_xticks(x, IEMOCAP_EMOTIONS)
+        ax.set_ylabel("share of split %")
+    else:
+        edges = np.arange(-19, 20, 2) / 6
+        centres = (edges[:-1] + edges[1:]) / 2
+        for name in SPLITS:
+            hist, _ = np.histogram(bundle[name].labels, bins=edges)
+            ax.plot(centres, 100 * hist / hist.sum(), marker="o", ms=3, label=f"{name} (this data)")
+        if real_reference is not None:
+            hist = np.asarray(real_reference["sentiment_histogram"]["test"], float)
+            ax.bar(centres, 100 * hist / hist.sum(), width=0.3, color="0.8", label="real CMU-MOSEI test",
+                   zorder=0)
+        ax.axvline(0, color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel("sentiment label")
+        ax.set_ylabel("share of split %")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"Labels: {bundle.source_label}", fontsize=9)
+    return save(fig, f"labels_{bundle.dataset}", save_dir)
+
+
+def sequence_lengths(bundle: DataBundle, save_dir=None):
+    """Histogram of true sequence lengths (train), per modality when they differ."""
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    split = bundle["train"]
+    modalities = split.modalities
+    same = all(np.array_equal(split.lengths[m], split.lengths[modalities[0]]) for m in modalities)
+    shown = modalities[:1] if same else modalities
+    for m in shown:
+        lengths = split.lengths[m]
+        ax.hist(lengths, bins=np.arange(0, lengths.max() + 2) - 0.5, alpha=0.7,
+                label="all modalities (word-aligned)" if same else m)
+    ax.set_xlabel("true length (steps)")
+    ax.set_ylabel("utterances")
+    ax.legend(frameon=False, fontsize=8)
+    return save(fig, f"lengths_{bundle.dataset}", save_dir)
+
+
+def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_dir=None):
+    """Heatmaps of one utterance's features (valid steps only), cue words marked."""
+    part = bundle[split]
+    modalities = part.modalities
+    fig, axes = plt.subplots(len(modalities), 1, figsize=(7, 1.2 + 1.3 * len(modalities)), sharex=True)
+    axes = np.atleast_1d(axes)
+    cue = part.extras.get("cue_mask")
+    for ax, m in zip(axes, modalities):
+        n = int(part.lengths[m][index])
+        values = part.features[m][index, :n].T
+        limit = np.abs(values).max() or 1.0
+        ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_ylabel(f"{m}\n({values.shape[0]}-d)")
+        if cue is not None:
+            for t in np.flatnonzero(cue[index, :n]):
+                ax.axvline(t, color="k", lw=1.2, ls=":")
+    axes[-1].set_xlabel("word (aligned step)" + (" — dotted: ambiguous words (audio disambiguates)"
+                                                 if cue is not None else ""))
+    label = part.labels[index]
+    title = (IEMOCAP_EMOTIONS[int(np.argmax(label))] if bundle.dataset == "iemocap"
+             else f"sentiment {float(label):+.2f}")
+    axes[0].set_title(f"{split} utterance {part.ids[index]}: {title}", fontsize=9)
+    return save(fig, f"example_{bundle.dataset}", save_dir)

@@ -1,0 +1,301 @@
+"""The headless batch run: execute the notebook sequence with papermill into ``reports/``.
+
+``python -m cmnlib reproduce`` (and ``make reproduce``) runs ``notebooks/NN_*.ipynb`` in
+order through papermill's Python API with kernel ``python3`` and the notebooks' own folder
+as working directory (as nbval and JupyterLab use), passing each notebook only the
+parameters its ``parameters`` cell declares. Notebooks with a ``dataset`` parameter run
+once per data set. The report folder gets::
+
+    notebooks/   executed copies          html/      one HTML export each
+    figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
+    manifest.json                         index.html links everything
+
+The report is built in a temporary folder and replaces the earlier report of the same
+name only when every notebook succeeded; a failed build is kept beside it as
+``<name>.failed`` with the failing notebook's error visible.
+"""
+from __future__ import annotations
+
+import html
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data.sources import project_root
+
+# A notebook is skipped when one it depends on failed.
+DEPENDS_ON = {"06_tables": ["05_training"]}
+
+
+@dataclass
+class Job:
+    notebook: Path
+    name: str                    # output name, e.g. 01_data-mosei
+    parameters: dict = field(default_factory=dict)
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def declared_parameters(path: Path) -> dict:
+    """Names and defaults of the notebook's ``parameters`` cell (papermill's inspection)."""
+    import papermill
+    return {name: spec["default"] for name, spec in papermill.inspect_notebook(str(path)).items()}
+
+
+def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iemocap"),
+              data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
+              out: Path | None = None, source_dir: Path | None = None) -> list[Job]:
+    """Which notebooks run, in which order, with which parameters."""
+    source_dir = source_dir or notebooks_dir()
+    paths = sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
+        if not paths:
+            raise ValueError(f"--only {only} matches no notebook in {source_dir}")
+    offered = {"profile": profile, "datasets": list(datasets), "seeds": seeds}
+    if data is not None:
+        offered["source"] = data
+    if out is not None:
+        offered["figures_dir"] = str(out / "figures")
+        offered["tables_dir"] = str(out / "tables")
+    jobs = []
+    for path in paths:
+        declared = declared_parameters(path)
+        params = {k: v for k, v in offered.items() if k in declared and v is not None}
+        if profile != "quick" and "scale" in declared:
+            params["scale"] = "paper"
+        if "dataset" in declared:
+            for dataset in datasets:
+                jobs.append(Job(path, f"{path.stem}-{dataset}", {**params, "dataset": dataset}))
+        else:
+            jobs.append(Job(path, path.stem, params))
+    return jobs
+
+
+def _execute(job: Job, output: Path, cwd: Path, progress: bool = False) -> None:
+    import papermill
+    papermill.execute_notebook(str(job.notebook), str(output), parameters=job.parameters,
+                               kernel_name="python3", cwd=str(cwd), progress_bar=progress,
+                               log_output=False)
+
+
+def _failed_cell(notebook_path: Path) -> str:
+    import nbformat
+    nb = nbformat.read(notebook_path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"cell {index} ({output.get('ename')}: {output.get('evalue', '')[:200]})"
+    return "unknown cell"
+
+
+def _export_html(notebook_path: Path, html_path: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    html_path.write_text(body)
+
+
+def _clean_metadata(path: Path) -> None:
+    """Drop papermill's per-run metadata (timestamps) so committed notebooks diff cleanly."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+    packages = ["cmnlib", "torch", "numpy", "pandas", "matplotlib", "scikit-learn", "h5py",
+                "papermill", "nbval"]
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in packages:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True,
+                                text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=project_root(), capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return result.stdout.strip() + ("+uncommitted" if dirty else "") if result.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _data_sources(datasets, data, profile) -> dict:
+    from .data.sources import load_dataset
+    sources = {}
+    for dataset in datasets:
+        try:
+            bundle = load_dataset(dataset, data or "synthetic", scale="paper" if profile == "paper" else "quick")
+            sources[dataset] = {"label": bundle.source_label, "sha256": bundle.meta.get("source_hash")}
+        except Exception as error:  # recorded, not fatal: the notebooks report their own errors
+            sources[dataset] = {"error": str(error)}
+    return sources
+
+
+def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iemocap"),
+              data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
+              out: str | Path = "reports/quick", in_place: bool = False,
+              source_dir: Path | None = None) -> int:
+    """Run the sequence; return 0 when every notebook succeeded, 1 otherwise."""
+    if in_place:
+        return _reproduce_in_place(profile, only, source_dir)
+    out = Path(out)
+    if not out.is_absolute():
+        out = project_root() / out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = out.parent / f".{out.name}.building"
+    if build.exists():
+        shutil.rmtree(build)
+    for sub in ("notebooks", "html", "figures", "tables"):
+        (build / sub).mkdir(parents=True)
+    jobs = plan_jobs(profile, tuple(datasets), data, seeds, only, build, source_dir)
+    source_dir = source_dir or notebooks_dir()
+    print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)} -> {out}")
+    started = time.time()
+    records, failed = [], set()
+    for job in jobs:
+        stem = job.notebook.stem
+        blocked = [d for d in DEPENDS_ON.get(stem, []) if d in failed]
+        if blocked:
+            print(f"  {job.name:<28} skipped (depends on failed {', '.join(blocked)})", flush=True)
+            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters})
+            failed.add(stem)
+            continue
+        target = build / "notebooks" / f"{job.name}.ipynb"
+        t0 = time.time()
+        status, detail = "ok", ""
+        try:
+            _execute(job, target, source_dir)
+        except Exception as error:  # papermill raises on the first failing cell
+            status = "failed"
+            detail = _failed_cell(target) if target.exists() else f"{type(error).__name__}: {error}"
+            failed.add(stem)
+        seconds = time.time() - t0
+        if target.exists():
+            _export_html(target, build / "html" / f"{job.name}.html")
+        print(f"  {job.name:<28} {status:<6} {seconds:6.1f} s" + (f"  failed at {detail}" if detail else ""),
+              flush=True)
+        records.append({"notebook": job.name, "status": status, "seconds": round(seconds, 1),
+                        "parameters": job.parameters, **({"error": detail} if detail else {})})
+    manifest = {"profile": profile, "datasets": list(datasets), "data": data or "synthetic",
+                "seeds": seeds, "notebooks": records, "total_seconds": round(time.time() - started, 1),
+                "git_commit": _git_commit(), "versions": _versions(),
+                "data_sources": _data_sources(datasets, data, profile),
+                "command": " ".join(sys.argv)}
+    (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_index(build, manifest)
+    if failed:
+        destination = out.parent / f"{out.name}.failed"
+        if destination.exists():
+            shutil.rmtree(destination)
+        build.rename(destination)
+        print(f"reproduce: FAILED ({', '.join(sorted(failed))}); the earlier report in {out} is untouched; "
+              f"this run is in {destination}")
+        return 1
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        build.rename(out)
+        shutil.rmtree(old)
+    else:
+        build.rename(out)
+    print(f"reproduce: done in {manifest['total_seconds']:.0f} s -> {out / 'index.html'}")
+    return 0
+
+
+def _reproduce_in_place(profile: str, only, source_dir) -> int:
+    """Re-execute the notebooks in notebooks/ with their defaults and write them back."""
+    source_dir = source_dir or notebooks_dir()
+    paths = sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
+    paths = [p for p in paths if not only or any(p.name.startswith(o) for o in only)]
+    status = 0
+    for path in paths:
+        job = Job(path, path.stem)
+        t0 = time.time()
+        tmp = job.notebook.with_suffix(".running.ipynb")
+        try:
+            _execute(Job(job.notebook, job.name, {}), tmp, source_dir)
+        except Exception:
+            print(f"  {job.notebook.name:<28} FAILED at {_failed_cell(tmp)}; kept the committed copy")
+            tmp.unlink(missing_ok=True)
+            status = 1
+            continue
+        _clean_metadata(tmp)
+        tmp.replace(job.notebook)
+        print(f"  {job.notebook.name:<28} ok {time.time() - t0:6.1f} s", flush=True)
+    return status
+
+
+# --------------------------------------------------------------------------------------
+# index.html
+# --------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;padding:0 1rem}h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;
+margin-top:2rem}table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{border:1px solid #ddd;
+padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.ok{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#9a6700}.meta{color:#555;font-size:.85rem}
+.figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs a{display:block;width:250px;text-align:center;
+font-size:.75rem;color:#444;text-decoration:none}.figs img{width:250px;border:1px solid #ddd}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
+"""
+
+
+def write_index(folder: Path, manifest: dict) -> Path:
+    """index.html: notebooks with status and time, tables inline, figures as thumbnails."""
+    import pandas as pd
+    rows = "".join(
+        f"<tr><td>{html.escape(r['notebook'])}</td><td class='{r['status']}'>{r['status']}</td>"
+        f"<td>{r.get('seconds', '')}</td><td><a href='html/{r['notebook']}.html'>HTML</a> · "
+        f"<a href='notebooks/{r['notebook']}.ipynb'>ipynb</a></td>"
+        f"<td>{html.escape(r.get('error', ''))}</td></tr>" for r in manifest["notebooks"])
+    sources = "".join(f"<li><b>{d}</b>: {html.escape(s.get('label', s.get('error', '')))}</li>"
+                      for d, s in manifest["data_sources"].items())
+    synthetic = any("SYNTHETIC" in s.get("label", "") for s in manifest["data_sources"].values())
+    tables = []
+    for csv in sorted((folder / "tables").glob("*.csv")):
+        frame = pd.read_csv(csv)
+        tables.append(f"<h3>{html.escape(csv.stem)}</h3>{frame.to_html(index=False, na_rep='', border=0)}"
+                      f"<p class='meta'><a href='tables/{csv.name}'>CSV</a> · "
+                      f"<a href='tables/{csv.stem}.md'>Markdown</a> · <a href='tables/{csv.stem}.tex'>LaTeX</a></p>")
+    figures = "".join(f"<a href='figures/{p.name}'><img src='figures/{p.name}' loading='lazy'>"
+                      f"<br>{html.escape(p.stem)}</a>" for p in sorted((folder / "figures").glob("*.png")))
+    versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items() if v and k != "platform")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>CMN companion report</title>
+<style>{_STYLE}</style></head><body>
+<h1>CMN paper companion: report</h1>
+<p class="meta">profile <b>{manifest['profile']}</b> · {manifest['total_seconds']:.0f} s ·
+commit {html.escape(str(manifest['git_commit']))} · {html.escape(versions)}</p>
+{"<p class='note'>These numbers come from the <b>synthetic stand-in</b>, not from the real "
+ "benchmarks; they are not a reproduction of the paper's results on real data.</p>" if synthetic else ""}
+<h2>Data</h2><ul>{sources}</ul>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th><th>open</th><th>error</th></tr>
+{rows}</table>
+<h2>Tables</h2>{''.join(tables) or '<p>none</p>'}
+<h2>Figures</h2><div class="figs">{figures or '<p>none</p>'}</div>
+<p class="meta"><a href="manifest.json">manifest.json</a></p>
+</body></html>"""
+    path = folder / "index.html"
+    path.write_text(page)
+    return path

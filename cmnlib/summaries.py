@@ -1,0 +1,81 @@
+"""Tables (pandas DataFrames) that describe a data set; the notebooks show them."""
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+from .data.split import IEMOCAP_EMOTIONS, SPLITS, DataBundle
+from .data.synthetic import SUBSETS
+
+
+def split_sizes(bundle: DataBundle) -> pd.DataFrame:
+    """Samples per split, with the share of the total."""
+    sizes = pd.Series({name: len(bundle[name]) for name in SPLITS}, name="samples")
+    return pd.DataFrame({"samples": sizes, "share %": (100 * sizes / sizes.sum()).round(1)})
+
+
+def label_summary(bundle: DataBundle) -> pd.DataFrame:
+    """MOSEI: sentiment statistics and the majority-class rates; IEMOCAP: class counts."""
+    rows = {}
+    for name in SPLITS:
+        y = bundle[name].labels
+        if bundle.dataset == "iemocap":
+            counts = y.sum(axis=0)
+            rows[name] = {**{e: int(c) for e, c in zip(IEMOCAP_EMOTIONS, counts)},
+                          "majority %": round(100 * counts.max() / counts.sum(), 1)}
+        else:
+            rows[name] = {"mean": round(float(y.mean()), 2), "std": round(float(y.std()), 2),
+                          "non-negative %": round(100 * float((y >= 0).mean()), 1),
+                          "zero %": round(100 * float((y == 0).mean()), 1),
+                          "positive among non-zero %": round(100 * float((y[y != 0] > 0).mean()), 1)}
+    return pd.DataFrame(rows).T
+
+
+def real_mosei_reference() -> dict:
+    """The real CMU-MOSEI label summary shipped with cmnlib (see resources/SOURCES.md)."""
+    return json.loads(files("cmnlib.resources").joinpath("mosei_stats.json").read_text())
+
+
+def feature_statistics(bundle: DataBundle, split: str = "train") -> pd.DataFrame:
+    """Per modality: dimension, steps, mean/std over valid steps, share of all-zero steps."""
+    part = bundle[split]
+    rows = {}
+    for modality, array in part.features.items():
+        lengths = part.lengths[modality]
+        valid = np.arange(array.shape[1])[None, :] < lengths[:, None]
+        values = array[valid]
+        rows[modality] = {"dim": array.shape[2], "steps (T)": array.shape[1],
+                          "mean length": round(float(lengths.mean()), 1),
+                          "mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3),
+                          "all-zero valid steps %": round(100 * float((~values.any(axis=1)).mean()), 2)}
+    return pd.DataFrame(rows).T
+
+
+def nonfinite_table(bundle: DataBundle) -> pd.DataFrame:
+    """NaN / +inf / -inf values found in the source and replaced by 0, per split/modality."""
+    records = []
+    for key, counts in sorted(bundle.meta.get("nonfinite", {}).items()):
+        split, modality = key.split("/")
+        records.append({"split": split, "modality": modality, **counts})
+    return pd.DataFrame(records).set_index(["split", "modality"]) if records else pd.DataFrame()
+
+
+def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
+    """Bayes-optimal scores per modality subset (synthetic data only), in percent."""
+    meta = bundle.meta.get("file_metadata", {})
+    ceilings = meta.get("bayes_ceilings")
+    if ceilings is None:
+        return None
+    if bundle.dataset == "iemocap":
+        columns = {"accuracy": "4-class acc %", "accuracy_se": "± s.e.",
+                   "macro_f1": "macro-F1 %", "macro_f1_se": "± s.e. "}
+    else:
+        columns = {"acc2_has0": "Acc2 (>=0 vs <0) %", "acc2_has0_se": "± s.e.",
+                   "f1_has0": "F1 %", "acc2_non0": "Acc2 (non-zero) %", "f1_non0": "F1 (non-zero) %"}
+    table = pd.DataFrame({s: {label: 100 * ceilings[s][key] for key, label in columns.items()}
+                          for s in SUBSETS}).T
+    table.index.name = "modalities"
+    return table.round(1)
