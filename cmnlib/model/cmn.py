@@ -1,0 +1,172 @@
+"""CMN, the Cross-module converged network: per-modality LSTMs, a stack of MUA layers, an
+attentional reduction per modality, fusion by sum, and an output head.
+
+The paper gives the two stages (LSTM per modality, then transformer units built from SA and
+GA) and says only that "each MUA combines the two units modularly". What it leaves open is
+a named field of :class:`CMNConfig`, with the published implementation of this exact
+architecture (Delbrouck, Tits & Dupont 2020, MCAN's encoder-decoder) as the default:
+
+* ``mua``: ``encoder_decoder`` (default; MCAN's MCA_ED: language through L SA layers; every
+  other modality through L SGA layers, each guided by the *final* language output),
+  ``stacked`` (layer i of audio guided by layer i of language), or ``symmetric`` (in every
+  layer each modality is guided by the others, co-attention both ways);
+* ``layer_norm``: ``mcan`` (default: the reference's unbiased-std formula, so its weights
+  reproduce its outputs exactly) or ``torch`` (``nn.LayerNorm``);
+* fusion: MCAN's AttFlat per modality (MLP width ``flat_mid`` = ``ff_size``, one glimpse,
+  output 2 x hidden), summed, LayerNorm, dropout ``output_dropout``, linear head.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..data.loader import padding_mask
+from ..data.split import parse_modalities
+from . import heads
+from .attention import SA, SGA, AttFlat, make_norm
+
+MUA_WIRINGS = ("encoder_decoder", "stacked", "symmetric")
+
+
+@dataclass
+class CMNConfig:
+    """Every choice of the model. Defaults: the paper profile (section 4.1 + the published
+    implementation's IEMOCAP settings)."""
+
+    modalities: str = "LA"
+    input_dims: dict = field(default_factory=lambda: {"text": 300, "audio": 74, "vision": 35})
+    hidden: int = 512            # LSTM hidden size = transformer width (paper: 512)
+    layers: int = 2              # MUA layers
+    heads: int = 4
+    ff_size: int = 1024
+    dropout: float = 0.1
+    output_dropout: float = 0.5
+    mua: str = "encoder_decoder"
+    layer_norm: str = "mcan"
+    flat_mid: int | None = None  # AttFlat MLP width; None -> ff_size (published implementation)
+    flat_out: int | None = None  # AttFlat output; None -> 2 * hidden
+    glimpses: int = 1
+    guide: str = "text"          # the modality that guides the others (language in the paper)
+    pack_lstm: bool = False      # right-padded input: real steps never see padding either way
+    head: str = "regression"
+
+    def __post_init__(self):
+        if self.mua not in MUA_WIRINGS:
+            raise ValueError(f"mua must be one of {MUA_WIRINGS}, got {self.mua!r}")
+        heads.output_size(self.head)
+        parse_modalities(self.modalities)
+
+    @property
+    def modality_names(self) -> tuple[str, ...]:
+        return parse_modalities(self.modalities)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MUA(nn.Module):
+    """The stack of MUA layers: SA and GA units wired per ``config.mua``."""
+
+    def __init__(self, config: CMNConfig):
+        super().__init__()
+        self.config = config
+        names = config.modality_names
+        self.guide = config.guide if config.guide in names else names[0]
+        self.others = [m for m in names if m != self.guide]
+        unit = dict(hidden=config.hidden, heads=config.heads, ff_size=config.ff_size,
+                    dropout=config.dropout, norm=config.layer_norm)
+        if config.mua == "symmetric" and self.others:
+            self.encoder = None
+            self.blocks = nn.ModuleDict({m: nn.ModuleList(SGA(**unit) for _ in range(config.layers))
+                                         for m in names})
+        else:
+            self.encoder = nn.ModuleList(SA(**unit) for _ in range(config.layers))
+            self.blocks = nn.ModuleDict({m: nn.ModuleList(SGA(**unit) for _ in range(config.layers))
+                                         for m in self.others})
+
+    def forward(self, seqs: dict, masks: dict, return_attention: bool = False):
+        attention: dict[str, list] = {}
+
+        def record(modality, weights):
+            for kind, w in weights.items():
+                attention.setdefault(f"{modality}/{kind}", []).append(w)
+
+        seqs = dict(seqs)
+        if self.encoder is None:  # symmetric: every modality guided by all the others
+            for i in range(self.config.layers):
+                new = {}
+                for m in seqs:
+                    y = torch.cat([seqs[o] for o in seqs if o != m], dim=1)
+                    y_mask = torch.cat([masks[o] for o in seqs if o != m], dim=1)
+                    out = self.blocks[m][i](seqs[m], y, masks[m], y_mask, return_attention)
+                    new[m] = out[0] if return_attention else out
+                    if return_attention:
+                        record(m, out[1])
+                seqs = new
+            return seqs, attention
+        guide_layers = []
+        x = seqs[self.guide]
+        for layer in self.encoder:
+            out = layer(x, masks[self.guide], return_attention)
+            x = out[0] if return_attention else out
+            if return_attention:
+                record(self.guide, out[1])
+            guide_layers.append(x)
+        seqs[self.guide] = x
+        for m in self.others:
+            y = seqs[m]
+            for i, layer in enumerate(self.blocks[m]):
+                guide = guide_layers[i] if self.config.mua == "stacked" else x
+                out = layer(y, guide, masks[m], masks[self.guide], return_attention)
+                y = out[0] if return_attention else out
+                if return_attention:
+                    record(m, out[1])
+            seqs[m] = y
+        return seqs, attention
+
+
+class CMN(nn.Module):
+    """The whole model. ``forward(features, lengths)`` takes right-padded (B, T, D) tensors
+    and true lengths per modality (the loader's batch) and returns the head's output."""
+
+    def __init__(self, config: CMNConfig):
+        super().__init__()
+        self.config = config
+        names = config.modality_names
+        flat_mid = config.flat_mid or config.ff_size
+        flat_out = config.flat_out or 2 * config.hidden
+        self.lstm = nn.ModuleDict({m: nn.LSTM(config.input_dims[m], config.hidden, batch_first=True)
+                                   for m in names})
+        self.backbone = MUA(config)
+        self.attflat = nn.ModuleDict({m: AttFlat(config.hidden, flat_mid, flat_out, config.glimpses,
+                                                 config.dropout) for m in names})
+        self.proj_norm = make_norm(config.layer_norm, flat_out)
+        self.proj_drop = nn.Dropout(config.output_dropout)
+        self.proj = nn.Linear(flat_out, heads.output_size(config.head))
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor, modality: str) -> torch.Tensor:
+        """Stage 1: the modality's LSTM over its sequence."""
+        lstm = self.lstm[modality]
+        if not self.config.pack_lstm:
+            return lstm(x)[0]
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        out, _ = lstm(packed)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+    def forward(self, features: dict, lengths: dict, return_attention: bool = False):
+        names = self.config.modality_names
+        masks = {m: padding_mask(lengths[m], features[m].shape[1]) for m in names}
+        seqs = {m: self.encode(features[m], lengths[m], m) for m in names}
+        seqs, attention = self.backbone(seqs, masks, return_attention)
+        fused = 0
+        for m in names:
+            flat = self.attflat[m](seqs[m], masks[m], return_attention)
+            if return_attention:
+                flat, attention[f"{m}/flat"] = flat
+            fused = fused + flat
+        raw = self.proj(self.proj_drop(self.proj_norm(fused)))
+        output = heads.shape_output(self.config.head, raw)
+        return (output, attention) if return_attention else output
