@@ -40,11 +40,61 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
+def _parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key or not _:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value  # a plain string such as symmetric
+    return out
+
+
+def _cmd_train(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .data import load_dataset
+    from .data.errors import DataError
+    from .train import TRAIN_PROFILES, RunSpec, train_seeds
+    try:
+        bundle = load_dataset(args.dataset, args.data, scale=args.scale)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    config = TRAIN_PROFILES[args.profile]
+    changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
+                                  ("device", args.device)) if v is not None}
+    spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
+                   profile=args.profile, model_overrides=_parse_overrides(args.set),
+                   train=replace(config, **changes))
+    seeds = args.seeds if args.seeds is not None else (2 if args.profile == "quick" else 10)
+    print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
+    summary = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
+    metric_keys = ["accuracy", "macro_f1"] if args.dataset == "iemocap" else ["acc2_has0", "f1_has0", "mae"]
+    metric_keys = [k for k in metric_keys if k in summary["mean"]] or list(summary["mean"])[:3]
+    for member in summary["members"]:
+        values = ", ".join(f"{k} {member['test'][k]:.4f}" for k in metric_keys)
+        print(f"  seed {member['seed']}: best epoch {member['best_epoch']}/{member['epochs_run']}, test {values}")
+    print("  mean ± std: " + ", ".join(f"{k} {summary['mean'][k]:.4f} ± {summary['std'][k]:.4f}" for k in metric_keys))
+    print("  ensemble:   " + ", ".join(f"{k} {summary['ensemble']['test'][k]:.4f}" for k in metric_keys))
+    print(f"  written to {summary['folder']} (ensemble.json, seed*/result.json, checkpoints)")
+    return 0
+
+
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
     return reproduce(profile=args.profile, datasets=tuple(args.dataset.split(",")), data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
                      out=args.out or f"reports/{args.profile}", in_place=args.in_place)
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_from_args
+    return run_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="needed only when the file name does not tell")
     inspect.set_defaults(func=_cmd_inspect)
 
+    tr = sub.add_parser("train", help="train a model (several seeds and their ensemble)")
+    tr.add_argument("--dataset", choices=["mosei", "mosi", "iemocap"], required=True)
+    tr.add_argument("--data", default="synthetic", help="'synthetic' (default) or a path to real files")
+    tr.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
+    tr.add_argument("--model", choices=["cmn", "mult", "lstm_l", "lstm_a", "lstm_v", "ef_lstm", "majority"],
+                    default="cmn")
+    tr.add_argument("--modalities", default="LA", help="subset of LAV (cmn, mult, ef_lstm)")
+    tr.add_argument("--head", choices=["regression", "binary", "4class", "binary4"], default=None,
+                    help="default: regression for MOSEI/MOSI, 4class for IEMOCAP")
+    tr.add_argument("--profile", choices=["quick", "paper"], default="quick")
+    tr.add_argument("--seeds", type=int, default=None, help="default: 2 (quick) or 10 (paper)")
+    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--device", default=None, help="cpu or cuda")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="model config field, e.g. --set mua=symmetric --set hidden=256")
+    tr.add_argument("--out", default=None, help="runs folder (default: data/runs)")
+    tr.set_defaults(func=_cmd_train)
+
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
     repro.add_argument("--profile", choices=["quick", "paper"], default="quick")
     repro.add_argument("--dataset", default="mosei,iemocap", help="comma-separated: mosei,iemocap")
@@ -74,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     repro.set_defaults(func=_cmd_reproduce)
+
+    bench = sub.add_parser("bench", help="speed and memory benchmark (CMN fast vs plain reference, MulT, data)")
+    bench.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
+    bench.add_argument("--quick", action="store_true", help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
+    bench.add_argument("--paper-data", action="store_true",
+                       help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
+    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -97,3 +97,29 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
              else f"sentiment {float(label):+.2f}")
     axes[0].set_title(f"{split} utterance {part.ids[index]}: {title}", fontsize=9)
     return save(fig, f"example_{bundle.dataset}", save_dir)
+
+
+def training_curves(summary: dict, metric: str | None = None, save_dir=None, name: str | None = None):
+    """Per seed: training and validation loss by epoch, and a validation metric; the
+    selected (best validation) epoch is marked."""
+    members = [m for m in summary["members"] if m["history"]]
+    if not members:
+        return None
+    metric = metric or ("valid_macro_f1" if "valid_macro_f1" in members[0]["history"][0] else "valid_acc2_has0")
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3))
+    for member in members:
+        epochs = [h["epoch"] for h in member["history"]]
+        line, = ax_loss.plot(epochs, [h["valid_loss"] for h in member["history"]], label=f"seed {member['seed']} valid")
+        ax_loss.plot(epochs, [h["train_loss"] for h in member["history"]], ls="--", color=line.get_color(), alpha=0.6)
+        ax_metric.plot(epochs, [100 * h[metric] for h in member["history"]], color=line.get_color())
+        best = member["best_epoch"]
+        ax_loss.plot([best], [member["history"][best - 1]["valid_loss"]], "o", color=line.get_color())
+        ax_metric.plot([best], [100 * member["history"][best - 1][metric]], "o", color=line.get_color())
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss (dashed: train)")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(metric.replace("valid_", "validation ") + " %")
+    ax_loss.legend(frameon=False, fontsize=7)
+    fig.suptitle(f"{summary['label']} — {summary['data']}", fontsize=9)
+    fig.tight_layout()
+    return save(fig, name or f"curves_{summary['spec']['dataset']}_{summary['spec']['model']}", save_dir)

@@ -85,11 +85,43 @@ def _identity(batch):
     return batch
 
 
+def bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int | None,
+                     bucket_batches: int = 20) -> list[list[int]]:
+    """Batches of rows with similar lengths, so trimming removes most padding.
+
+    With a seed: shuffle, sort by length inside windows of ``bucket_batches`` batches, cut
+    into batches and shuffle their order (random but deterministic). Without: rows sorted
+    by length (for evaluation, where order does not matter).
+    """
+    n = lengths.shape[0]
+    if seed is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    window = batch_size * bucket_batches
+    batches = []
+    for start in range(0, n, window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def make_loader(split: Split, modalities="LA", task: str = "regression", batch_size: int = 32,
                 shuffle: bool = False, seed: int = 0, trim: bool = True, drop_last: bool = False,
-                sampler=None) -> DataLoader:
-    """A DataLoader of whole-batch dicts; ``shuffle`` is seeded and deterministic."""
+                sampler=None, bucket: bool = False) -> DataLoader:
+    """A DataLoader of whole-batch dicts.
+
+    ``shuffle`` is seeded and deterministic. ``bucket`` groups rows of similar length
+    (see :func:`bucketed_batches`; shuffled when ``shuffle``, sorted otherwise).
+    ``sampler`` (e.g. a DistributedSampler) replaces the shuffling.
+    """
     dataset = MultimodalDataset(split, modalities, task, trim)
+    if bucket and sampler is None:
+        longest = np.max(np.stack([split.lengths[m] for m in dataset.modalities]), axis=0)
+        batches = bucketed_batches(longest, batch_size, seed if shuffle else None)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=_identity, num_workers=0)
     generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
                       sampler=sampler, generator=generator, collate_fn=_identity,

@@ -20,6 +20,10 @@ CMN_PROFILES = {
     "quick": dict(hidden=64, layers=2, heads=4, ff_size=128, dropout=0.1, output_dropout=0.3),
 }
 LSTM_PROFILES = {"paper": dict(hidden=128), "quick": dict(hidden=64)}
+# MulT keeps its official defaults (d 30, 5 layers, 5 heads) in the paper profile; the
+# quick profile uses 1 crossmodal layer (its memory transformers keep 3 either way), so
+# that the quick tables train in minutes on 2 CPU cores.
+MULT_PROFILES = {"paper": dict(), "quick": dict(layers=1)}
 
 
 def build_model(name: str, head: str, input_dims: dict, modalities: str = "LA",
@@ -38,7 +42,8 @@ def build_model(name: str, head: str, input_dims: dict, modalities: str = "LA",
     if name == "mult":
         dims = {"orig_d_l": input_dims.get("text", 300), "orig_d_a": input_dims.get("audio", 74),
                 "orig_d_v": input_dims.get("vision", 35)}
-        config = MulTConfig(**dims, output_dim=nn_output(head), modalities=modalities, **overrides)
+        config = MulTConfig(**dims, output_dim=nn_output(head), modalities=modalities,
+                            **{**MULT_PROFILES[profile], **overrides})
         return MulTModel(config, head)
     if name in ("lstm_l", "lstm_a", "lstm_v", "ef_lstm"):
         mods = modalities if name == "ef_lstm" else name[-1].upper()

@@ -25,7 +25,7 @@ from torch import nn
 from ..data.loader import padding_mask
 from ..data.split import parse_modalities
 from . import heads
-from .attention import SA, SGA, AttFlat, make_norm
+from .attention import SA, SGA, AttFlat, dropout, make_norm
 
 MUA_WIRINGS = ("encoder_decoder", "stacked", "symmetric")
 
@@ -167,6 +167,6 @@ class CMN(nn.Module):
             if return_attention:
                 flat, attention[f"{m}/flat"] = flat
             fused = fused + flat
-        raw = self.proj(self.proj_drop(self.proj_norm(fused)))
+        raw = self.proj(dropout(self.proj_norm(fused), self.proj_drop))
         output = heads.shape_output(self.config.head, raw)
         return (output, attention) if return_attention else output

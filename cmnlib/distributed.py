@@ -1,0 +1,324 @@
+"""Scale-out: data-parallel training with PyTorch's DistributedDataParallel, and the seeds
+of an ensemble spread over processes.
+
+Data parallel (one model, N processes, each computing the gradient of its shard of every
+global batch; DDP averages the gradients, so every process takes the same Adam step)::
+
+    torchrun --nproc_per_node 2 -m cmnlib.distributed --dataset mosei --model cmn \\
+        --modalities LA --profile quick --epochs 2 --global-batch 64 --seed 0 --out runs/ddp
+
+gloo on CPU, nccl on GPU (one GPU per process, ``LOCAL_RANK``). Without torchrun,
+:func:`launch_local` starts N local processes itself (used by the tests).
+
+How a global batch is split: the epoch's order is a seeded permutation (or the trainer's
+length buckets, ``--bucket``) computed identically in every process; it is cut into global
+batches of exactly ``global_batch`` rows (the last incomplete one is dropped), and process
+``r`` takes rows ``[r * B/N, (r + 1) * B/N)`` of each. Every shard has the same size and
+each process uses the MEAN loss over its shard, so DDP's average of the N gradients is the
+gradient of the mean loss over the global batch: the same step a single process takes on
+the whole global batch (up to float rounding; exactly the same function when dropout is 0,
+since the dropout masks differ). Each process trims its shard to its own longest row,
+which changes no output (padding invariance). This trainer runs a fixed number of epochs
+and reports the final model's valid/test metrics; it does no early stopping or model
+selection (use :func:`cmnlib.train.train_one` for that).
+
+Seeds of an ensemble (:func:`spread_seeds`), or every (model, seed) run of a table
+(:func:`train_many`): independent runs of :func:`cmnlib.train.train_one`
+in a pool of processes with one torch thread each; the summary is the one
+:func:`cmnlib.train.train_seeds` returns, read from the same run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import socket
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .data.loader import MultimodalDataset, bucketed_batches
+from .data.split import DataBundle
+from .model import build_model
+from .model import heads as H
+from .train import RunSpec, TRAIN_PROFILES, predict_outputs, split_metrics, train_one, train_seeds
+
+
+# ======================================================================================
+# Data parallel
+# ======================================================================================
+
+def global_batches(lengths: np.ndarray, global_batch: int, seed: int, bucket: bool = False) -> list[list[int]]:
+    """The epoch's global batches: full batches of ``global_batch`` row indices, the same in
+    every process (numpy, seeded; no torch RNG). ``bucket``: the trainer's length buckets
+    (:func:`cmnlib.data.loader.bucketed_batches`) instead of a plain permutation."""
+    if bucket:
+        batches = bucketed_batches(lengths, global_batch, seed)
+    else:
+        order = np.random.default_rng(seed).permutation(len(lengths))
+        batches = [order[i:i + global_batch].tolist() for i in range(0, len(order), global_batch)]
+    return [b for b in batches if len(b) == global_batch]
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA (this process's ``LOCAL_RANK`` GPU) when there is one
+    and the group, if any, is nccl; else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available() and (not dist.is_initialized() or dist.get_backend() == "nccl"):
+        index = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epochs: int | None = None,
+                        global_batch: int | None = None, bucket: bool = False, max_steps: int | None = None,
+                        evaluate: bool = True, device: str | None = None) -> tuple[dict, torch.nn.Module]:
+    """Train ``spec`` on ``bundle`` in every process of the current process group (or alone,
+    as a world of one, when none is initialised); returns ``(result, model)``.
+
+    ``global_batch`` (default: the profile's batch size) must be divisible by the world
+    size. Adam, lr, weight decay and gradient clipping come from the spec's TrainConfig.
+    ``max_steps`` stops after that many optimizer steps in all. Rank 0 evaluates the final
+    model on valid and test (``evaluate``); the others return their training history only.
+    ``device``: default CUDA under nccl (or with no group) when there is a GPU, else CPU.
+    """
+    spec = spec.resolved()
+    config = spec.train
+    epochs = config.epochs if epochs is None else epochs
+    global_batch = global_batch or config.batch_size
+    rank, world = _rank_world()
+    if global_batch % world:
+        raise ValueError(f"the global batch {global_batch} is not divisible by the {world} processes")
+    local = global_batch // world
+    device = _device(device)
+    torch.manual_seed(seed)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
+    model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
+                        **spec.model_overrides).to(device)
+    net = model
+    if dist.is_available() and dist.is_initialized():
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    torch.manual_seed(seed * 1009 + rank)  # dropout masks: a stream per process
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    train = bundle["train"]
+    dataset = MultimodalDataset(train, spec.modalities, spec.head)
+    longest = np.max(np.stack([train.lengths[m] for m in dataset.modalities]), axis=0)
+    history, steps = [], 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        total = torch.zeros(2, dtype=torch.float64, device=device)  # nccl reduces device tensors only
+        for indices in global_batches(longest, global_batch, seed * 100_003 + epoch, bucket):
+            batch = dataset.__getitems__(indices[rank * local:(rank + 1) * local])
+            features = {m: x.to(device) for m, x in batch["features"].items()}
+            lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
+            target = batch["target"].to(device)
+            loss = H.loss(spec.head, net(features, lengths), target)  # mean over the shard
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # DDP: gradients averaged over the processes here
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            total[0] += loss.detach().double() * local
+            total[1] += local
+            steps += 1
+            if max_steps is not None and steps >= max_steps:
+                break
+        if net is not model:
+            dist.all_reduce(total)
+        history.append({"epoch": epoch, "train_loss": float(total[0] / total[1]) if total[1] else None,
+                        "steps": steps})
+        if max_steps is not None and steps >= max_steps:
+            break
+    result = {"seed": seed, "rank": rank, "world_size": world, "global_batch": global_batch,
+              "local_batch": local, "steps": steps, "history": history, "spec": spec.label,
+              "backend": dist.get_backend() if net is not model else None, "device": str(device)}
+    if rank == 0 and evaluate:
+        for name in ("valid", "test"):
+            outputs = predict_outputs(model, bundle[name], spec.modalities, spec.head, device=str(device))
+            result[name] = split_metrics(spec.dataset, spec.head, outputs, bundle[name])
+    return result, model
+
+
+def train_to_folder(spec: RunSpec, bundle: DataBundle, seed: int, out: str | Path, **kwargs) -> dict:
+    """:func:`train_data_parallel`, then rank 0 writes ``result.json``, ``model.pt`` (the
+    state dict) and ``outputs.pt`` (valid/test outputs) under ``out``."""
+    result, model = train_data_parallel(spec, bundle, seed, **kwargs)
+    rank, world = _rank_world()
+    if rank == 0:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        spec = spec.resolved()
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "model.pt")
+        torch.save({name: predict_outputs(model, bundle[name], spec.modalities, spec.head,
+                                          device=str(next(model.parameters()).device))
+                    for name in ("valid", "test")}, out / "outputs.pt")
+        (out / "result.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    return result
+
+
+def free_port() -> int:
+    """A TCP port free on this machine right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _local_entry(rank: int, world: int, port: int, backend: str, threads: int, fn, args, kwargs):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    if threads:
+        torch.set_num_threads(threads)
+    dist.init_process_group(backend, rank=rank, world_size=world)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch_local(world_size: int, fn, *args, backend: str = "gloo", threads: int = 1, **kwargs) -> None:
+    """Run ``fn(*args, **kwargs)`` in ``world_size`` new local processes joined in one
+    process group (``backend`` gloo: CPU) on a free port, ``threads`` torch threads each;
+    ``fn`` must be importable (module level) and write its results itself."""
+    torch.multiprocessing.spawn(_local_entry, args=(world_size, free_port(), backend, threads, fn, args, kwargs),
+                                nprocs=world_size, join=True)
+
+
+# ======================================================================================
+# Seeds spread over processes
+# ======================================================================================
+
+_BUNDLE: DataBundle | None = None
+
+
+def _pool_init(bundle: DataBundle, threads: int) -> None:
+    global _BUNDLE
+    _BUNDLE = bundle
+    torch.set_num_threads(threads)
+
+
+def _pool_train(spec: RunSpec, seed: int, folder: str) -> dict:
+    return train_one(spec, _BUNDLE, seed, Path(folder) / f"seed{seed}", progress=False)
+
+
+def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int], processes: int = 2,
+               root: Path | None = None, threads: int = 1, progress: bool = True) -> list[dict]:
+    """:func:`cmnlib.train.train_seeds` for several models, every (model, seed) run trained
+    in a pool of ``processes`` spawned processes with ``threads`` torch threads each.
+
+    On a small CPU this is the fastest way to train many small models: their steps are
+    too short to keep two threads busy, two single-threaded processes are. The jobs run
+    longest-first (by a rough cost per model) so the pool ends together; runs already in
+    the cache are not started. Each run's numbers depend only on its seed (and on the
+    thread count: sums in another order differ in the last digits), not on which worker
+    ran it. Returns one summary per spec, as ``train_seeds`` does.
+    """
+    from .train import run_dir
+    specs = [spec.resolved() for spec in specs]
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    jobs = []
+    for spec in specs:
+        folder = run_dir(spec, bundle, root)
+        for seed in seed_list:
+            if not (folder / f"seed{seed}" / "result.json").exists():
+                jobs.append((spec, seed, str(folder)))
+    jobs.sort(key=lambda job: -_JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
+    if jobs:
+        workers = max(1, min(processes, len(jobs)))
+        # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
+        # BrokenProcessPool here instead of leaving the pool waiting forever
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
+                                 initargs=(bundle, threads)) as pool:
+            futures = [pool.submit(_pool_train, *job) for job in jobs]
+            for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
+                               unit="run", disable=not progress):
+                future.result()  # re-raises a worker's exception
+    return [train_seeds(spec, bundle, seed_list, root=root, progress=False) for spec in specs]
+
+
+# rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
+_JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
+
+
+def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], processes: int = 2,
+                 root: Path | None = None, threads: int = 1) -> dict:
+    """:func:`cmnlib.train.train_seeds` with the seeds trained in parallel: a pool of
+    ``processes`` spawned processes (``threads`` torch threads each) runs
+    :func:`cmnlib.train.train_one` per seed into the run folder, then ``train_seeds`` reads
+    those results (its cache) and returns the same summary (members, mean, std, ensemble)."""
+    return train_many([spec], bundle, seeds, processes, root, threads, progress=False)[0]
+
+
+# ======================================================================================
+# Command line (torchrun)
+# ======================================================================================
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node N -m cmnlib.distributed",
+                                     description="data-parallel training (DistributedDataParallel)")
+    parser.add_argument("--dataset", choices=["mosei", "mosi", "iemocap"], default="mosei")
+    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a path to real files")
+    parser.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
+    parser.add_argument("--model", default="cmn")
+    parser.add_argument("--modalities", default="LA")
+    parser.add_argument("--head", default=None)
+    parser.add_argument("--profile", choices=["quick", "paper"], default="quick")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    parser.add_argument("--global-batch", type=int, default=None, help="default: the profile's batch size")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bucket", action="store_true", help="global batches from the trainer's length buckets")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config field")
+    parser.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA, else gloo)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    parser.add_argument("--out", default="data/runs/ddp", help="output folder (rank 0 writes there)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dataclasses import replace
+
+    from .cli import _parse_overrides
+    from .data import load_dataset
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if "WORLD_SIZE" in os.environ:  # started by torchrun
+        dist.init_process_group(backend)
+    try:
+        bundle = load_dataset(args.dataset, args.data, scale=args.scale)
+        train = TRAIN_PROFILES[args.profile]
+        if args.lr is not None:
+            train = replace(train, lr=args.lr)
+        spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
+                       profile=args.profile, model_overrides=_parse_overrides(args.set), train=train)
+        result = train_to_folder(spec, bundle, args.seed, args.out, epochs=args.epochs,
+                                 global_batch=args.global_batch, bucket=args.bucket, max_steps=args.max_steps)
+        if result["rank"] == 0:
+            print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1, default=float))
+            print(f"written to {args.out}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

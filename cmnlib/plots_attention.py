@@ -1,0 +1,171 @@
+"""Figures for notebooks 02-04: attention heatmaps, AttFlat pooling weights, attention on
+the cue words, and diagrams of the MUA wirings. Every function returns a matplotlib Figure
+and, given ``save_dir``, writes it as PNG through :func:`cmnlib.plots.save` (which closes
+it in pyplot, so a notebook shows it exactly once as the cell's value)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
+
+from .plots import save
+
+
+def _mark_cues(ax, cue, axis: str = "x") -> None:
+    for t in np.flatnonzero(cue):
+        if axis == "x":
+            ax.axvline(t, color="w", lw=0.7, ls=":")
+        else:
+            ax.axhline(t, color="w", lw=0.7, ls=":")
+
+
+def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=None,
+                    query_label: str = "query", key_label: str = "key", cue_on_queries: bool = True):
+    """Attention maps (layers, heads, T_q, T_k) as a grid of heatmaps (rows: layers,
+    columns: heads) on one colour scale, from the smallest to the largest weight shown. ``cue`` (T,) marks the cue words with dotted lines
+    on the key axis (and on the query axis when ``cue_on_queries``, e.g. self-attention or
+    word-aligned queries)."""
+    maps = np.asarray(maps)
+    layers, heads = maps.shape[:2]
+    fig, axes = plt.subplots(layers, heads, figsize=(2.1 * heads + 0.8, 2.0 * layers + 0.6),
+                             squeeze=False, sharex=True, sharey=True)
+    vmin, vmax = float(maps.min()), float(maps.max())
+    image = None
+    for i in range(layers):
+        for j in range(heads):
+            ax = axes[i, j]
+            image = ax.imshow(maps[i, j], cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest",
+                              aspect="auto")
+            if cue is not None:
+                _mark_cues(ax, cue[:maps.shape[3]], "x")
+                if cue_on_queries:
+                    _mark_cues(ax, cue[:maps.shape[2]], "y")
+            if i == 0:
+                ax.set_title(f"head {j}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"layer {i + 1}\n{query_label}", fontsize=8)
+            if i == layers - 1:
+                ax.set_xlabel(key_label, fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.suptitle(title + ("  (dotted: ambiguous words)" if cue is not None else ""), fontsize=9)
+    return save(fig, name, save_dir)
+
+
+def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None):
+    """AttFlat pooling weights over the words, one panel per modality ('<m>/flat' maps,
+    (glimpses, T)), with the uniform weight 1/T and the cue words marked."""
+    keys = [k for k in maps if k.endswith("/flat")]
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.3 + 1.4 * len(keys)), sharex=True, squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        weights = np.asarray(maps[key]).mean(0)
+        steps = np.arange(weights.shape[0])
+        colours = ["C3" if cue is not None and cue[t] else "C0" for t in steps]
+        ax.bar(steps, weights, color=colours)
+        ax.axhline(1 / weights.shape[0], color="0.4", lw=0.8, ls="--", label="uniform 1/T")
+        ax.set_ylabel(f"{key.split('/')[0]}\nAttFlat weight")
+        ax.legend(frameon=False, fontsize=7, loc="upper right")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel("word" + ("  (red: ambiguous words)" if cue is not None else ""))
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, name, save_dir)
+
+
+def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
+    """Share of attention on the cue words divided by the uniform share, per attention map
+    (rows of a :func:`cmnlib.analysis.compare_cue_shares` table) and model (its
+    '<model> ratio' columns). 1 = no preference for the cue words."""
+    models = [c[:-len(" ratio")] for c in table.columns if c.endswith(" ratio")]
+    labels = [f"{a} L{layer + 1} h{head}" if not a.endswith("flat") else a for a, layer, head in table.index]
+    x = np.arange(len(table))
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(table) + 1.5), 3.2))
+    for k, model in enumerate(models):
+        ax.bar(x + (k - (len(models) - 1) / 2) * width, table[f"{model} ratio"], width, label=model)
+    ax.axhline(1.0, color="0.3", lw=0.8, ls="--", label="uniform attention")
+    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("share on ambiguous words\n/ uniform share")
+    ax.legend(frameon=False, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, name, save_dir)
+
+
+# ======================================================================================
+# MUA wiring diagrams
+# ======================================================================================
+
+_BOX_W, _BOX_H, _COL_GAP = 1.7, 0.55, 3.4
+_NICE = {"text": "language", "audio": "audio", "vision": "vision"}
+
+
+def _box(ax, x, y, text, colour, width=_BOX_W):
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - _BOX_H / 2), width, _BOX_H,
+                                boxstyle="round,pad=0.02,rounding_size=0.08", fc=colour, ec="0.25", lw=0.8))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+
+def _arrow(ax, start, end, colour="0.3", rad=0.0, lw=1.0, style="-|>"):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=9, color=colour, lw=lw,
+                                 connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0))
+
+
+def mua_wiring(guidance: pd.DataFrame, title: str, name: str, save_dir=None):
+    """A box-and-arrow diagram of one MUA wiring from a :func:`cmnlib.analysis.mua_guidance`
+    table (so the picture is read off the code): one column per modality (input, LSTM, its
+    SA / SGA units, AttFlat), grey arrows for each unit's queries, orange arrows from the
+    stream that guides an SGA unit's guided attention (its keys and values), then the
+    fusion (sum, LayerNorm, linear head)."""
+    modalities = list(dict.fromkeys(guidance["modality"]))
+    # keep the L, A, V order whatever the call order
+    modalities = [m for m in ("text", "audio", "vision") if m in modalities]
+    layers = int(guidance["layer"].max())
+    column = {m: k * _COL_GAP for k, m in enumerate(modalities)}
+    where = {}
+    fig, ax = plt.subplots(figsize=(1.2 + 2.4 * len(modalities), 1.2 + 0.8 * (layers + 4)))
+    for m in modalities:
+        x = column[m]
+        _box(ax, x, -1, f"{_NICE[m]} features", "0.93")
+        _box(ax, x, 0, "LSTM", "#cfe2f3")
+        _arrow(ax, (x, -1 + _BOX_H / 2), (x, -_BOX_H / 2))
+        where[f"{m} LSTM"] = (x, 0)
+    rows = guidance.to_dict("records")
+    for row in rows:
+        x, y = column[row["modality"]], row["layer"]
+        _box(ax, x, y, f"{row['kind']} {row['layer']}", "#d9ead3" if row["kind"] == "SA" else "#fce5cd")
+        where[row["unit"]] = (x, y)
+    for row in rows:
+        x, y = where[row["unit"]]
+        sx, sy = where[row["queries from"]]
+        _arrow(ax, (sx, sy + _BOX_H / 2), (x, y - _BOX_H / 2))
+        if not row["guided by"]:
+            continue
+        for source in row["guided by"].split(" + "):
+            gx, gy = where[source]
+            direction = 1 if gx < x else -1
+            start = (gx + direction * _BOX_W / 2, gy + 0.08)
+            end = (x - direction * _BOX_W / 2, y - 0.08)
+            rad = -0.25 * direction if abs(gx - x) > _COL_GAP else 0.0
+            _arrow(ax, start, end, colour="C1", rad=rad, lw=1.4)
+    top = layers + 1
+    last = {m: guidance[guidance["modality"] == m].iloc[-1]["unit"] for m in modalities}
+    for m in modalities:
+        x = column[m]
+        _box(ax, x, top, "AttFlat", "#ead1dc")
+        _arrow(ax, (x, where[last[m]][1] + _BOX_H / 2), (x, top - _BOX_H / 2))
+    middle = (column[modalities[0]] + column[modalities[-1]]) / 2
+    span = max(column[modalities[-1]] - column[modalities[0]], 0) + _BOX_W
+    _box(ax, middle, top + 1.1, "sum → LayerNorm → dropout → linear head", "0.93", width=span)
+    for m in modalities:
+        _arrow(ax, (column[m], top + _BOX_H / 2), (column[m], top + 1.1 - _BOX_H / 2))
+    ax.plot([], [], color="C1", lw=1.4, label="guides (keys and values of guided attention)")
+    ax.plot([], [], color="0.3", lw=1.0, label="queries / next layer")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.12), frameon=False, fontsize=7, ncol=1)
+    ax.set_xlim(column[modalities[0]] - _BOX_W, column[modalities[-1]] + _BOX_W)
+    ax.set_ylim(-1.6, top + 1.6)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, name, save_dir)

@@ -1,0 +1,136 @@
+"""The benchmark's plain reference CMN computes what cmnlib's fast CMN computes, and the
+bench runs end to end in its tiny mode (no timing is asserted: machines are noisy)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cmnlib import bench
+from cmnlib.model import CMN, CMNConfig
+from cmnlib.model.attention import dropout, mcan_layer_norm
+
+DIMS = {"text": 12, "audio": 7, "vision": 5}
+
+
+def config(**kw) -> CMNConfig:
+    base = dict(modalities="LA", input_dims=DIMS, hidden=16, layers=2, heads=4, ff_size=24,
+                dropout=0.1, output_dropout=0.3, head="regression")
+    return CMNConfig(**{**base, **kw})
+
+
+def noisy_batch(names, b=6, seed=0):
+    """Right-padded features with NOISE in the padding (both models must ignore it)."""
+    g = torch.Generator().manual_seed(seed)
+    features, lengths = {}, {}
+    for i, m in enumerate(names):
+        t = 9 + 2 * i
+        length = torch.tensor([t, 1, 3, t - 2, 5, t][:b])
+        features[m] = torch.randn(b, t, DIMS[m], generator=g) * 3
+        lengths[m] = length
+    return features, lengths
+
+
+@pytest.mark.parametrize("overrides", bench.EQUALITY_CONFIGS + [dict(modalities="LAV", heads=1, layers=3),
+                                                                dict(modalities="LA", mua="stacked", glimpses=3)])
+def test_reference_and_fast_cmn_give_the_same_outputs(overrides):
+    torch.manual_seed(0)
+    model = CMN(config(**overrides)).eval()
+    reference = bench.reference_from(model).eval()
+    assert set(reference.state_dict()) == set(model.state_dict())
+    features, lengths = noisy_batch(model.config.modality_names)
+    with torch.no_grad():
+        torch.testing.assert_close(model(features, lengths), reference(features, lengths), atol=1e-5, rtol=1e-5)
+    assert bench.compare_outputs(model.config) < 1e-5
+
+
+@pytest.mark.parametrize("mua", ["encoder_decoder", "symmetric"])
+def test_reference_and_fast_cmn_give_the_same_gradients(mua):
+    torch.manual_seed(1)
+    model = CMN(config(modalities="LAV", mua=mua, dropout=0.0, output_dropout=0.0, head="4class")).train()
+    reference = bench.reference_from(model).train()
+    features, lengths = noisy_batch(model.config.modality_names)
+    target = torch.tensor([0, 1, 2, 3, 0, 1])
+    for m in (model, reference):
+        torch.nn.functional.cross_entropy(m(features, lengths), target).backward()
+    grads = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_mcan_layer_norm_function_matches_the_formula_and_its_gradient():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 6, dtype=torch.double, requires_grad=True)
+    a = torch.randn(6, dtype=torch.double, requires_grad=True)
+    b = torch.randn(6, dtype=torch.double, requires_grad=True)
+    expected = a * (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-6) + b
+    torch.testing.assert_close(mcan_layer_norm(x, a, b), expected)
+    assert torch.autograd.gradcheck(lambda *t: mcan_layer_norm(*t, 1e-6), (x, a, b))
+
+
+def test_fast_dropout_keeps_1_minus_p_scales_and_is_seeded():
+    module = torch.nn.Dropout(0.25).train()
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(3)
+    y = dropout(x, module)
+    torch.manual_seed(3)
+    assert torch.equal(y, dropout(x, module))
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.75))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # gradient: the same mask and scale
+    assert dropout(x, module.eval()) is x
+
+
+def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data_home):
+    results = bench.run_bench(tmp_path / "out", mode="tiny", data_source=str(tiny_mosei_dir / "mosei_senti_data.pkl"),
+                              isolate=False, echo=False)
+    written = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert set(written) == {"meta", "gemm", "equality", "training", "speedup", "scaling", "data", "epoch"}
+    assert written["gemm"]["gflops"] > 0
+    assert {(r["kind"], r["profile"]) for r in written["training"]} >= {("cmn", "tiny"), ("reference", "tiny")}
+    assert any(r["model"] == "MulT" for r in written["training"])
+    for row in written["training"]:
+        assert {"samples_per_s", "peak_rss_mb", "latency_ms", "flops_per_utt", "train_gflops",
+                "gemm_fraction"} <= set(row)
+        assert set(row["latency_ms"]) == {"1", "4"}
+    speed = written["speedup"][0]
+    assert speed["max_abs_diff_eval"] < 1e-5 and {"ratio", "ratio_separate_processes", "profile_s"} <= set(speed)
+    assert all(r["max_abs_diff"] < 1e-5 for r in written["equality"])
+    assert {r["model"] for r in written["scaling"]} == {"CMN (tiny)", "MulT"}
+    assert {"cache_load_s", "loader_samples_per_s"} <= set(written["data"][0])
+    assert {"samples_per_s", "ratio", "mean_padded_length_epoch"} <= set(written["epoch"])
+    table = (tmp_path / "out" / "bench.md").read_text()
+    assert "| CMN | plain reference | tiny |" in table and "GEMM peak" in table
+    assert results["meta"]["mode"] == "tiny"
+
+
+def test_bench_measures_each_configuration_in_its_own_process():
+    job = {"kind": "reference", "profile": "quick", "overrides": bench.TINY_CMN, "lengths": (5, 6), "batch": 3,
+           "warmup": 0, "steps": 1, "latency_reps": (1, 1), "threads": 1}
+    row = bench._spawn(bench._worker_train, job)
+    assert row["peak_rss_mb"] > 0 and row["threads"] == 1 and row["samples_per_s"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_reference_and_fast_cmn_agree_on_cuda():
+    torch.manual_seed(2)
+    model = CMN(config(modalities="LAV", dropout=0.0, output_dropout=0.0, head="4class")).cuda()
+    reference = bench.reference_from(model)
+    features, lengths = noisy_batch(model.config.modality_names)
+    features = {m: x.cuda() for m, x in features.items()}
+    lengths = {m: x.cuda() for m, x in lengths.items()}
+    model.eval(), reference.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(features, lengths), reference(features, lengths), atol=1e-4, rtol=1e-4)
+    model.train(), reference.train()
+    target = torch.tensor([0, 1, 2, 3, 0, 1], device="cuda")
+    for m in (model, reference):
+        torch.nn.functional.cross_entropy(m(features, lengths), target).backward()
+    grads = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-4, rtol=1e-3, msg=name)
+    with_dropout = CMN(config(modalities="LA")).cuda().train()  # CUDA keeps F.dropout
+    with_dropout(features, lengths).sum().backward()

@@ -1,0 +1,141 @@
+"""Data-parallel training (DDP, 2 local CPU processes, gloo) equals one process on the same
+global batches; seeds spread over processes equal a sequential run."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from cmnlib.data.loader import MultimodalDataset
+from cmnlib.data.mult_pkl import read_mult_pickle
+from cmnlib.distributed import global_batches, launch_local, spread_seeds, train_data_parallel, train_to_folder
+from cmnlib.model import build_model
+from cmnlib.model import heads as H
+from cmnlib.train import RunSpec, TrainConfig, predict_outputs, train_seeds
+
+TINY = dict(hidden=16, ff_size=24, heads=2, layers=1, dropout=0.0, output_dropout=0.0)
+# Biases whose gradient is zero up to rounding, because a softmax cancels them: the key
+# bias of every attention (it shifts all scores of a query equally), AttFlat's score bias,
+# and AttFlat's hidden biases for units active at every step. Adam divides each gradient by
+# its running RMS, turning that rounding noise into steps of arbitrary sign (~lr), so these
+# are compared through the outputs only; every other weight must match.
+REDUNDANT = re.compile(r"(linear_k\.bias|attflat\.\w+\.mlp\.(fc\.)?linear\.bias)$")
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_mosei_dir):
+    return read_mult_pickle(tiny_mosei_dir / "mosei_senti_data.pkl", "mosei")
+
+
+def spec(epochs=2, batch=8, **train) -> RunSpec:
+    return RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick", model_overrides=TINY,
+                   train=TrainConfig(epochs=epochs, batch_size=batch, lr=1e-3, patience=None, **train))
+
+
+def single_process(spec: RunSpec, bundle, seed: int, epochs: int, global_batch: int):
+    """The reference, written out: one process, the whole global batch, its mean loss."""
+    spec = spec.resolved()
+    torch.manual_seed(seed)
+    model = build_model("cmn", spec.head, bundle.feature_dims, "LA", "quick", **spec.model_overrides)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
+    train = bundle["train"]
+    dataset = MultimodalDataset(train, "LA", spec.head)
+    longest = np.maximum(train.lengths["text"], train.lengths["audio"])
+    model.train()
+    for epoch in range(1, epochs + 1):
+        for indices in global_batches(longest, global_batch, seed * 100_003 + epoch):
+            batch = dataset.__getitems__(indices)
+            loss = H.loss(spec.head, model(batch["features"], batch["lengths"]), batch["target"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def test_global_batches_are_full_equal_everywhere_and_seeded():
+    lengths = np.arange(1, 27)
+    a = global_batches(lengths, 8, seed=5)
+    assert a == global_batches(lengths, 8, seed=5) and a != global_batches(lengths, 8, seed=6)
+    assert [len(b) for b in a] == [8, 8, 8] and len({i for b in a for i in b}) == 24
+    assert all(len(b) == 8 for b in global_batches(lengths, 8, seed=5, bucket=True))
+
+
+def test_ddp_on_two_processes_equals_one_process_on_the_global_batch(bundle, tmp_path):
+    run = spec()
+    launch_local(2, train_to_folder, run, bundle, 0, tmp_path / "ddp", epochs=2, global_batch=8)
+    result = json.loads((tmp_path / "ddp" / "result.json").read_text())
+    assert result["world_size"] == 2 and result["local_batch"] == 4 and result["backend"] == "gloo"
+    assert result["steps"] == 2 * (len(bundle["train"]) // 8)
+    ddp_weights = torch.load(tmp_path / "ddp" / "model.pt", weights_only=True)
+
+    reference = single_process(run, bundle, seed=0, epochs=2, global_batch=8)
+    initial = build_model("cmn", "regression", bundle.feature_dims, "LA", "quick", **TINY).state_dict()
+    for name, value in reference.state_dict().items():
+        if not REDUNDANT.search(name):
+            torch.testing.assert_close(ddp_weights[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    assert any(not torch.allclose(initial[n], v) for n, v in reference.state_dict().items())  # it did train
+    outputs = torch.load(tmp_path / "ddp" / "outputs.pt", weights_only=True)
+    for name in ("valid", "test"):
+        expected = predict_outputs(reference, bundle[name], "LA", "regression")
+        torch.testing.assert_close(outputs[name], expected, atol=1e-5, rtol=1e-4)
+
+    # a world of one (no process group) is the same computation
+    alone, model = train_data_parallel(run, bundle, 0, epochs=2, global_batch=8, device="cpu")
+    assert alone["world_size"] == 1
+    for name, value in reference.state_dict().items():
+        if not REDUNDANT.search(name):
+            torch.testing.assert_close(model.state_dict()[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_torchrun_launches_the_command_line(tiny_mosei_dir, tmp_path):
+    env = dict(os.environ, CMN_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "cmnlib.distributed", "--dataset", "mosei", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
+               "--model", "cmn", "--modalities", "LA", "--profile", "quick", "--epochs", "1", "--global-batch", "8",
+               "--max-steps", "2", "--threads", "1", "--seed", "0", "--backend", "gloo", "--out", str(tmp_path / "out"),
+               *[f"--set={k}={v}" for k, v in TINY.items()]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["world_size"] == 2 and result["steps"] == 2 and "mae" in result["test"]
+    assert result["backend"] == "gloo" and result["device"] == "cpu"
+
+
+def test_spread_seeds_equals_sequential_seeds(bundle, tmp_path):
+    run = spec(epochs=2, batch=16)
+    parallel = spread_seeds(run, bundle, 2, processes=2, root=tmp_path / "parallel", threads=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same thread count as the pool's processes: the same arithmetic
+    try:
+        sequential = train_seeds(run, bundle, 2, root=tmp_path / "sequential", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert parallel["seeds"] == sequential["seeds"] == [0, 1]
+    for p, s in zip(parallel["members"], sequential["members"]):
+        for split in ("valid", "test"):
+            assert p[split] == pytest.approx(s[split], rel=1e-6, abs=1e-7)
+        assert [h["train_loss"] for h in p["history"]] == pytest.approx([h["train_loss"] for h in s["history"]], rel=1e-6)
+    assert parallel["mean"] == pytest.approx(sequential["mean"], rel=1e-6, abs=1e-7)
+    assert parallel["ensemble"]["test"] == pytest.approx(sequential["ensemble"]["test"], rel=1e-6, abs=1e-7)
+    for seed in (0, 1):
+        folder = tmp_path / "parallel"
+        assert list(folder.glob(f"*/seed{seed}/result.json"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torchrun_with_nccl_on_one_gpu(tiny_mosei_dir, tmp_path):
+    env = dict(os.environ, CMN_DATA_DIR=str(tmp_path / "data"))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+               "-m", "cmnlib.distributed", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
+               "--epochs", "1", "--global-batch", "8", "--max-steps", "3", "--out", str(tmp_path / "out"),
+               *[f"--set={k}={v}" for k, v in TINY.items()]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["backend"] == "nccl" and result["device"].startswith("cuda") and result["steps"] == 3

@@ -1,0 +1,138 @@
+"""Training: determinism, resume = uninterrupted, atomic checkpoints, validation-only
+selection, ensembles and the results cache."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cmnlib import train as T
+from cmnlib.data.mult_pkl import read_mult_pickle
+
+TINY_MODEL = {"hidden": 16, "ff_size": 24, "heads": 2, "layers": 1}
+
+
+def tiny_spec(**kw) -> T.RunSpec:
+    config = T.TrainConfig(epochs=4, batch_size=16, lr=3e-3, patience=None)
+    base = dict(model="cmn", dataset="mosei", modalities="LA", profile="quick",
+                model_overrides=dict(TINY_MODEL), train=config)
+    return T.RunSpec(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_mosei_dir):
+    b = read_mult_pickle(tiny_mosei_dir / "mosei_senti_data.pkl")
+    b.meta["source_hash"] = "tiny-mosei"
+    b.meta["source_label"] = "tiny synthetic"
+    return b
+
+
+def weights(folder):
+    return T.load_checkpoint(folder / "best.pt")
+
+
+def test_same_seed_same_metrics_and_weights(bundle, tmp_path):
+    a = T.train_one(tiny_spec(), bundle, seed=1, out_dir=tmp_path / "a", progress=False)
+    b = T.train_one(tiny_spec(), bundle, seed=1, out_dir=tmp_path / "b", progress=False)
+    c = T.train_one(tiny_spec(), bundle, seed=2, out_dir=tmp_path / "c", progress=False)
+    assert a["test"] == b["test"] and a["history"] == b["history"]
+    assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "a").values(), weights(tmp_path / "b").values()))
+    assert a["test"] != c["test"]
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(bundle, tmp_path):
+    full = T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "full", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "cut", progress=False, stop_after_epoch=2)
+    saved = T.load_checkpoint(tmp_path / "cut" / "checkpoint.pt")   # weights_only=True
+    assert saved["state"]["epoch"] == 2 and not (tmp_path / "cut" / "result.json").exists()
+    resumed = T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "cut", progress=False)
+    assert resumed["history"] == full["history"]
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+    assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "full").values(),
+                                                 weights(tmp_path / "cut").values()))
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    T.atomic_save({"w": torch.ones(3)}, path)
+
+    def broken_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        T.atomic_save({"w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(T.load_checkpoint(path)["w"], torch.ones(3))  # the old one is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left
+
+
+def test_selection_uses_validation_only(bundle, tmp_path):
+    """The selected epoch is the best validation epoch, and test labels cannot change it."""
+    spec = tiny_spec(train=T.TrainConfig(epochs=5, batch_size=16, lr=3e-3, patience=None))
+    result = T.train_one(spec, bundle, seed=3, out_dir=tmp_path / "a", progress=False)
+    losses = [h["valid_loss"] for h in result["history"]]
+    assert result["best_epoch"] == int(np.argmin(losses)) + 1
+    assert result["valid"]["loss"] == pytest.approx(min(losses), rel=1e-5)
+    shuffled = read_mult_pickle(bundle.meta["path"])
+    shuffled.meta.update(bundle.meta)
+    rng = np.random.default_rng(0)
+    shuffled["test"].labels = rng.permutation(shuffled["test"].labels)
+    other = T.train_one(spec, shuffled, seed=3, out_dir=tmp_path / "b", progress=False)
+    assert other["best_epoch"] == result["best_epoch"] and other["valid"] == result["valid"]
+    assert other["test"] != result["test"]
+
+
+def test_ensemble_averages_scores_and_probabilities():
+    reg = T.ensemble_outputs("regression", [torch.tensor([1.0, -1.0]), torch.tensor([3.0, 0.0])])
+    assert reg.tolist() == [2.0, -0.5]
+    a = torch.log(torch.tensor([[0.9, 0.1]]))
+    b = torch.log(torch.tensor([[0.3, 0.7]]))
+    probs = T.ensemble_outputs("binary", [a, b]).exp()
+    torch.testing.assert_close(probs, torch.tensor([[0.6, 0.4]]))
+    assert probs.argmax(-1).item() == 0  # the average, not a vote of the argmaxes
+
+
+def test_seeds_ensemble_and_results_cache(bundle, tmp_path):
+    spec = tiny_spec(train=T.TrainConfig(epochs=2, batch_size=16, lr=3e-3, patience=None))
+    summary = T.train_seeds(spec, bundle, seeds=2, root=tmp_path, progress=False)
+    folder = tmp_path / next(p.name for p in tmp_path.iterdir())
+    accs = [m["test"]["acc2_has0"] for m in summary["members"]]
+    assert summary["mean"]["acc2_has0"] == pytest.approx(np.mean(accs))
+    assert summary["std"]["acc2_has0"] == pytest.approx(np.std(accs, ddof=1))
+    outputs = [torch.load(folder / f"seed{s}" / "outputs.pt", weights_only=True)["test"] for s in (0, 1)]
+    manual = T.split_metrics("mosei", "regression", (outputs[0] + outputs[1]) / 2, bundle["test"])
+    assert summary["ensemble"]["test"]["mae"] == pytest.approx(manual["mae"])
+    # cached: the same call reuses the results (no retraining: files untouched)
+    stamp = (folder / "seed0" / "result.json").stat().st_mtime_ns
+    again = T.train_seeds(spec, bundle, seeds=2, root=tmp_path, progress=False)
+    assert again["mean"] == summary["mean"]
+    assert (folder / "seed0" / "result.json").stat().st_mtime_ns == stamp
+    # a changed configuration or changed data trains anew, in another folder
+    changed = tiny_spec(train=T.TrainConfig(epochs=2, batch_size=16, lr=1e-3, patience=None))
+    assert T.run_dir(changed, bundle, tmp_path) != folder
+    bundle2 = read_mult_pickle(bundle.meta["path"])
+    bundle2.meta["source_hash"] = "another"
+    assert T.run_dir(spec, bundle2, tmp_path) != folder
+
+
+def test_trained_model_reloads_with_weights_only(bundle, tmp_path):
+    spec = tiny_spec(train=T.TrainConfig(epochs=1, batch_size=16, lr=3e-3, patience=None))
+    summary = T.train_seeds(spec, bundle, seeds=1, root=tmp_path, progress=False)
+    model = T.load_model(summary["folder"], 0, bundle)
+    outputs = T.predict_outputs(model, bundle["test"], "LA", "regression")
+    stored = torch.load(f"{summary['folder']}/seed0/outputs.pt", weights_only=True)["test"]
+    torch.testing.assert_close(outputs, stored)
+
+
+def test_majority_baseline_scores_the_majority_rate(bundle, tmp_path):
+    summary = T.train_seeds(tiny_spec(model="majority"), bundle, seeds=1, root=tmp_path, progress=False)
+    test = bundle["test"].labels
+    mean = float(bundle["train"].labels.mean())
+    expected = float(((test >= 0) == (mean >= 0)).mean())
+    assert summary["members"][0]["test"]["acc2_has0"] == pytest.approx(expected)
