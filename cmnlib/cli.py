@@ -59,6 +59,7 @@ def _cmd_train(args) -> int:
 
     from .data import load_dataset
     from .data.errors import DataError
+    from .model import build_model
     from .train import TRAIN_PROFILES, RunSpec, train_seeds
     try:
         bundle = load_dataset(args.dataset, args.data, scale=args.scale)
@@ -71,6 +72,14 @@ def _cmd_train(args) -> int:
     spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
                    profile=args.profile, model_overrides=_parse_overrides(args.set),
                    train=replace(config, **changes))
+    try:  # a bad --set or modality subset: one clear line before any training starts
+        resolved = spec.resolved()
+        build_model(resolved.model, resolved.head, bundle.feature_dims, resolved.modalities,
+                    resolved.profile, **resolved.model_overrides)
+    except (TypeError, ValueError) as error:
+        print(f"error: cannot build {args.model} with modalities={args.modalities!r}, "
+              f"--set {args.set}: {error}", file=sys.stderr)
+        return 2
     seeds = args.seeds if args.seeds is not None else (2 if args.profile == "quick" else 10)
     print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
     summary = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)

@@ -123,3 +123,26 @@ def training_curves(summary: dict, metric: str | None = None, save_dir=None, nam
     fig.suptitle(f"{summary['label']} — {summary['data']}", fontsize=9)
     fig.tight_layout()
     return save(fig, name or f"curves_{summary['spec']['dataset']}_{summary['spec']['model']}", save_dir)
+
+
+def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
+    """Horizontal bars: each model's ensemble score, its own modality subset's Bayes
+    ceiling as a black tick and the constant predictor as a dotted line."""
+    if gaps is None or len(gaps) == 0:
+        return None
+    metric = [c for c in gaps.columns if c not in ("model", "modalities", "ceiling", "gap", "captured %")][0]
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(gaps) + 1.0))
+    y = np.arange(len(gaps))[::-1]
+    ax.barh(y, gaps[metric], color="#4c72b0", height=0.6, label="model (ensemble)")
+    ax.scatter(gaps["ceiling"], y, marker="|", s=300, color="black", label="Bayes ceiling of its modalities", zorder=3)
+    constant = gaps.attrs.get("constant")
+    if constant is not None and np.isfinite(constant):
+        ax.axvline(constant, ls=":", color="0.4", label="constant predictor")
+    ax.set_yticks(y, gaps["model"])
+    ax.set_xlabel(f"{gaps.attrs.get('metric', metric)} (%)")
+    low = min(gaps[metric].min(), constant if constant is not None and np.isfinite(constant) else 100)
+    ax.set_xlim(max(0, low - 10), 100)
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, name, save_dir)

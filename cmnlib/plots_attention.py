@@ -93,6 +93,28 @@ def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
     return save(fig, name, save_dir)
 
 
+def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None):
+    """Mean AttFlat pooling weight (x n real words; 1 = uniform) of an ambiguous word and
+    of another word, per sentiment class and modality: the rows of
+    :func:`cmnlib.analysis.flat_attention_by_class`."""
+    if table is None or len(table) == 0:
+        return None
+    modalities = [c.split(":")[0] for c in table.columns if c.endswith(": ratio")]
+    fig, axes = plt.subplots(1, len(modalities), figsize=(3.2 * len(modalities), 2.8), squeeze=False)
+    x = np.arange(len(table))
+    for ax, m in zip(axes[0], modalities):
+        ax.bar(x - 0.2, table[f"{m}: cue word × n"], 0.4, label="ambiguous (cue) word", color="#dd8452")
+        ax.bar(x + 0.2, table[f"{m}: other word × n"], 0.4, label="other word", color="#4c72b0")
+        ax.axhline(1.0, color="0.3", lw=0.8, ls="--", label="uniform")
+        ax.set_xticks(x, table.index)
+        ax.set_title(f"{m} AttFlat", fontsize=9)
+    axes[0][0].set_ylabel("pooling weight × n")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, name, save_dir)
+
+
 # ======================================================================================
 # MUA wiring diagrams
 # ======================================================================================

@@ -29,7 +29,7 @@ from pathlib import Path
 from .data.sources import project_root
 
 # A notebook is skipped when one it depends on failed.
-DEPENDS_ON = {"06_tables": ["05_training"]}
+DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"]}
 
 
 @dataclass
@@ -89,10 +89,15 @@ def _execute(job: Job, output: Path, cwd: Path, progress: bool = False) -> None:
 def _failed_cell(notebook_path: Path) -> str:
     import nbformat
     nb = nbformat.read(notebook_path, as_version=4)
-    for index, cell in enumerate(nb.cells):
+    # number cells as in the source notebook: skip the ones papermill inserts
+    inserted = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nb.cells if not inserted & set(c.get("metadata", {}).get("tags", []))]
+    for index, cell in enumerate(cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index} ({output.get('ename')}: {output.get('evalue', '')[:200]})"
+                first_line = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+                return (f"cell {index} ({output.get('ename')}: {output.get('evalue', '')[:200]}) "
+                        f"starting {first_line!r}")
     return "unknown cell"
 
 

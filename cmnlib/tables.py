@@ -61,7 +61,13 @@ def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 
     least 2 cores in the quick profile (small models: two processes beat two threads),
     else 1 (in this process, torch's default threads).
     """
-    specs = table_specs(bundle.dataset, profile, models)
+    return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
+
+
+def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: str,
+                processes: int | None = None, progress: bool = True) -> list[dict]:
+    """``train_seeds`` for each spec, in a process pool when ``processes`` > 1 (see
+    :func:`train_table_models` for the default)."""
     if processes is None:
         processes = 2 if profile == "quick" and (os.cpu_count() or 1) >= 2 else 1
     if processes > 1:
@@ -236,3 +242,80 @@ def quality_check(frame: pd.DataFrame, dataset: str, tolerance: float = 3.0) -> 
     out.attrs["within_tolerance"] = bool(ceiling.iloc[0] - ens["CMN (L+A)"] <= tolerance)
     out.attrs["above_unimodal"] = bool(ens["CMN (L+A)"] > unimodal.max()) if not unimodal.empty else None
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Beyond the paper (notebook 07)
+# ---------------------------------------------------------------------------------------
+
+def _subset_of(label: str) -> str | None:
+    """'CMN (L+A)' -> 'LA', 'LSTM (V)' -> 'V'; None for a model without input modalities."""
+    if "(" not in label or label.startswith("Majority"):
+        return None
+    return label[label.index("(") + 1:label.index(")")].replace("+", "")
+
+
+def ceiling_gaps(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Each model's ensemble beside the Bayes ceiling of **its own** modality subset.
+
+    ``captured`` is the share of the possible gain over the constant predictor that the
+    model realises: (score - constant) / (ceiling - constant); 100% = Bayes-optimal.
+    Needs a frame with ceilings (synthetic data); returns an empty frame otherwise.
+    """
+    metric = "f1" if dataset == "iemocap" else "acc2"
+    ceilings = frame[frame.kind == "Bayes ceiling"].set_index("model")[metric]
+    if ceilings.empty:
+        return pd.DataFrame()
+    scores = frame[frame.kind == "ensemble"].set_index("model")[metric]
+    constant = frame[(frame.kind == "mean over seeds") & frame.model.str.startswith("Majority")][metric]
+    base = float(constant.iloc[0]) if len(constant) else float("nan")
+    rows = []
+    for model, score in scores.items():
+        subset = _subset_of(model)
+        ceiling = ceilings.get(f"Bayes-optimal ({'+'.join(subset)})") if subset else None
+        if ceiling is None:
+            continue
+        rows.append({"model": model, "modalities": "+".join(subset), metric: round(float(score), 1),
+                     "ceiling": round(float(ceiling), 1), "gap": round(float(ceiling - score), 1),
+                     "captured %": round(100 * (score - base) / (ceiling - base), 0)})
+    out = pd.DataFrame(rows)
+    out.attrs.update(metric=COLUMNS["iemocap" if dataset == "iemocap" else "mosei"][metric][1], constant=base)
+    return out
+
+
+def constant_predictors_real_mosei(stats: dict | None = None) -> pd.DataFrame:
+    """What predicting one class always scores on the **real** CMU-MOSEI test set under the
+    two Acc2 conventions, from the real label rates shipped with cmnlib; beside the paper's
+    CMN row. The non-zero convention drops the test samples labelled exactly 0."""
+    if stats is None:
+        from .summaries import real_mosei_reference
+        stats = real_mosei_reference()
+    nonneg, zero = stats["non_negative_rate"]["test"], stats["zero_rate"]["test"]
+    positive_among_nonzero = (nonneg - zero) / (1 - zero)
+    rows = [
+        {"predictor": "always non-negative / positive", "Acc2 (non-negative vs negative, all)": 100 * nonneg,
+         "Acc2 (positive vs negative, non-zero)": 100 * positive_among_nonzero},
+        {"predictor": "always negative", "Acc2 (non-negative vs negative, all)": 100 * (1 - nonneg),
+         "Acc2 (positive vs negative, non-zero)": 100 * (1 - positive_among_nonzero)},
+        {"predictor": "paper: CMN (L+A), Table 2", "Acc2 (non-negative vs negative, all)": PAPER_TABLE2[0]["acc2"],
+         "Acc2 (positive vs negative, non-zero)": PAPER_TABLE2[0]["acc2"]},
+    ]
+    return pd.DataFrame(rows).set_index("predictor").round(1)
+
+
+def wiring_comparison(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
+                      wirings=("encoder_decoder", "stacked", "symmetric"), modalities: str = "LA",
+                      processes: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """CMN with each MUA wiring (same data, profile and seeds): test mean ± std over seeds
+    and the ensemble. The default wiring reuses the tables' CMN run from the cache."""
+    from .model.cmn import CMNConfig
+    default = CMNConfig.mua
+    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
+                     model_overrides={} if w == default else {"mua": w}) for w in wirings]
+    summaries = train_specs(specs, bundle, seeds, profile, processes, progress)
+    metric, label = ("macro_f1", "F1 (unweighted)") if bundle.dataset == "iemocap" else ("acc2_has0", "Acc2")
+    rows = [{"wiring": w, f"{label}: mean": round(100 * s["mean"][metric], 1),
+             f"{label}: std": round(100 * s["std"][metric], 1),
+             f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1),
+             "seeds": len(s["seeds"])} for w, s in zip(wirings, summaries)]
+    return pd.DataFrame(rows).set_index("wiring")

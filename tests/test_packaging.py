@@ -1,6 +1,7 @@
 """environment.yml and pyproject.toml name the same dependencies; the CLI is wired."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -54,4 +55,20 @@ def test_cli_synth_writes_and_reports(tmp_path, monkeypatch):
     result = run_cli("synth", "--dataset", "iemocap", "--out", str(out), "--seed", "2")
     assert result.returncode == 0, result.stderr
     assert (out / "iemocap_data.pkl").exists() and "Bayes ceilings" in result.stdout
-    assert "train: 1600 samples" in result.stdout
+    assert "train: 1200 samples" in result.stdout
+
+
+def test_cli_train_writes_runs_and_reuses_them(tiny_iemocap_dir, tmp_path):
+    args = ["train", "--dataset", "iemocap", "--data", str(tiny_iemocap_dir / "iemocap_data.pkl"),
+            "--model", "lstm_l", "--epochs", "1", "--seeds", "2", "--out", str(tmp_path / "runs")]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "seed 0: best epoch 1/1" in first.stdout and "seed 1:" in first.stdout and "ensemble:" in first.stdout
+    folders = list((tmp_path / "runs").glob("lstm_l-*"))
+    assert len(folders) == 1
+    summary = json.loads((folders[0] / "ensemble.json").read_text())
+    assert summary["seeds"] == [0, 1] and (folders[0] / "seed1" / "best.pt").exists()
+    again = run_cli(*args)  # the same config and data: the cached results, the same numbers
+    assert again.returncode == 0 and again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+    bad = run_cli(*args[:-2], "--set", "no_such_field=3", "--out", str(tmp_path / "runs"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no_such_field" in bad.stderr

@@ -426,7 +426,14 @@ The AttFlat cue shares by the sign of the label, and the mean AttFlat weight of 
 ambiguous word against one other word:
 """),
     ("variable", "analysis.cue_shares_by_class(shares_trained)"),
-    ("variable", "analysis.flat_attention_by_class(trained, test)"),
+    ("variable", """
+by_class = analysis.flat_attention_by_class(trained, test)
+by_class
+"""),
+    ("code", """
+plots_attention.attention_by_class(by_class, "trained CMN (L+A): AttFlat weight by sentiment class",
+                                   "attention_by_class", figures_dir)
+"""),
     ("md", """
 ## Summary
 

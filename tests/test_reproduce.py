@@ -1,0 +1,87 @@
+"""The papermill batch runner on a temporary copy of a tiny notebook sequence: parameters
+passed through, report layout, manifest and index; a deliberately failing notebook stops
+its dependants, keeps its error visible and never replaces the earlier good report."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from cmnlib import reproduce
+
+
+def _notebook(path, parameters: str, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def sequence(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "01_alpha.ipynb", "seeds = None\nfigures_dir = None\ntables_dir = None",
+              "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
+              "from pathlib import Path",
+              "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
+              "if figures_dir: fig.savefig(Path(figures_dir) / 'alpha.png')\n"
+              "if tables_dir: pd.DataFrame({'model': ['x'], 'score': [seeds]}).to_csv(Path(tables_dir) / 'scores.csv', index=False)\n"
+              "print('seeds =', seeds)")
+    _notebook(source / "05_training.ipynb", "seeds = None", "raise RuntimeError('deliberate failure')")
+    _notebook(source / "06_tables.ipynb", "seeds = None", "print('tables')")
+    return source
+
+
+def test_a_good_run_writes_the_report(sequence, tmp_path, capsys):
+    out = tmp_path / "reports" / "demo"
+    status = reproduce.reproduce(datasets=(), seeds=3, only=["01"], out=out, source_dir=sequence)
+    assert status == 0
+    executed = nbformat.read(out / "notebooks" / "01_alpha.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "seeds = 3" in printed  # the parameter reached the notebook
+    assert (out / "html" / "01_alpha.html").stat().st_size > 0
+    assert (out / "figures" / "alpha.png").exists() and (out / "tables" / "scores.csv").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["notebooks"][0]["status"] == "ok" and manifest["notebooks"][0]["seconds"] > 0
+    assert manifest["seeds"] == 3 and {"torch", "papermill", "python"} <= set(manifest["versions"])
+    index = (out / "index.html").read_text()
+    assert "figures/alpha.png" in index and "<h3>scores</h3>" in index and "html/01_alpha.html" in index
+    assert "01_alpha" in capsys.readouterr().out  # one progress line per notebook
+
+
+def test_a_failing_notebook_stops_its_dependants_and_keeps_the_good_report(sequence, tmp_path, capsys):
+    out = tmp_path / "reports" / "demo"
+    assert reproduce.reproduce(datasets=(), seeds=3, only=["01"], out=out, source_dir=sequence) == 0
+    good_manifest = (out / "manifest.json").read_text()
+    capsys.readouterr()
+
+    status = reproduce.reproduce(datasets=(), seeds=3, out=out, source_dir=sequence)
+    assert status == 1
+    assert (out / "manifest.json").read_text() == good_manifest  # the earlier report is untouched
+    failed = tmp_path / "reports" / "demo.failed"
+    manifest = json.loads((failed / "manifest.json").read_text())
+    statuses = {r["notebook"]: r["status"] for r in manifest["notebooks"]}
+    assert statuses == {"01_alpha": "ok", "05_training": "failed", "06_tables": "skipped"}
+    executed = nbformat.read(failed / "notebooks" / "05_training.ipynb", as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and errors[0]["evalue"] == "deliberate failure"  # the error stays visible
+    printed = capsys.readouterr().out
+    assert "failed at cell 1 (RuntimeError: deliberate failure) starting \"raise RuntimeError(" in printed
+    assert "skipped (depends on failed 05_training)" in printed
+
+
+def test_only_that_matches_nothing_is_an_error(sequence, tmp_path):
+    with pytest.raises(ValueError, match="matches no notebook"):
+        reproduce.plan_jobs(only=["99"], source_dir=sequence)
+
+
+def test_parameters_go_only_to_notebooks_that_declare_them(sequence, tmp_path):
+    jobs = reproduce.plan_jobs(profile="paper", seeds=4, data="/real", out=tmp_path, source_dir=sequence)
+    by_name = {j.name: j.parameters for j in jobs}
+    assert by_name["01_alpha"] == {"seeds": 4, "figures_dir": str(tmp_path / "figures"),
+                                   "tables_dir": str(tmp_path / "tables")}
+    assert by_name["06_tables"] == {"seeds": 4}
