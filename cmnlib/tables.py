@@ -260,7 +260,9 @@ def ceiling_gaps(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
     ``captured`` is the share of the possible gain over the constant predictor that the
     model realises: (score - constant) / (ceiling - constant); 100% = Bayes-optimal.
-    Needs a frame with ceilings (synthetic data); returns an empty frame otherwise.
+    Needs a frame with ceilings (synthetic data); returns an empty frame otherwise. The
+    ceilings belong to the accuracy-optimal (Bayes) rule: a macro-F1 may exceed its
+    "ceiling" (a rule favouring rare classes), an accuracy never does.
     """
     metric = "f1" if dataset == "iemocap" else "acc2"
     ceilings = frame[frame.kind == "Bayes ceiling"].set_index("model")[metric]
