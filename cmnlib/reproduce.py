@@ -279,9 +279,19 @@ def write_index(folder: Path, manifest: dict) -> Path:
                       for d, s in manifest["data_sources"].items())
     synthetic = any("SYNTHETIC" in s.get("label", "") for s in manifest["data_sources"].values())
     tables = []
-    for csv in sorted((folder / "tables").glob("*.csv")):
-        frame = pd.read_csv(csv)
-        tables.append(f"<h3>{html.escape(csv.stem)}</h3>{frame.to_html(index=False, na_rep='', border=0)}"
+    # the paper's Tables 1-2 first, then the claims audit, then the rest by name
+    order = {"table": 0, "claims": 1}
+    for csv in sorted((folder / "tables").glob("*.csv"),
+                      key=lambda p: (next((v for k, v in order.items() if p.stem.startswith(k)), 2), p.stem)):
+        fragment = csv.with_suffix(".html")
+        if fragment.exists():  # the displayed table, formatted as in the notebook
+            body = fragment.read_text()
+        else:
+            frame = pd.read_csv(csv)
+            data = " / ".join(map(str, frame.pop("data").unique())) if "data" in frame else ""
+            body = (f"<p class='meta'>data: {html.escape(data)}</p>" if data else "") + \
+                frame.to_html(index=False, na_rep="", border=0, float_format=lambda x: f"{x:.3g}")
+        tables.append(f"<h3>{html.escape(csv.stem)}</h3>{body}"
                       f"<p class='meta'><a href='tables/{csv.name}'>CSV</a> · "
                       f"<a href='tables/{csv.stem}.md'>Markdown</a> · <a href='tables/{csv.stem}.tex'>LaTeX</a></p>")
     figures = "".join(f"<a href='figures/{p.name}'><img src='figures/{p.name}' loading='lazy'>"

@@ -6,6 +6,7 @@ Markdown and LaTeX files as a caption and into the CSV as a column.
 """
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -145,20 +146,25 @@ def display_table(frame: pd.DataFrame, data_label: str, decimals: int = 1) -> pd
 
 
 def save_table(table: pd.DataFrame, name: str, tables_dir: str | Path | None,
-               numeric: pd.DataFrame | None = None) -> list[Path]:
-    """Write ``name``.csv (numeric when given, with a data column), .md and .tex."""
+               numeric: pd.DataFrame | None = None, data: str | None = None) -> list[Path]:
+    """Write ``name``.csv (``numeric`` when given, with a data column), .md, .tex and an
+    .html fragment (the displayed table with the data source as its caption, which the
+    report's index page shows inline). ``data``: the data source label (default:
+    ``table.attrs['data']``)."""
     if tables_dir is None:
         return []
     folder = Path(tables_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    data = table.attrs.get("data", "")
+    data = data if data is not None else table.attrs.get("data", "")
     csv = (numeric if numeric is not None else table).assign(data=data)
     csv.to_csv(folder / f"{name}.csv", index=False)
     (folder / f"{name}.md").write_text(f"**{name}** — data: {data}\n\n" + table.to_markdown(index=False) + "\n")
     latex = table.to_latex(index=False, caption=f"{name} (data: {data})", label=f"tab:{name}",
                            escape=True)
     (folder / f"{name}.tex").write_text(latex)
-    return [folder / f"{name}.{ext}" for ext in ("csv", "md", "tex")]
+    fragment = table.to_html(index=False, border=0, na_rep="", classes="result")
+    (folder / f"{name}.html").write_text(f"<p class='meta'>data: {html.escape(data)}</p>\n{fragment}\n")
+    return [folder / f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")]
 
 
 # ---------------------------------------------------------------------------------------

@@ -53,7 +53,9 @@ def test_display_table_formats_mean_and_std_and_saves_three_formats(mosei_frame,
     assert shown[shown.Model == "CMN (L+A)"].Rows.tolist() == ["reported (paper)", "mean over seeds (2 seeds)",
                                                               "ensemble of 2"]
     paths = tables.save_table(shown, "table2", tmp_path, numeric=mosei_frame)
-    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
+    fragment = paths[3].read_text()
+    assert "data: SYNTHETIC test label" in fragment and "85.0 ± 2.0" in fragment
     csv = pd.read_csv(paths[0])
     assert set(csv["data"]) == {"SYNTHETIC test label"} and len(csv) == len(mosei_frame)
     assert "SYNTHETIC test label" in paths[1].read_text() and "85.0 ± 2.0" in paths[1].read_text()
