@@ -253,7 +253,7 @@ def test_complexity_table_counts():
     assert cmn["transformer modules"] == 2 and mult["transformer modules"] == 9
     assert cmn["transformer layers"] == 4                 # 2 SA + 2 SGA
     assert cmn["attention blocks"] == 6                   # an SGA has two
-    assert mult["transformer layers"] == 6 * 3 + 3 * 3    # quick: 3 crossmodal layers, memory max(3, 3)
+    assert mult["transformer layers"] == 6 * 1 + 3 * 3    # quick: 1 crossmodal layer, memory max(1, 3)
     assert cmn["parameters"] == count_parameters(build_model("cmn", "regression", dims, "LA", "quick"))
     assert cmn["MFLOPs / utterance"] > 0 and mult["MFLOPs / utterance"] > 0
     text = analysis.complexity_claims(table, "quick")
