@@ -245,10 +245,14 @@ def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int],
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
                                  initargs=(bundle, threads)) as pool:
             futures = [pool.submit(_pool_train, *job) for job in jobs]
-            # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
-            for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
-                               unit="run", disable=not progress, mininterval=20):
-                future.result()  # re-raises a worker's exception
+            try:
+                # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
+                for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
+                                   unit="run", disable=not progress, mininterval=20):
+                    future.result()  # re-raises a worker's exception
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
+                raise
     return [train_seeds(spec, bundle, seed_list, root=root, progress=False) for spec in specs]
 
 

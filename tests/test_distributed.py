@@ -14,7 +14,8 @@ import torch
 
 from cmnlib.data.loader import MultimodalDataset
 from cmnlib.data.mult_pkl import read_mult_pickle
-from cmnlib.distributed import global_batches, launch_local, spread_seeds, train_data_parallel, train_to_folder
+from cmnlib.distributed import (global_batches, launch_local, spread_seeds, train_data_parallel, train_many,
+                                train_to_folder)
 from cmnlib.model import build_model
 from cmnlib.model import heads as H
 from cmnlib.train import RunSpec, TrainConfig, predict_outputs, train_seeds
@@ -126,6 +127,20 @@ def test_spread_seeds_equals_sequential_seeds(bundle, tmp_path):
     for seed in (0, 1):
         folder = tmp_path / "parallel"
         assert list(folder.glob(f"*/seed{seed}/result.json"))
+
+
+def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_path):
+    good = spec(epochs=1, batch=16)
+    first = train_many([good], bundle, 1, processes=2, root=tmp_path, progress=False)
+    result = next(tmp_path.glob("*/seed0/result.json"))
+    stamp = result.stat().st_mtime_ns
+    # a cached run is not started again; a failing run's error reaches the caller
+    broken = RunSpec(model="cmn", dataset=good.dataset, modalities="LA", profile="quick",
+                     model_overrides={"mua": "no_such_wiring"}, train=good.train)
+    with pytest.raises(ValueError, match="no_such_wiring"):
+        train_many([good, broken], bundle, 1, processes=2, root=tmp_path, progress=False)
+    assert result.stat().st_mtime_ns == stamp
+    assert first[0]["members"][0]["test"] == json.loads(result.read_text())["test"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
