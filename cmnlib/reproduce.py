@@ -263,7 +263,7 @@ padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child,th:fi
 .ok{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#9a6700}.meta{color:#555;font-size:.85rem}
 .figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs a{display:block;width:250px;text-align:center;
 font-size:.75rem;color:#444;text-decoration:none}.figs img{width:250px;border:1px solid #ddd}
-.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
+.prose td{text-align:left;vertical-align:top}.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
 """
 
 

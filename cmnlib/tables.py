@@ -162,7 +162,9 @@ def save_table(table: pd.DataFrame, name: str, tables_dir: str | Path | None,
     latex = table.to_latex(index=False, caption=f"{name} (data: {data})", label=f"tab:{name}",
                            escape=True)
     (folder / f"{name}.tex").write_text(latex)
-    fragment = table.to_html(index=False, border=0, na_rep="", classes="result")
+    prose = any(table[c].astype(str).str.len().max() > 40 for c in table.columns
+                if table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
+    fragment = table.to_html(index=False, border=0, na_rep="", classes="result prose" if prose else "result")
     (folder / f"{name}.html").write_text(f"<p class='meta'>data: {html.escape(data)}</p>\n{fragment}\n")
     return [folder / f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")]
 
