@@ -334,6 +334,23 @@ def _key_modalities(model: CMN, modality: str, kind: str) -> list[str]:
     return [model.backbone.guide]
 
 
+def _attention_batches(model: CMN, split: Split, batch_size: int):
+    """The length-bucketed batches of ``split`` through ``model`` (eval mode) with their
+    attention maps. Yields ``(index, lengths, attention, valid, cue)``: ``valid[m]`` (B, T)
+    True at the real steps of modality m, ``cue[m]`` True at its real cue (ambiguous-word)
+    steps, or ``cue`` None when the split has no cue mask (real data)."""
+    model.eval()
+    cue_all = split.extras.get("cue_mask")
+    for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
+        features, lengths, index = batch["features"], batch["lengths"], batch["index"]
+        _, attention = model(features, lengths, return_attention=True)
+        valid = {m: ~padding_mask(lengths[m], x.shape[1]) for m, x in features.items()}
+        cue = None if cue_all is None else {
+            m: torch.from_numpy(np.asarray(cue_all)[index.numpy(), :x.shape[1]] > 0) & valid[m]
+            for m, x in features.items()}
+        yield index, lengths, attention, valid, cue
+
+
 @torch.no_grad()
 def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.DataFrame:
     """Per utterance of ``split`` and per attention map (kind, layer, head): the share of
@@ -348,15 +365,9 @@ def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.Da
     """
     if "cue_mask" not in split.extras:
         return None
-    model.eval()
-    cue_all = torch.from_numpy(np.asarray(split.extras["cue_mask"], dtype=np.float32))
     frames = []
-    for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
-        features, lengths, index = batch["features"], batch["lengths"], batch["index"]
-        _, attention = model(features, lengths, return_attention=True)
-        valid = {m: ~padding_mask(lengths[m], features[m].shape[1]) for m in features}
-        cue = {m: cue_all[index, :features[m].shape[1]] * valid[m] for m in features}
-        first = next(iter(features))
+    for index, lengths, attention, valid, cue in _attention_batches(model, split, batch_size):
+        first = next(iter(lengths))
         base = {"utterance": index.numpy(), "label": split.labels[index.numpy()],
                 "n_words": lengths[first].numpy(), "n_cue": cue[first].sum(-1).numpy().astype(int)}
         for key, value in attention.items():
@@ -436,17 +447,12 @@ def flat_attention_by_class(model: CMN, split: Split, batch_size: int = 200,
     the utterances. None without a cue mask."""
     if "cue_mask" not in split.extras:
         return None
-    model.eval()
-    cue_all = torch.from_numpy(np.asarray(split.extras["cue_mask"], dtype=np.float32))
     records = []
-    for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
-        features, lengths, index = batch["features"], batch["lengths"], batch["index"]
-        _, attention = model(features, lengths, return_attention=True)
+    for index, lengths, attention, valid, cues in _attention_batches(model, split, batch_size):
         labels = split.labels[index.numpy()]
-        for m in features:
-            valid = ~padding_mask(lengths[m], features[m].shape[1])
-            cue = (cue_all[index, :features[m].shape[1]] > 0) & valid
-            other = valid & ~cue
+        for m in lengths:
+            cue = cues[m]
+            other = valid[m] & ~cue
             w = attention[f"{m}/flat"].mean(-1).double() * lengths[m][:, None].double()   # 1 = uniform
             n_cue, n_other = cue.sum(-1), other.sum(-1)
             cue_w = (w * cue).sum(-1) / n_cue.clamp(min=1)
@@ -472,19 +478,14 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
     over all real steps ('all steps') and over the steps of ambiguous words only ('ambiguous
     steps', when the split has a cue mask). Rows: layer (1-based), head. Encoder-decoder
     and stacked wirings (one guide), equal lengths per modality."""
-    model.eval()
     guide = model.backbone.guide
     other = model.backbone.others[0]
-    cue_all = split.extras.get("cue_mask")
     sums = {}
-    for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
-        features, lengths, index = batch["features"], batch["lengths"], batch["index"]
-        _, attention = model(features, lengths, return_attention=True)
+    for _, lengths, attention, valid, cue in _attention_batches(model, split, batch_size):
         n = lengths[guide]
-        valid = ~padding_mask(n, features[guide].shape[1])
-        groups = {"all steps": valid}
-        if cue_all is not None:
-            groups["ambiguous steps"] = torch.from_numpy(cue_all[index.numpy(), :valid.shape[1]] > 0) & valid
+        groups = {"all steps": valid[guide]}
+        if cue is not None:
+            groups["ambiguous steps"] = cue[guide]
         for layer, w in enumerate(attention[f"{other}/guided"]):
             relative = torch.diagonal(w, dim1=-2, dim2=-1).double() * n[:, None, None].double()  # (B, H, T)
             for name, where in groups.items():
