@@ -16,7 +16,7 @@ def run_table(summaries: list[dict], metric: str) -> pd.DataFrame:
         rows.append({"model": s["label"], "seeds": len(values),
                      "selected epochs": ", ".join(str(m["best_epoch"]) for m in s["members"]),
                      f"test {metric} % per seed": ", ".join(f"{v:.1f}" for v in values),
-                     "mean": round(sum(values) / len(values), 1),
+                     "mean": round(100 * s["mean"][metric], 1),
                      "std": round(100 * s["std"][metric], 1),
                      "ensemble": round(100 * s["ensemble"]["test"][metric], 1),
                      "train s": round(sum(m["train_seconds"] for m in s["members"]), 1)})

@@ -177,6 +177,16 @@ def _relative(a: float, b: float) -> float:
     return 100 * (a / b - 1)
 
 
+def _ensembles(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """The ensemble rows' ``metric`` by model label."""
+    return frame[frame.kind == "ensemble"].set_index("model")[metric]
+
+
+def _unimodal(scores: pd.Series) -> pd.Series:
+    """The unimodal LSTM baselines among ``scores``."""
+    return scores[[m for m in scores.index if m.startswith("LSTM (")]]
+
+
 def claims_audit(iemocap_frame: pd.DataFrame | None, mosei_frame: pd.DataFrame | None,
                  data_labels: dict, module_counts: dict | None = None) -> pd.DataFrame:
     """Every claim of the paper's results section with a verdict and its evidence.
@@ -221,9 +231,9 @@ def claims_audit(iemocap_frame: pd.DataFrame | None, mosei_frame: pd.DataFrame |
         if frame is None:
             continue
         label = data_labels.get(dataset, "")
-        ens = frame[frame.kind == "ensemble"].set_index("model")[metric]
+        ens = _ensembles(frame, metric)
         cmn_la = ens.get("CMN (L+A)")
-        unimodal = ens[[m for m in ens.index if m.startswith("LSTM (")]]
+        unimodal = _unimodal(ens)
         if cmn_la is None or unimodal.empty:
             continue
         best_uni = unimodal.idxmax()
@@ -239,11 +249,11 @@ def quality_check(frame: pd.DataFrame, dataset: str, tolerance: float = 3.0) -> 
     """The synthetic benchmark: CMN (L+A) vs the L+A Bayes ceiling and the best unimodal
     baseline (ensembles; IEMOCAP macro-F1, MOSEI Acc2)."""
     metric = "f1" if dataset == "iemocap" else "acc2"
-    ens = frame[frame.kind == "ensemble"].set_index("model")[metric]
+    ens = _ensembles(frame, metric)
     ceiling = frame[(frame.kind == "Bayes ceiling") & (frame.model == "Bayes-optimal (L+A)")][metric]
     if ceiling.empty or "CMN (L+A)" not in ens:
         return pd.DataFrame()
-    unimodal = ens[[m for m in ens.index if m.startswith("LSTM (")]]
+    unimodal = _unimodal(ens)
     rows = [{"model": m, metric: round(float(v), 1), "gap to L+A ceiling": round(float(ceiling.iloc[0] - v), 1)}
             for m, v in ens.items()]
     out = pd.DataFrame(rows).sort_values(metric, ascending=False)
@@ -276,7 +286,7 @@ def ceiling_gaps(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     ceilings = frame[frame.kind == "Bayes ceiling"].set_index("model")[metric]
     if ceilings.empty:
         return pd.DataFrame()
-    scores = frame[frame.kind == "ensemble"].set_index("model")[metric]
+    scores = _ensembles(frame, metric)
     constant = frame[(frame.kind == "mean over seeds") & frame.model.str.startswith("Majority")][metric]
     base = float(constant.iloc[0]) if len(constant) else float("nan")
     rows = []
