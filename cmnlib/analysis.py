@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import findings
 from .data.loader import default_task, make_loader, padding_mask
 from .data.split import Split, parse_modalities
 from .model import build_model, count_flops, count_parameters, transformer_modules
@@ -29,7 +30,8 @@ __all__ = [
     "summarise_cue_shares", "compare_cue_shares", "cue_shares_by_class", "flat_attention_by_class",
     "mua_guidance", "example_batch", "shape_trace", "complexity_table", "complexity_claims",
     "run_metrics", "cue_of", "describe_utterance", "attention_entropy", "cue_findings",
-    "compare_to_ceilings", "aligned_attention",
+    "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings", "ceiling_findings",
+    "CONCENTRATION",
 ]
 
 
@@ -704,35 +706,101 @@ def complexity_claims(table: pd.DataFrame, profile: str = "paper", cmn: str = "C
     ])
 
 
-def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "mae", "corr"),
-                decimals: int = 3) -> pd.DataFrame:
-    """Validation and test metrics of the first seed of a :func:`cmnlib.train.train_seeds`
-    summary, with its selected epoch."""
-    member = summary["members"][0]
-    rows = {split: {k: round(float(member[split][k]), decimals) for k in keys if k in member[split]}
-            for split in ("valid", "test")}
-    table = pd.DataFrame(rows).T
-    table["selected epoch"] = member["best_epoch"]
-    return table
+def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "mae", "corr")) -> pd.DataFrame:
+    """Test metrics of every seed of a :func:`cmnlib.train.train_seeds` summary (percent,
+    one decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
+    rows = []
+    for member in summary["members"]:
+        row = {"seed": member["seed"], "selected epoch": member["best_epoch"]}
+        for k in keys:
+            if k in member["test"]:
+                value = float(member["test"][k])
+                row[k if k in ("mae", "corr") else f"{k} %"] = round(value, 3) if k in ("mae", "corr") \
+                    else round(100 * value, 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def cue_findings(summary: pd.DataFrame, threshold: float = 1.4) -> pd.Series:
-    """Per attention kind ('text/self', 'audio/guided', 'text/flat', ...): does any of its
-    maps (layer, head) put at least ``threshold`` times the uniform share on the cue words?
-    From a :func:`summarise_cue_shares` table. A coarse, yes/no reading meant to be stable
-    across re-trainings where the exact shares are not."""
-    if summary is None:
+# ======================================================================================
+# Findings over seeds (cmnlib.findings): statements about trained models
+# ======================================================================================
+
+CONCENTRATION = 1.25  # "concentrates on the cue words": >= 25% more attention than uniform
+
+
+def best_cue_ratio(summary: pd.DataFrame) -> pd.Series:
+    """Per attention kind ('text/self', 'audio/guided', 'text/flat', ...): the largest
+    ratio share / uniform share over its maps (layers, heads), from an unrounded
+    :func:`summarise_cue_shares` table. Different seeds specialise different heads, so the
+    best map of a kind, not a fixed (layer, head), is what compares across seeds."""
+    return summary["share"].div(summary["uniform"]).groupby(level="attention").max()
+
+
+def cue_findings(models: dict[str, list[CMN]], split: Split, threshold: float = CONCENTRATION,
+                 batch_size: int = 200) -> dict:
+    """For each group of models (e.g. ``{"trained": [...], "untrained": [...]}``, one model
+    per seed) and each attention kind: does its best map put more than ``threshold`` times
+    the uniform share on the cue (ambiguous) words? Group -> one
+    :class:`cmnlib.findings.Finding` per kind, over the group's seeds. None without a cue
+    mask (real data)."""
+    if "cue_mask" not in split.extras:
         return None
-    best = summary["share"].div(summary["uniform"]).groupby(level="attention").max()
-    return (best >= threshold).rename(f"some map >= {threshold}x uniform")
+    ratios = {group: [best_cue_ratio(summarise_cue_shares(collect_cue_shares(m, split, batch_size), decimals=None))
+                      for m in members] for group, members in models.items()}
+    out = {}
+    for group, per_seed in ratios.items():
+        for kind in per_seed[0].index:
+            out.setdefault(group, []).append(findings.exceeds(
+                f"{kind} of the {group} models puts more than {threshold:g}x the uniform share on the ambiguous words",
+                f"{kind}: largest share/uniform over layers and heads",
+                [float(r[kind]) for r in per_seed], threshold, unit="x", digits=2))
+    return out
+
+
+def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: float = CONCENTRATION,
+                     batch_size: int = 200) -> dict:
+    """For each group of models (one per seed): does the audio -> language guided attention,
+    at the audio steps of ambiguous words, put more than ``threshold`` times the uniform
+    weight on the word those steps belong to (its best layer and head, per seed)? Group ->
+    a list of one :class:`cmnlib.findings.Finding`; None without a cue mask."""
+    if "cue_mask" not in split.extras:
+        return None
+    out = {}
+    for group, members in models.items():
+        values = [float(aligned_attention(m, split, batch_size, decimals=None)["ambiguous steps"].max())
+                  for m in members]
+        out[group] = [findings.exceeds(
+            f"in the {group} models, audio steps of ambiguous words attend to their own word more than "
+            f"{threshold:g}x uniform", "guided weight on the aligned word x n, best layer and head",
+            values, threshold, unit="x", digits=2)]
+    return out
+
+
+def ceiling_findings(summary: dict, bundle, metric: str = "acc2_has0", tolerance: float = 3.0) -> list:
+    """A trained model's test scores over seeds against the Bayes ceilings of synthetic
+    data: above the language-only ceiling (it uses the audio), and within ``tolerance``
+    points of the L+A ceiling. Empty for real data (no known ceiling)."""
+    ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
+    scores = [100 * m["test"][metric] for m in summary["members"]]
+    out = []
+    if "L" in ceilings:
+        out.append(findings.exceeds(f"{summary['label']} scores above the language-only Bayes ceiling",
+                                    f"test {metric} %", scores, 100 * ceilings["L"][metric]))
+    if "LA" in ceilings:
+        gaps = [100 * ceilings["LA"][metric] - s for s in scores]
+        out.append(findings.exceeds(f"{summary['label']} comes within {tolerance:g} points of the L+A Bayes ceiling",
+                                    "L+A ceiling minus test score, points", gaps, tolerance, above=False))
+    return out
 
 
 def compare_to_ceilings(summary: dict, bundle, metric: str = "acc2_has0") -> pd.DataFrame:
-    """A trained model's test score (first seed) beside the Bayes ceilings of the synthetic
-    data for language alone and language + audio, in %."""
+    """A trained model's mean test score over its seeds beside the Bayes ceilings of the
+    synthetic data for language alone, audio alone and language + audio, in %; no index."""
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
-    rows = {f"{summary['label']} (test)": 100 * summary["members"][0]["test"][metric]}
+    n = len(summary["members"])
+    rows = [{"": f"{summary['label']}, test, mean of {n} seed{'s' if n > 1 else ''}",
+             f"{metric} %": 100 * float(np.mean([m["test"][metric] for m in summary["members"]]))}]
     for subset in ("L", "A", "LA"):
         if subset in ceilings:
-            rows[f"Bayes ceiling, {'+'.join(subset)}"] = 100 * ceilings[subset][metric]
-    return pd.DataFrame({f"{metric} %": rows}).round(1)
+            rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", f"{metric} %": 100 * ceilings[subset][metric]})
+    return pd.DataFrame(rows).round(1)

@@ -24,6 +24,7 @@ import math
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,8 +65,10 @@ class TrainConfig:
 
 TRAIN_PROFILES = {
     "paper": TrainConfig(epochs=30, batch_size=32, lr=1e-4),
-    # small models, larger steps: minutes on two CPU cores
-    "quick": TrainConfig(epochs=8, batch_size=64, lr=1e-3, patience=3),
+    # small models, larger steps: minutes on two CPU cores. One thread: a run's bits then do
+    # not depend on whether it ran in this process or in a single-threaded worker
+    # (cmnlib.distributed.train_many), which sum in another order with more threads.
+    "quick": TrainConfig(epochs=8, batch_size=64, lr=1e-3, patience=3, threads=1),
 }
 
 
@@ -183,9 +186,16 @@ def _better(select_on: str, new: float, best: float | None) -> bool:
 # One seed
 # ======================================================================================
 
-def _set_threads(config: TrainConfig) -> None:
-    if config.threads:
-        torch.set_num_threads(config.threads)
+@contextmanager
+def _torch_threads(threads: int | None):
+    """Run with ``threads`` torch threads (None: unchanged), then restore the caller's."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool = True,
@@ -196,8 +206,13 @@ def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resum
     process would (used by the resume test).
     """
     spec = spec.resolved()
+    with _torch_threads(spec.train.threads):
+        return _train_one(spec, bundle, seed, out_dir, resume, progress, stop_after_epoch)
+
+
+def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool,
+               progress: bool, stop_after_epoch: int | None) -> dict:
     config = spec.train
-    _set_threads(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / "result.json"
     if resume and result_path.exists():
@@ -311,8 +326,14 @@ def ensemble_outputs(head: str, outputs: list[torch.Tensor]) -> torch.Tensor:
     return stacked.softmax(-1).mean(0).log()
 
 
+def runs_root() -> Path:
+    """Where trained runs are cached: ``$CMN_RUNS_DIR`` or ``<data folder>/runs``. (``make
+    test`` trains its second numeric environment into a folder of its own.)"""
+    return Path(os.environ["CMN_RUNS_DIR"]) if os.environ.get("CMN_RUNS_DIR") else data_dir() / "runs"
+
+
 def run_dir(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> Path:
-    root = root or data_dir() / "runs"
+    root = root or runs_root()
     return root / f"{spec.resolved().model}-{spec.key(bundle.meta.get('source_hash', 'unknown'))}"
 
 

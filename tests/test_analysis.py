@@ -52,12 +52,11 @@ def test_uniform_share_is_n_cue_over_length():
     assert analysis.cue_share(w, cue)[:, 0].tolist() == pytest.approx([2 / 5, 0.0, 1.0])
 
 
-def test_cue_findings_reads_the_best_map_per_kind():
+def test_best_cue_ratio_reads_the_best_map_per_kind():
     index = pd.MultiIndex.from_tuples([("audio/guided", 0, 0), ("audio/guided", 0, 1), ("text/flat", 0, 0)],
                                       names=["attention", "layer", "head"])
     summary = pd.DataFrame({"share": [0.1, 0.3, 0.12], "uniform": [0.1, 0.1, 0.1]}, index=index)
-    findings = analysis.cue_findings(summary, threshold=1.4)
-    assert findings.to_dict() == {"audio/guided": True, "text/flat": False}
+    assert analysis.best_cue_ratio(summary).to_dict() == pytest.approx({"audio/guided": 3.0, "text/flat": 1.2})
 
 
 def test_summary_keeps_only_utterances_with_cue_words_and_computes_ratio():
@@ -122,8 +121,15 @@ def test_uniform_attention_has_exactly_the_uniform_share(tiny_test_split, mua):
     assert np.allclose(table.drop(columns="utterances"), 1.0)
     if mua == "encoder_decoder":  # uniform guided attention: weight on the aligned word = 1/n
         assert np.allclose(analysis.aligned_attention(model, split), 1.0)
-    summary = analysis.summarise_cue_shares(shares, decimals=None)
-    assert not analysis.cue_findings(summary, threshold=1.01).any()
+    # uniform attention: every best ratio is exactly 1, so "more than 1.01x uniform" is
+    # not supported for any kind, over two identical "seeds"
+    found = analysis.cue_findings({"uniform": [model, model]}, split, threshold=1.01, batch_size=7)["uniform"]
+    assert {f.statistic.split(":")[0] for f in found} == kinds
+    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.verdict == "not supported" for f in found)
+    if mua == "encoder_decoder":
+        (aligned,) = analysis.aligned_findings({"uniform": [model, model]}, split, threshold=1.01,
+                                               batch_size=7)["uniform"]
+        assert aligned.estimate == pytest.approx(1.0, abs=1e-6) and aligned.verdict == "not supported"
 
 
 def test_no_cue_mask_gives_none(tiny_iemocap_dir):
@@ -258,3 +264,24 @@ def test_complexity_table_counts():
     assert cmn["MFLOPs / utterance"] > 0 and mult["MFLOPs / utterance"] > 0
     text = analysis.complexity_claims(table, "quick")
     assert "2 vs 9" in text and "6 crossmodal + 3 memory" in text
+
+
+def test_ceiling_findings_and_run_metrics_read_every_seed():
+    from types import SimpleNamespace
+    summary = {"label": "CMN (L+A)", "members": [
+        {"seed": 0, "best_epoch": 3, "test": {"acc2_has0": 0.80, "mae": 0.61234}},
+        {"seed": 1, "best_epoch": 5, "test": {"acc2_has0": 0.82, "mae": 0.6}}]}
+    bundle = SimpleNamespace(meta={"file_metadata": {"bayes_ceilings": {
+        "L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}}})
+    above_text, near_top = analysis.ceiling_findings(summary, bundle)
+    # scores 80, 82: mean 81, sd sqrt(2), n 2 -> 81 ± 12.706: contains the text ceiling 78
+    assert above_text.estimate == pytest.approx(81.0) and above_text.threshold == pytest.approx(78.0)
+    assert above_text.verdict == "inconclusive"
+    # gaps to the L+A ceiling: 10, 8 -> 9 ± 12.706: contains 3
+    assert near_top.estimate == pytest.approx(9.0) and near_top.verdict == "inconclusive"
+    table = analysis.run_metrics(summary, keys=("acc2_has0", "mae"))
+    assert table.to_dict("list") == {"seed": [0, 1], "selected epoch": [3, 5], "acc2_has0 %": [80.0, 82.0],
+                                     "mae": [0.612, 0.6]}
+    assert analysis.ceiling_findings(summary, SimpleNamespace(meta={})) == []
+    shown = analysis.compare_to_ceilings(summary, bundle)
+    assert shown.iloc[:, 1].tolist() == [81.0, 78.0, 90.0]

@@ -63,12 +63,35 @@ def test_display_table_formats_mean_and_std_and_saves_three_formats(mosei_frame,
     assert tables.save_table(shown, "table2", None) == []
 
 
-def test_quality_check_against_the_ceiling_and_unimodal(mosei_frame):
-    check = tables.quality_check(mosei_frame, "mosei")
-    # CMN ensemble 86.0 vs L+A ceiling 90.0: gap 4.0 > 3 points; above LSTM (L) 79.0
-    assert check.set_index("model").loc["CMN (L+A)", "gap to L+A ceiling"] == pytest.approx(4.0)
-    assert check.attrs["within_tolerance"] is False and check.attrs["above_unimodal"] is True
-    assert tables.quality_check(mosei_frame, "mosei", tolerance=4.5).attrs["within_tolerance"] is True
+def _seeded(label, model, acc2_per_seed):
+    """A summary with per-seed test Acc2 (fractions), as train_seeds writes it."""
+    return {"label": label, "spec": {"model": model}, "seeds": list(range(len(acc2_per_seed))),
+            "members": [{"seed": i, "test": _mosei_metrics(a)} for i, a in enumerate(acc2_per_seed)]}
+
+
+SEEDED = [_seeded("CMN (L+A)", "cmn", [0.85, 0.86, 0.87]), _seeded("LSTM (L)", "lstm_l", [0.78, 0.79, 0.80]),
+          _seeded("LSTM (A)", "lstm_a", [0.70, 0.71, 0.72])]
+
+
+def test_quality_findings_over_seeds_against_the_ceiling_and_the_best_unimodal_model():
+    gap, beats = tables.quality_findings(SEEDED, "mosei", CEILINGS)
+    # ceiling 90: gaps 5, 4, 3 -> mean 4, sd 1, n 3: 4 ± 4.3027/sqrt(3) = [1.52, 6.48] contains 3
+    assert gap.estimate == pytest.approx(4.0) and gap.high == pytest.approx(4 + 4.302653 / 3 ** 0.5, abs=1e-4)
+    assert gap.verdict == "inconclusive" and not gap.above
+    # a wider tolerance puts the whole interval below it
+    assert tables.quality_findings(SEEDED, "mosei", CEILINGS, tolerance=7.0)[0].verdict == "supported"
+    # CMN 86 vs the best unimodal LSTM (L) 79 (not A): diff 7, se sqrt(1/3 + 1/3), dof 4
+    assert "LSTM (L)" in beats.claim and beats.estimate == pytest.approx(7.0)
+    assert beats.low == pytest.approx(7 - 2.776445 * (2 / 3) ** 0.5, abs=1e-4) and beats.verdict == "supported"
+    real = tables.quality_findings(SEEDED, "mosei", None)
+    assert [f.claim for f in real] == [beats.claim]
+
+
+def test_text_ceiling_findings_ask_whether_fusion_beats_the_text_ceiling():
+    (cmn,) = tables.text_ceiling_findings(SEEDED, "mosei", CEILINGS)
+    # L ceiling 80: CMN's 85-87 lie above it
+    assert cmn.threshold == pytest.approx(80.0) and cmn.verdict == "supported"
+    assert tables.text_ceiling_findings(SEEDED, "mosei", None) == []
 
 
 def test_ceiling_gaps_use_each_models_own_modalities(mosei_frame):
@@ -94,7 +117,7 @@ def test_constant_predictors_under_both_acc2_conventions():
 
 
 def test_claims_audit_recomputes_the_papers_relative_improvements():
-    audit = tables.claims_audit(None, None, {}, {"cmn_modules": 2, "mult_crossmodal": 6, "mult_memory": 3,
+    audit = tables.claims_audit({}, {"cmn_modules": 2, "mult_crossmodal": 6, "mult_memory": 3,
                                                 "cmn_params": 15_495_174, "mult_params": 1_073_731})
     verdicts = dict(zip(audit.claim, audit.verdict))
     # 67.4 / 56.6 - 1 = 19.1%, 67.4 / 64.9 - 1 = 3.9% (stated 3.8: within rounding of the inputs)
@@ -108,7 +131,12 @@ def test_claims_audit_recomputes_the_papers_relative_improvements():
     assert "15.5 M" in audit.set_index("claim").loc[modules, "evidence"]
 
 
-def test_claims_audit_judges_fusion_on_the_data(mosei_frame):
-    audit = tables.claims_audit(None, mosei_frame, {"mosei": "SYNTHETIC"})
+def test_claims_audit_judges_fusion_by_the_finding_over_seeds():
+    finding = tables.unimodal_finding(SEEDED, "mosei")
+    audit = tables.claims_audit({"mosei": "SYNTHETIC"}, None, {"mosei": finding, "iemocap": None})
     row = audit[audit.claim.str.contains("beats the best single modality")].iloc[0]
-    assert row.verdict == "supported on this data" and "86.0 vs LSTM (L) 79.0" in row.evidence
+    assert row.verdict == "supported on this data"
+    assert row.evidence.startswith("SYNTHETIC: Supported: CMN (L+A) scores above the best unimodal model, LSTM (L)")
+    close = [_seeded("CMN (L+A)", "cmn", [0.80, 0.78]), _seeded("LSTM (L)", "lstm_l", [0.79, 0.80])]
+    audit = tables.claims_audit({"mosei": "SYNTHETIC"}, None, {"mosei": tables.unimodal_finding(close, "mosei")})
+    assert audit.verdict.iloc[-1] == "inconclusive on this data"

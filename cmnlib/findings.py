@@ -1,0 +1,156 @@
+"""Findings about trained models, stated over seeds: an estimate, an interval, a verdict.
+
+Training is chaotic. Two CPUs that round one sum differently in the last bit (other GEMM
+kernels, vector widths or thread counts) end with different trained weights, so a single
+run's number, its True/False against a threshold, or a ranking of two models can flip on
+the reader's machine. What does not flip is the distribution over seeds. So every
+qualitative statement this companion makes about a trained model is a :class:`Finding`:
+
+* the per-seed values of a statistic (a score, a difference of scores, an attention ratio),
+* their mean and a two-sided Student-t interval over seeds (Welch's interval for the
+  difference of two models' means),
+* a claim of the form "the statistic is above (or below) a threshold", and one of three
+  verdicts: **supported** (the whole interval is on the claimed side), **not supported**
+  (the whole interval is on the other side) or **inconclusive** (the interval contains
+  the threshold), with the margin between the interval and the threshold.
+
+With 2 seeds (the quick profile) a 95% interval is wide (t = 12.7 for one degree of
+freedom), so only large effects are decided; the paper profile's 10 seeds decide more.
+Notebook prose is generated from these verdicts (:func:`sentence`), never written against
+one run's numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+CONFIDENCE = 0.95
+
+
+def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Mean of ``values`` (one per seed) and its Student-t interval:
+    mean ± t_{(1+c)/2, n-1} · s / sqrt(n), with s the sample standard deviation.
+    One value gives an unbounded interval (nothing is known about the spread)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"need finite per-seed values, got {list(values)}")
+    mean = float(x.mean())
+    if x.size == 1:
+        return mean, -math.inf, math.inf
+    half = float(stats.t.ppf((1 + confidence) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def difference_interval(a, b, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """mean(a) - mean(b) and Welch's interval for it (unequal variances, Welch-Satterthwaite
+    degrees of freedom). The seeds of two models are independent runs, not pairs."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError(f"need finite per-seed values on both sides, got {list(a)} and {list(b)}")
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return diff, -math.inf, math.inf
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, dof) * se)
+    return diff, diff - half, diff + half
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim "``statistic`` is above (or below) ``threshold``", measured over seeds.
+
+    ``estimate`` and [``low``, ``high``] are the mean and its interval; ``seeds`` how many
+    runs went into it (for a difference, the smaller side)."""
+
+    claim: str
+    statistic: str
+    estimate: float
+    low: float
+    high: float
+    threshold: float
+    seeds: int
+    above: bool = True
+    unit: str = ""
+    confidence: float = CONFIDENCE
+    digits: int = 1                # decimals when shown (2 for ratios near 1)
+
+    @property
+    def verdict(self) -> str:
+        if self.above:
+            return SUPPORTED if self.low > self.threshold else NOT_SUPPORTED if self.high < self.threshold else INCONCLUSIVE
+        return SUPPORTED if self.high < self.threshold else NOT_SUPPORTED if self.low > self.threshold else INCONCLUSIVE
+
+    @property
+    def margin(self) -> float:
+        """Distance from the threshold to the nearer end of the interval: positive when the
+        interval excludes the threshold (by that much), negative when it contains it."""
+        to_low, to_high = self.threshold - self.low, self.high - self.threshold
+        if to_low >= 0 and to_high >= 0:  # the threshold is inside the interval
+            return -min(to_low, to_high)
+        return min(abs(to_low), abs(to_high))
+
+    def interval_text(self) -> str:
+        if not math.isfinite(self.low):
+            return "unbounded (1 seed)"
+        return f"[{self.low:.{self.digits}f}, {self.high:.{self.digits}f}]"
+
+
+def exceeds(claim: str, statistic: str, values, threshold: float, above: bool = True, unit: str = "",
+            confidence: float = CONFIDENCE, digits: int = 1) -> Finding:
+    """A one-sample finding: the mean over seeds of ``values`` against ``threshold``."""
+    mean, low, high = mean_interval(values, confidence)
+    return Finding(claim, statistic, mean, low, high, threshold, len(values), above, unit, confidence, digits)
+
+
+def beats(claim: str, statistic: str, a, b, threshold: float = 0.0, unit: str = "",
+          confidence: float = CONFIDENCE, digits: int = 1) -> Finding:
+    """A two-sample finding: mean(a) - mean(b) > ``threshold`` (Welch's interval)."""
+    diff, low, high = difference_interval(a, b, confidence)
+    return Finding(claim, statistic, diff, low, high, threshold, min(len(a), len(b)), True, unit, confidence,
+                   digits)
+
+
+def findings_table(findings: list[Finding]) -> pd.DataFrame:
+    """One row per finding: the claim, what was measured, seeds, mean, interval, threshold,
+    verdict and margin, as display strings (each finding with its own decimals)."""
+    rows = []
+    for f in findings:
+        d = f.digits
+        rows.append({"claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
+                     "mean": f"{f.estimate:.{d}f}{f.unit}",
+                     f"{int(round(100 * f.confidence))}% interval": f.interval_text(),
+                     "threshold": f"{'>' if f.above else '<'} {f.threshold:.{d}f}{f.unit}",
+                     "verdict": f.verdict,
+                     "margin": "-" if not math.isfinite(f.margin) else f"{f.margin:+.{d}f}{f.unit}"})
+    return pd.DataFrame(rows)
+
+
+def show(findings: list[Finding]):
+    """:func:`findings_table` for a notebook: no index, text left-aligned."""
+    return findings_table(findings).style.hide(axis="index").set_properties(**{"text-align": "left"})
+
+
+def sentence(finding: Finding) -> str:
+    """The finding as one sentence that follows its verdict, e.g. for a notebook's prose."""
+    f = finding
+    digits = f.digits
+    side = "above" if f.above else "below"
+    measured = (f"{f.statistic}: {f.estimate:.{digits}f}{f.unit} over {f.seeds} seed{'s' if f.seeds != 1 else ''}, "
+                f"{int(round(100 * f.confidence))}% interval {f.interval_text()}")
+    if f.verdict == SUPPORTED:
+        return (f"Supported: {f.claim} ({measured}; the whole interval lies {side} "
+                f"{f.threshold:.{digits}f}{f.unit}, by {f.margin:.{digits}f}{f.unit}).")
+    if f.verdict == NOT_SUPPORTED:
+        return (f"Not supported: {f.claim} ({measured}; the whole interval lies on the other side of "
+                f"{f.threshold:.{digits}f}{f.unit}, by {f.margin:.{digits}f}{f.unit}).")
+    return (f"Inconclusive: {f.claim} ({measured}; the interval contains {f.threshold:.{digits}f}{f.unit}, "
+            f"so more seeds are needed to decide).")

@@ -1,0 +1,89 @@
+"""A second numeric environment: the same code on other CPU kernels, to show portability.
+
+A reader's CPU rounds some sums differently from the CPU that produced the committed
+notebook outputs (other GEMM kernels, vector widths, thread counts), and training grows
+those last-bit differences into other trained weights. ``make test`` therefore executes
+the notebooks twice: once as they are, once under :data:`ALTERNATE`, which moves every
+kernel family the models use onto another code path on any x86-64 CPU, AVX2-only and
+AVX-512 alike:
+
+* ``ATEN_CPU_CAPABILITY=default``: ATen's element-wise, reduction and softmax kernels
+  without AVX2/AVX-512 vectorisation (other summation orders);
+* ``MKL_ENABLE_INSTRUCTIONS=SSE4_2``: MKL's matrix products with SSE kernels;
+* ``ONEDNN_MAX_CPU_ISA=SSE41``: oneDNN's kernels limited to SSE4.1;
+* ``OMP_NUM_THREADS=1``: one thread where the default runs one per core (other blockings).
+
+Strict nbval must pass under both: a notebook output that depends on trained weights and
+is still compared as text fails there. :func:`loss_bits` trains a small CMN for a few steps
+and returns its losses bit for bit; a test runs it in both environments and checks that
+the bits differ (so the second pass is not vacuous) and that one environment repeats them
+exactly (determinism).
+
+    python -m cmnlib.numerics probe                  # loss bits in this environment
+    python -m cmnlib.numerics run -- CMD [ARGS ...]  # CMD under the alternate environment
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+ALTERNATE = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def alternate_environ(base: dict | None = None) -> dict:
+    """``base`` (default: this process's environment) with :data:`ALTERNATE` applied."""
+    return {**(os.environ if base is None else base), **ALTERNATE}
+
+
+def loss_bits(steps: int = 3, seed: int = 0) -> list[str]:
+    """Train a quick-profile CMN (L+A, MOSEI-sized inputs, batch 32) for ``steps`` Adam
+    steps on seeded random data; return each step's loss as ``float.hex`` (every bit)."""
+    import torch  # here, not at module level: the environment must be set before torch loads
+
+    from .model import build_model
+
+    torch.manual_seed(seed)
+    dims = {"text": 300, "audio": 74}
+    model = build_model("cmn", "regression", dims, "LA", "quick")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch, length = 32, 20
+    features = {m: torch.randn(batch, length, d) for m, d in dims.items()}
+    lengths = {m: torch.randint(5, length + 1, (batch,)) for m in dims}
+    target = torch.randn(batch)
+    bits = []
+    for _ in range(steps):
+        loss = torch.nn.functional.l1_loss(model(features, lengths).reshape(-1), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bits.append(float(loss.detach()).hex())
+    return bits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cmnlib.numerics", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    probe = sub.add_parser("probe", help="print the loss bits of a few training steps in this environment")
+    probe.add_argument("--steps", type=int, default=3)
+    run = sub.add_parser("run", help="run a command under the alternate numeric environment")
+    run.add_argument("argv", nargs=argparse.REMAINDER, help="the command (after --)")
+    args = parser.parse_args(argv)
+    if args.command == "probe":
+        print(" ".join(loss_bits(args.steps)))
+        return 0
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        parser.error("run needs a command after --")
+    print("numeric environment: " + " ".join(f"{k}={v}" for k, v in ALTERNATE.items()), file=sys.stderr, flush=True)
+    os.execvpe(command[0], command, alternate_environ())
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
