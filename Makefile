@@ -33,7 +33,7 @@ nbval-default: $(STAMP)
 # The same notebooks on other CPU kernels (cmnlib/numerics.py), training into a runs folder
 # of their own: an output that depends on trained weights and is still compared fails here.
 nbval-alternate: $(STAMP)
-	CMN_RUNS_DIR=data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- $(BIN)/python $(NBVAL)
+	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- $(BIN)/python $(NBVAL)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m cmnlib reproduce --profile quick --out reports/quick

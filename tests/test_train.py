@@ -136,3 +136,28 @@ def test_majority_baseline_scores_the_majority_rate(bundle, tmp_path):
     mean = float(bundle["train"].labels.mean())
     expected = float(((test >= 0) == (mean >= 0)).mean())
     assert summary["members"][0]["test"]["acc2_has0"] == pytest.approx(expected)
+
+
+def test_a_run_trains_with_its_configured_threads_and_gives_the_callers_back(bundle, tmp_path, monkeypatch):
+    seen = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    before = torch.get_num_threads()
+    spec = tiny_spec(train=T.TrainConfig(epochs=1, batch_size=16, lr=3e-3, patience=None, threads=1))
+    T.train_one(spec, bundle, seed=0, out_dir=tmp_path / "run", progress=False)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    assert T.TRAIN_PROFILES["quick"].threads == 1  # path-independent bits in the quick profile
+
+
+def test_runs_go_to_cmn_runs_dir_when_set(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "elsewhere"))
+    assert T.run_dir(tiny_spec(), bundle).parent == tmp_path / "elsewhere"
+    monkeypatch.delenv("CMN_RUNS_DIR")
+    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
+    assert T.run_dir(tiny_spec(), bundle).parent == tmp_path / "data" / "runs"
