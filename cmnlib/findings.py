@@ -134,9 +134,14 @@ def findings_table(findings: list[Finding]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def show(findings: list[Finding]):
-    """:func:`findings_table` for a notebook: no index, text left-aligned."""
-    return findings_table(findings).style.hide(axis="index").set_properties(**{"text-align": "left"})
+def show(findings):
+    """:func:`findings_table` for a notebook: no index, text left-aligned. ``findings``: a
+    list, or a dict ``{label: [findings]}`` (the label becomes a first column)."""
+    pairs = _labelled(findings)
+    table = findings_table([f for _, f in pairs])
+    if isinstance(findings, dict):
+        table.insert(0, "data", [label for label, _ in pairs])
+    return table.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 def sentence(finding: Finding) -> str:
@@ -154,3 +159,17 @@ def sentence(finding: Finding) -> str:
                 f"{f.threshold:.{digits}f}{f.unit}, by {f.margin:.{digits}f}{f.unit}).")
     return (f"Inconclusive: {f.claim} ({measured}; the interval contains {f.threshold:.{digits}f}{f.unit}, "
             f"so more seeds are needed to decide).")
+
+
+def _labelled(findings) -> list[tuple[str, Finding]]:
+    """``[f, ...]`` or ``{label: [f, ...]}`` (e.g. per data set) as (label, finding) pairs."""
+    if isinstance(findings, dict):
+        return [(label, f) for label, group in findings.items() for f in group]
+    return [("", f) for f in findings]
+
+
+def bullets(findings) -> str:
+    """The findings' sentences as a Markdown bullet list (for ``IPython.display.Markdown``).
+    ``findings``: a list, or a dict ``{label: [findings]}`` whose labels (e.g. the data
+    set) precede their sentences."""
+    return "\n".join(f"* {label + ': ' if label else ''}{sentence(f)}" for label, f in _labelled(findings))

@@ -108,3 +108,13 @@ def test_each_finding_keeps_its_own_decimals_and_show_hides_the_index():
     assert "1.25x" in F.sentence(ratio) and F.sentence(ratio).startswith("Not supported:")
     html = F.show([ratio, score]).to_html()
     assert "attention concentrates" in html and "row_heading" not in html  # no index column
+
+
+def test_bullets_list_the_sentences_with_their_prefixes():
+    a = F.exceeds("a", "x", [3.0, 3.1, 2.9], 1.0)
+    b = F.exceeds("b", "x", [0.0, 0.1, -0.1], 1.0)
+    text = F.bullets({"mosei": [a], "iemocap": [b]})
+    assert text.split("\n") == [f"* mosei: {F.sentence(a)}", f"* iemocap: {F.sentence(b)}"]
+    assert F.bullets([a]) == f"* {F.sentence(a)}"
+    html = F.show({"mosei": [a], "iemocap": [b]}).to_html()
+    assert html.index("mosei") < html.index("iemocap") and ">data<" in html

@@ -240,10 +240,10 @@ generated from it.
 """),
     ("variable", """
 quality = {d: tables.quality_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
-findings.show([f for d in datasets for f in quality[d]])
+findings.show(quality)
 """),
     ("variable", """
-Markdown("\\n".join(f"* {d}: {findings.sentence(f)}" for d in datasets for f in quality[d]))
+Markdown(findings.bullets(quality))
 """),
     ("md", """
 Why a target can be missed on the MOSEI-like set: its audio cue lives in the pairing of
@@ -331,10 +331,10 @@ the table are generated from it.
 """),
     ("variable", """
 beyond_text = {d: tables.text_ceiling_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
-findings.show([f for d in datasets for f in beyond_text[d]])
+findings.show(beyond_text)
 """),
     ("variable", """
-Markdown("\\n".join(f"* {d}: {findings.sentence(f)}" for d in datasets for f in beyond_text[d]))
+Markdown(findings.bullets(beyond_text))
 """),
     ("md", """
 How to read it:
@@ -396,7 +396,7 @@ comparison. The sentences are generated from the table.
 """),
     ("variable", """
 display(findings.show(wiring.attrs["findings"]))
-Markdown("\\n".join(f"* {findings.sentence(f)}" for f in wiring.attrs["findings"]))
+Markdown(findings.bullets(wiring.attrs["findings"]))
 """),
 ]
 

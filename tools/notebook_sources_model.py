@@ -414,7 +414,7 @@ scores = analysis.ceiling_findings(summary, bundle)
 findings.show(cue["trained"] + aligned["trained"] + scores + cue["untrained"] + aligned["untrained"])
 """),
     ("variable", """
-Markdown("\\n".join(f"* {findings.sentence(f)}" for f in cue["trained"] + aligned["trained"] + scores))
+Markdown(findings.bullets(cue["trained"] + aligned["trained"] + scores))
 """),
     ("md", """
 How to read this against the data: the synthetic set is built so that language alone
