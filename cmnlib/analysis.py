@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from . import findings
-from .data.loader import default_task, make_loader, padding_mask
-from .data.split import Split, parse_modalities
+from .config import IEMOCAP_EMOTIONS, default_head, parse_modalities
+from .data.loader import make_loader
+from .data.split import Split
 from .model import build_model, count_flops, count_parameters, transformer_modules
-from .model.attention import GA, SA, SGA, MCANLayerNorm, MultiHeadAttention
+from .model.attention import GA, SA, SGA, MCANLayerNorm, MultiHeadAttention, padding_mask
 from .model.cmn import CMN, CMNConfig
 
 __all__ = [
@@ -220,7 +221,7 @@ def seeded_cmn(bundle, modalities: str = "LA", profile: str = "quick", seed: int
     """An UNTRAINED CMN for ``bundle`` (its feature sizes and default head) whose weights
     come from ``torch.manual_seed(seed)``, in eval mode."""
     torch.manual_seed(seed)
-    return build_model("cmn", default_task(bundle.dataset), bundle.feature_dims, modalities, profile,
+    return build_model("cmn", default_head(bundle.dataset), bundle.feature_dims, modalities, profile,
                        **overrides).eval()
 
 
@@ -248,7 +249,6 @@ def cue_of(split: Split, index: int) -> np.ndarray | None:
 
 def describe_utterance(split: Split, index: int) -> str:
     """One line about row ``index``: id, length, label and the positions of its ambiguous words."""
-    from .data.split import IEMOCAP_EMOTIONS
     label = split.labels[index]
     label = (IEMOCAP_EMOTIONS[int(np.argmax(label))] if np.ndim(label) else f"sentiment {float(label):+.2f}")
     n = int(split.lengths[split.modalities[0]][index])

@@ -50,12 +50,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import DATASETS
 from .model import build_model, count_flops
 from .model import heads as H
+from .model.attention import MASK_FILL
 from .model.cmn import CMN, CMNConfig
 
-MASK_FILL = -1e9
-DIMS = {"text": 300, "audio": 74, "vision": 35}  # MOSEI-like feature sizes
+DIMS = DATASETS["mosei"].feature_dims  # MOSEI-like feature sizes
 
 # ======================================================================================
 # The plain reference CMN
@@ -469,7 +470,7 @@ def _worker_scaling(job: dict) -> dict:
             features, lengths = make_batch({"text": job["text_length"], "audio": audio}, job["batch"])
             target = torch.randn(job["batch"])
 
-            def fwd_bwd():
+            def fwd_bwd(model=model, features=features, lengths=lengths, target=target):  # this loop's values
                 model.zero_grad(set_to_none=True)
                 H.loss("regression", model(features, lengths), target).backward()
 

@@ -7,8 +7,9 @@ notebook sequence into reports/), ``bench`` (speed and memory benchmark).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from . import config
 
 
 def _cmd_synth(args) -> int:
@@ -40,17 +41,12 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
-def _parse_overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not key or not _:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value  # a plain string such as symmetric
-    return out
+def _overrides(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as a dict; a malformed pair ends the command with one line."""
+    try:
+        return config.parse_overrides(pairs)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def _cmd_train(args) -> int:
@@ -70,7 +66,7 @@ def _cmd_train(args) -> int:
     changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                                   ("device", args.device)) if v is not None}
     spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
-                   profile=args.profile, model_overrides=_parse_overrides(args.set),
+                   profile=args.profile, model_overrides=_overrides(args.set),
                    train=replace(config, **changes))
     try:  # a bad --set or modality subset: one clear line before any training starts
         resolved = spec.resolved()
@@ -80,7 +76,7 @@ def _cmd_train(args) -> int:
         print(f"error: cannot build {args.model} with modalities={args.modalities!r}, "
               f"--set {args.set}: {error}", file=sys.stderr)
         return 2
-    seeds = args.seeds if args.seeds is not None else (2 if args.profile == "quick" else 10)
+    seeds = args.seeds if args.seeds is not None else config.default_seeds(args.profile)
     print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
     summary = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
     metric_keys = ["accuracy", "macro_f1"] if args.dataset == "iemocap" else ["acc2_has0", "f1_has0", "mae"]

@@ -44,6 +44,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from . import config
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
 from .model import build_model
@@ -299,9 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
-    from .cli import _parse_overrides
     from .data import load_dataset
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = config.parse_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
     backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
@@ -313,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.lr is not None:
             train = replace(train, lr=args.lr)
         spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
-                       profile=args.profile, model_overrides=_parse_overrides(args.set), train=train)
+                       profile=args.profile, model_overrides=overrides, train=train)
         result = train_to_folder(spec, bundle, args.seed, args.out, epochs=args.epochs,
                                  global_batch=args.global_batch, bucket=args.bucket, max_steps=args.max_steps)
         if result["rank"] == 0:

@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from .config import IEMOCAP_EMOTIONS
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -62,7 +64,6 @@ __all__ = [
     "mosei_regression_metrics",
 ]
 
-IEMOCAP_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 
 
 # --------------------------------------------------------------------------- #

@@ -7,7 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .data.split import IEMOCAP_EMOTIONS, SPLITS, DataBundle
+from .config import IEMOCAP_EMOTIONS
+from .data.split import SPLITS, DataBundle
 
 plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": False,
                      "axes.spines.right": False, "font.size": 9})

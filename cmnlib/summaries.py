@@ -7,7 +7,8 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-from .data.split import IEMOCAP_EMOTIONS, SPLITS, DataBundle
+from .config import IEMOCAP_EMOTIONS
+from .data.split import SPLITS, DataBundle
 from .data.synthetic import SUBSETS
 
 

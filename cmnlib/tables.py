@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import findings
+from . import config, findings
 from .data.split import DataBundle
-from .train import NAMES, RunSpec, train_seeds
+from .train import RunSpec, train_seeds
 
 # ---------------------------------------------------------------------------------------
 # What the paper reports (Zhang & Li 2023, Tables 1 and 2), in percent
@@ -235,10 +235,6 @@ def claims_audit(data_labels: dict, module_counts: dict | None = None,
     return pd.DataFrame(rows)
 
 
-HEADLINE = {"iemocap": ("macro_f1", "F1 (unweighted)"), "mosei": ("acc2_has0", "Acc2"),
-            "mosi": ("acc2_has0", "Acc2")}
-
-
 def seed_scores(summary: dict, metric: str) -> list[float]:
     """One model's test ``metric`` per seed, in percent."""
     return [100 * float(m["test"][metric]) for m in summary["members"]]
@@ -252,7 +248,7 @@ def unimodal_finding(summaries: list[dict], dataset: str, model: str = "CMN (L+A
     """Does ``model`` beat the best unimodal LSTM (best by mean over seeds)? Welch's
     interval for the difference of mean test scores (headline metric); None when either
     side is missing."""
-    metric, label = HEADLINE[dataset]
+    metric, label = config.headline(dataset)
     runs = _by_label(summaries)
     unimodal = {k: v for k, v in runs.items() if k.startswith("LSTM (")}
     if model not in runs or not unimodal:
@@ -268,7 +264,7 @@ def quality_findings(summaries: list[dict], dataset: str, ceilings: dict | None,
     """The synthetic benchmark's targets as findings over seeds: ``model`` within
     ``tolerance`` points of the L+A Bayes ceiling (when the data has one), and above the
     best unimodal LSTM."""
-    metric, label = HEADLINE[dataset]
+    metric, label = config.headline(dataset)
     runs = _by_label(summaries)
     out = []
     if ceilings is not None and model in runs:
@@ -289,7 +285,7 @@ def text_ceiling_findings(summaries: list[dict], dataset: str, ceilings: dict | 
     to the accuracy-optimal rule and is not a hard bound (see :func:`ceiling_gaps`)."""
     if ceilings is None:
         return []
-    metric, label = HEADLINE[dataset]
+    metric, label = config.headline(dataset)
     ceiling = 100 * ceilings["L"][metric]
     runs = _by_label(summaries)
     return [findings.exceeds(f"{m} scores above the language-only ceiling ({ceiling:.1f})", f"test {label}",
@@ -369,7 +365,7 @@ def wiring_comparison(bundle: DataBundle, profile: str = "quick", seeds: int = 2
     specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
                      model_overrides={} if w == default else {"mua": w}) for w in wirings]
     summaries = train_specs(specs, bundle, seeds, profile, processes, progress)
-    metric, label = HEADLINE[bundle.dataset]
+    metric, label = config.headline(bundle.dataset)
     rows = [{"wiring": w, f"{label}: mean": round(100 * s["mean"][metric], 1),
              f"{label}: std": round(100 * s["std"][metric], 1),
              f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 import time
@@ -33,7 +32,9 @@ import torch
 from tqdm import tqdm
 
 from . import metrics as M
-from .data.loader import default_task, make_loader, task_targets
+from . import config
+from .config import default_head
+from .data.loader import make_loader, task_targets
 from .data.sources import data_dir
 from .data.split import DataBundle, Split
 from .model import build_model
@@ -63,13 +64,8 @@ class TrainConfig:
         return asdict(self)
 
 
-TRAIN_PROFILES = {
-    "paper": TrainConfig(epochs=30, batch_size=32, lr=1e-4),
-    # small models, larger steps: minutes on two CPU cores. One thread: a run's bits then do
-    # not depend on whether it ran in this process or in a single-threaded worker
-    # (cmnlib.distributed.train_many), which sum in another order with more threads.
-    "quick": TrainConfig(epochs=8, batch_size=64, lr=1e-3, patience=3, threads=1),
-}
+# the training settings of each profile of the registry (cmnlib.config.PROFILES)
+TRAIN_PROFILES = {name: TrainConfig(**p.train) for name, p in config.PROFILES.items()}
 
 
 @dataclass
@@ -85,7 +81,7 @@ class RunSpec:
     train: TrainConfig | None = None      # None -> the profile's TrainConfig
 
     def resolved(self) -> "RunSpec":
-        head = self.head or default_task(self.dataset)
+        head = self.head or default_head(self.dataset)
         train = self.train or TRAIN_PROFILES[self.profile]
         return RunSpec(self.model, self.dataset, head, self.modalities, self.profile,
                        dict(self.model_overrides), train)
@@ -101,13 +97,9 @@ class RunSpec:
     @property
     def label(self) -> str:
         spec = self.resolved()
-        mods = f" ({'+'.join(spec.modalities)})" if spec.model in ("cmn", "mult", "ef_lstm") else ""
+        mods = f" ({'+'.join(spec.modalities)})" if spec.model in config.FUSION_MODELS else ""
         extra = "".join(f", {k}={v}" for k, v in sorted(spec.model_overrides.items()))
-        return f"{NAMES.get(spec.model, spec.model)}{mods}{extra}"
-
-
-NAMES = {"cmn": "CMN", "mult": "MulT", "lstm_l": "LSTM (L)", "lstm_a": "LSTM (A)", "lstm_v": "LSTM (V)",
-         "ef_lstm": "EF-LSTM", "majority": "Majority / mean"}
+        return f"{config.MODEL_LABELS.get(spec.model, spec.model)}{mods}{extra}"
 
 
 # ======================================================================================

@@ -1,7 +1,6 @@
 """Shared fixtures: tiny synthetic sets written in the real formats, once per session."""
 from __future__ import annotations
 
-import warnings
 
 import pytest
 

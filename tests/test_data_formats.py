@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cmnlib.data.csd import (ComputationalSequence, SDK_METADATA_KEYS, average_within,
-                             build_word_aligned, read_csd, sdk_metadata, write_csd)
+                             build_word_aligned, sdk_metadata, write_csd)
 from cmnlib.data.errors import DataError
 from cmnlib.data.mult_pkl import read_mult_pickle, write_mult_pickle
 from cmnlib.data.split import load_bundle, save_bundle

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cmnlib.data.loader import make_loader, padding_mask
+from cmnlib.data.loader import make_loader
+from cmnlib.model.attention import padding_mask
 from cmnlib.data.mult_pkl import read_mult_pickle, write_mult_pickle
 from cmnlib.data.sources import load_dataset
 from test_data_formats import mult_splits

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cmnlib.model import CMN, CMNConfig, build_model, count_flops, count_parameters, transformer_modules
-from cmnlib.model.attention import (GA, SA, SGA, MCANLayerNorm, MultiHeadAttention,
+from cmnlib.model.attention import (GA, MCANLayerNorm, MultiHeadAttention,
                                     scaled_dot_product)
 from cmnlib.model.baselines import ConstantPredictor, MulTModel, right_to_left_padded
 

@@ -1,7 +1,6 @@
 """The synthetic stand-in: determinism, label marginals, and its Bayes ceilings."""
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np

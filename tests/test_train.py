@@ -2,7 +2,6 @@
 selection, ensembles and the results cache."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest

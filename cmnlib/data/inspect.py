@@ -8,7 +8,8 @@ import numpy as np
 from .csd import find_sequences, read_csd
 from .errors import DataError
 from .mult_pkl import dataset_from_filename, read_mult_pickle
-from .split import IEMOCAP_EMOTIONS, SPLITS, DataBundle, load_bundle
+from ..config import IEMOCAP_EMOTIONS
+from .split import SPLITS, DataBundle, load_bundle
 from .csd import build_word_aligned
 
 
@@ -61,7 +62,7 @@ def describe_csd(path: Path) -> list[str]:
             nonfinite["nan"] += int(np.isnan(f).sum())
             nonfinite["posinf"] += int(np.isposinf(f).sum())
             nonfinite["neginf"] += int(np.isneginf(f).sum())
-    return [f"format: CMU-MultimodalSDK computational sequence",
+    return ["format: CMU-MultimodalSDK computational sequence",
             f"root name: {sequence.root_name}", f"videos: {len(sequence.data)}, rows: {rows}",
             f"feature shape(s): {sorted(dims)}, dtype(s): {sorted(dtypes)}",
             "non-finite: " + ", ".join(f"{k} {v}" for k, v in nonfinite.items()),

@@ -6,7 +6,7 @@ A batch is a dict::
      "target": task-dependent tensor, "index": (B,) int64 rows of the split}
 
 Sequences stay right-padded; each batch is cut to its longest sequence (``trim``), which
-drops only padding. Masks come from ``lengths`` (see :func:`padding_mask`), never from
+drops only padding. Masks come from ``lengths`` (see :func:`cmnlib.model.attention.padding_mask`), never from
 all-zero frames. Whole batches are gathered at once (``__getitems__``) instead of
 collating sample by sample, so the loader costs little next to the model.
 """
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .split import Split, parse_modalities
+from ..config import parse_modalities
+from .split import Split
 
 TASKS = {
     "regression": "MOSEI/MOSI sentiment score in [-3, 3] (float)",
@@ -37,15 +38,6 @@ def task_targets(split: Split, task: str) -> torch.Tensor:
     if task == "binary4":
         return torch.from_numpy(split.labels.astype(np.int64))
     raise ValueError(f"unknown task {task!r}; one of {list(TASKS)}")
-
-
-def default_task(dataset: str) -> str:
-    return "4class" if dataset == "iemocap" else "regression"
-
-
-def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """True at padding positions: (B,) lengths -> (B, max_len) bool."""
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
 class MultimodalDataset(Dataset):

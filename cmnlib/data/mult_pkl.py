@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import REAL_DATA_HINT, DataError
-from .split import (IEMOCAP_EMOTIONS, MODALITIES, SPLITS, DataBundle, Split, check_dataset_name,
-                    replace_nonfinite, validate_bundle)
+from ..config import IEMOCAP_EMOTIONS, MODALITIES
+from .split import SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite, validate_bundle
 
 # (module, name) pairs that numpy arrays and scalars need to be rebuilt, and nothing more.
 # numpy 2 moved numpy.core to numpy._core; files written by numpy 1 name the old path.

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .csd import build_word_aligned, find_sequences
+from .csd import build_word_aligned
 from .errors import REAL_DATA_HINT, DataError
 from .mult_pkl import dataset_from_filename, read_mult_pickle
 from .split import DataBundle, check_dataset_name, load_bundle, save_bundle

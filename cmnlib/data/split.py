@@ -26,13 +26,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .. import config
+from ..config import IEMOCAP_EMOTIONS, MODALITIES
 from .errors import DataError
 
-MODALITIES = ("text", "audio", "vision")
-LETTER_TO_MODALITY = {"L": "text", "A": "audio", "V": "vision"}
 SPLITS = ("train", "valid", "test")
-DATASETS = ("mosei", "mosi", "iemocap")
-IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")
+DATASETS = tuple(config.DATASETS)
 SENTIMENT_RANGE = (-3.0, 3.0)
 
 
@@ -42,15 +41,6 @@ def check_dataset_name(dataset: str) -> str:
         raise DataError(None, f"unknown dataset name {dataset!r}",
                         expected=f"one of {', '.join(DATASETS)}", found=repr(dataset))
     return dataset
-
-
-def parse_modalities(spec: str) -> tuple[str, ...]:
-    """'LA' -> ('text', 'audio'); order follows L, A, V whatever the order given."""
-    letters = spec.upper()
-    bad = [c for c in letters if c not in LETTER_TO_MODALITY]
-    if not letters or bad or len(set(letters)) != len(letters):
-        raise ValueError(f"modalities must be a non-empty subset of 'LAV' without repeats, got {spec!r}")
-    return tuple(LETTER_TO_MODALITY[c] for c in "LAV" if c in letters)
 
 
 @dataclass

@@ -41,12 +41,13 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit, log_ndtr, logsumexp, ndtr
+from scipy.special import logsumexp, ndtr
 
 from .csd import (MOSEI_RECIPE, SYNTHETIC_CUES, SYNTHETIC_TRUTH, ComputationalSequence,
                   sdk_metadata, write_csd)
 from .mult_pkl import write_mult_pickle
-from .split import IEMOCAP_EMOTIONS, SPLITS
+from ..config import IEMOCAP_EMOTIONS
+from .split import SPLITS
 
 SUBSETS = ("L", "A", "V", "LA", "LAV")
 TEXT_DIM, AUDIO_DIM, VISION_DIM = 300, 74, 35

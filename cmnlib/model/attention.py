@@ -43,6 +43,12 @@ from torch.autograd.function import once_differentiable
 MASK_FILL = -1e9  # MCAN fills masked scores with -1e9 before the softmax
 
 
+def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """True at padding positions: (B,) lengths -> (B, max_len) bool. Masks always come from
+    the true lengths, never from all-zero frames (a real pause word is an all-zero vector)."""
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
 class MCANLayerNorm(nn.Module):
     """MCAN's LayerNorm: ``a * (x - mean) / (std + eps) + b`` with the *unbiased* std.
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ..data.split import parse_modalities
+from ..config import DATASETS, parse_modalities
 from . import heads
 from .mult import MulT, MulTConfig
 
@@ -50,7 +50,7 @@ class LSTMConfig:
     concatenated step by step; word-aligned data only)."""
 
     modalities: str = "L"
-    input_dims: dict = field(default_factory=lambda: {"text": 300, "audio": 74, "vision": 35})
+    input_dims: dict = field(default_factory=lambda: dict(DATASETS["mosei"].feature_dims))
     hidden: int = 128
     dropout: float = 0.1
     head: str = "regression"

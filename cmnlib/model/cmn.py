@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ..data.loader import padding_mask
-from ..data.split import parse_modalities
+from ..config import DATASETS, parse_modalities
 from . import heads
-from .attention import SA, SGA, AttFlat, dropout, make_norm
+from .attention import SA, SGA, AttFlat, dropout, make_norm, padding_mask
 
 MUA_WIRINGS = ("encoder_decoder", "stacked", "symmetric")
 
@@ -36,7 +35,7 @@ class CMNConfig:
     implementation's IEMOCAP settings)."""
 
     modalities: str = "LA"
-    input_dims: dict = field(default_factory=lambda: {"text": 300, "audio": 74, "vision": 35})
+    input_dims: dict = field(default_factory=lambda: dict(DATASETS["mosei"].feature_dims))
     hidden: int = 512            # LSTM hidden size = transformer width (paper: 512)
     layers: int = 2              # MUA layers
     heads: int = 4

@@ -1,0 +1,147 @@
+"""The registry: every decision that more than one place needs, stated once.
+
+* **Data sets**: the feature sizes of the standard files, the default head, the headline
+  metric (MMSA's ``KeyEval``), the class names.
+* **Profiles**: ``quick`` (small models, minutes on two CPU cores) and ``paper`` (the
+  paper's settings): the model sizes, the training settings and the seeds per table row.
+* **Models**: the names ``build_model`` accepts and their display labels.
+* **Modalities**: the letters L, A, V and the ``--set KEY=VALUE`` syntax for config fields.
+
+The command line, the trainer, the tables, the notebooks and the benchmark read these.
+Plain data and two small parsers: this module imports nothing from cmnlib, so every layer
+may import it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+# --------------------------------------------------------------------------------------
+# Modalities
+# --------------------------------------------------------------------------------------
+MODALITIES = ("text", "audio", "vision")
+LETTER_TO_MODALITY = {"L": "text", "A": "audio", "V": "vision"}
+
+
+def parse_modalities(spec: str) -> tuple[str, ...]:
+    """'LA' -> ('text', 'audio'); order follows L, A, V whatever the order given."""
+    letters = spec.upper()
+    bad = [c for c in letters if c not in LETTER_TO_MODALITY]
+    if not letters or bad or len(set(letters)) != len(letters):
+        raise ValueError(f"modalities must be a non-empty subset of 'LAV' without repeats, got {spec!r}")
+    return tuple(LETTER_TO_MODALITY[c] for c in "LAV" if c in letters)
+
+
+# --------------------------------------------------------------------------------------
+# Data sets
+# --------------------------------------------------------------------------------------
+IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")  # MulT's label order
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the code needs to know about a data set before reading any file."""
+
+    name: str
+    feature_dims: dict            # the standard word-aligned features (GloVe / COVAREP / FACET)
+    default_head: str             # "regression" (sentiment in [-3, 3]) or "4class" (emotions)
+    headline: str                 # the metric key of the headline number (MMSA's KeyEval)
+    headline_label: str           # how tables name it
+    classes: tuple[str, ...] = ()
+
+
+DATASETS = {
+    "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0", "Acc2"),
+    "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0", "Acc2"),
+    "iemocap": DatasetInfo("iemocap", {"text": 300, "audio": 74, "vision": 35}, "4class", "macro_f1",
+                           "F1 (unweighted)", IEMOCAP_EMOTIONS),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``; a ValueError names the known data sets."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def default_head(dataset: str) -> str:
+    """'4class' for IEMOCAP, 'regression' for MOSEI and MOSI."""
+    return dataset_info(dataset).default_head
+
+
+def headline(dataset: str) -> tuple[str, str]:
+    """(metric key, label) of the data set's headline number: Acc2 or unweighted F1."""
+    info = dataset_info(dataset)
+    return info.headline, info.headline_label
+
+
+# --------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """One named setting of every model and of training. ``train`` holds the fields of
+    :class:`cmnlib.train.TrainConfig`; ``seeds`` is the number of seeds per table row."""
+
+    name: str
+    cmn: dict = field(default_factory=dict)
+    lstm: dict = field(default_factory=dict)
+    mult: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    seeds: int = 1
+
+
+PROFILES = {
+    # the paper (section 4.1: Adam, lr 1e-4, batch 32, "averaged predictions of up to 10
+    # models") and the published implementation (hidden 512, 2 layers, 4 heads, FF 1024);
+    # MulT at its official defaults
+    "paper": Profile("paper",
+                     cmn=dict(hidden=512, layers=2, heads=4, ff_size=1024, dropout=0.1, output_dropout=0.5),
+                     lstm=dict(hidden=128), mult=dict(),
+                     train=dict(epochs=30, batch_size=32, lr=1e-4), seeds=10),
+    # small models, larger steps: minutes on two CPU cores. MulT with 1 crossmodal layer
+    # (its memory transformers keep 3). One training thread: a run's bits then do not
+    # depend on whether it ran in the notebook's process or in a single-threaded worker.
+    "quick": Profile("quick",
+                     cmn=dict(hidden=64, layers=2, heads=4, ff_size=128, dropout=0.1, output_dropout=0.3),
+                     lstm=dict(hidden=64), mult=dict(layers=1),
+                     train=dict(epochs=8, batch_size=64, lr=1e-3, patience=3, threads=1), seeds=2),
+}
+
+
+def profile(name: str) -> Profile:
+    """The registry entry of profile ``name``; a ValueError names the known profiles."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(repr(p) for p in PROFILES)}, got {name!r}")
+    return PROFILES[name]
+
+
+def default_seeds(profile_name: str) -> int:
+    """Seeds per model when none are given: 2 (quick) or 10 (paper)."""
+    return profile(profile_name).seeds
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+MODEL_LABELS = {"cmn": "CMN", "mult": "MulT", "lstm_l": "LSTM (L)", "lstm_a": "LSTM (A)", "lstm_v": "LSTM (V)",
+                "ef_lstm": "EF-LSTM", "majority": "Majority / mean"}
+MODEL_NAMES = tuple(MODEL_LABELS)
+FUSION_MODELS = ("cmn", "mult", "ef_lstm")  # the models whose label names their modalities
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["mua=symmetric", "hidden=256"]`` -> ``{"mua": "symmetric", "hidden": 256}``: each
+    value read as JSON when it is JSON, else kept as a string. A ValueError names a pair
+    without '='."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not key or not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value  # a plain string such as symmetric
+    return out
