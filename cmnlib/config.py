@@ -129,6 +129,9 @@ MODEL_LABELS = {"cmn": "CMN", "mult": "MulT", "lstm_l": "LSTM (L)", "lstm_a": "L
                 "ef_lstm": "EF-LSTM", "majority": "Majority / mean"}
 MODEL_NAMES = tuple(MODEL_LABELS)
 FUSION_MODELS = ("cmn", "mult", "ef_lstm")  # the models whose label names their modalities
+# the reproduced rows of Tables 1-2, in table order: (model, modalities)
+TABLE_MODELS = (("cmn", "LA"), ("cmn", "LAV"), ("mult", "LAV"), ("ef_lstm", "LAV"),
+                ("lstm_l", "L"), ("lstm_a", "A"), ("lstm_v", "V"), ("majority", "LA"))
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -1,5 +1,4 @@
-"""Scale-out: data-parallel training with PyTorch's DistributedDataParallel, and the seeds
-of an ensemble spread over processes.
+"""Scale-out: data-parallel training with PyTorch's DistributedDataParallel.
 
 Data parallel (one model, N processes, each computing the gradient of its shard of every
 global batch; DDP averages the gradients, so every process takes the same Adam step)::
@@ -22,34 +21,28 @@ which changes no output (padding invariance). This trainer runs a fixed number o
 and reports the final model's valid/test metrics; it does no early stopping or model
 selection (use :func:`cmnlib.train.train_one` for that).
 
-Seeds of an ensemble (:func:`spread_seeds`), or every (model, seed) run of a table
-(:func:`train_many`): independent runs of :func:`cmnlib.train.train_one`
-in a pool of processes with one torch thread each; the summary is the one
-:func:`cmnlib.train.train_seeds` returns, read from the same run folder.
+Independent runs (the seeds of an ensemble, the rows of a table) need no communication;
+they are spread over processes by :mod:`cmnlib.runs`.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import socket
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from . import config
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
 from .model import build_model
-from .model import heads as H
-from .train import RunSpec, TRAIN_PROFILES, predict_outputs, split_metrics, train_one, train_seeds
+from .train import TRAIN_PROFILES, RunSpec, predict_outputs, split_metrics, train_step
 
 
 # ======================================================================================
@@ -99,9 +92,9 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
     ``device``: default CUDA under nccl (or with no group) when there is a GPU, else CPU.
     """
     spec = spec.resolved()
-    config = spec.train
-    epochs = config.epochs if epochs is None else epochs
-    global_batch = global_batch or config.batch_size
+    settings = spec.train
+    epochs = settings.epochs if epochs is None else epochs
+    global_batch = global_batch or settings.batch_size
     rank, world = _rank_world()
     if global_batch % world:
         raise ValueError(f"the global batch {global_batch} is not divisible by the {world} processes")
@@ -114,7 +107,7 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
     if dist.is_available() and dist.is_initialized():
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     torch.manual_seed(seed * 1009 + rank)  # dropout masks: a stream per process
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     train = bundle["train"]
     dataset = MultimodalDataset(train, spec.modalities, spec.head)
     longest = np.max(np.stack([train.lengths[m] for m in dataset.modalities]), axis=0)
@@ -124,16 +117,9 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
         total = torch.zeros(2, dtype=torch.float64, device=device)  # nccl reduces device tensors only
         for indices in global_batches(longest, global_batch, seed * 100_003 + epoch, bucket):
             batch = dataset.__getitems__(indices[rank * local:(rank + 1) * local])
-            features = {m: x.to(device) for m, x in batch["features"].items()}
-            lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
-            target = batch["target"].to(device)
-            loss = H.loss(spec.head, net(features, lengths), target)  # mean over the shard
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # DDP: gradients averaged over the processes here
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            total[0] += loss.detach().double() * local
+            # the mean loss over this shard; DDP averages the gradients over the processes
+            loss = train_step(net, optimizer, spec.head, batch, device, settings.grad_clip)
+            total[0] += loss.double() * local
             total[1] += local
             steps += 1
             if max_steps is not None and steps >= max_steps:
@@ -198,76 +184,6 @@ def launch_local(world_size: int, fn, *args, backend: str = "gloo", threads: int
     ``fn`` must be importable (module level) and write its results itself."""
     torch.multiprocessing.spawn(_local_entry, args=(world_size, free_port(), backend, threads, fn, args, kwargs),
                                 nprocs=world_size, join=True)
-
-
-# ======================================================================================
-# Seeds spread over processes
-# ======================================================================================
-
-_BUNDLE: DataBundle | None = None
-
-
-def _pool_init(bundle: DataBundle, threads: int) -> None:
-    global _BUNDLE
-    _BUNDLE = bundle
-    torch.set_num_threads(threads)
-
-
-def _pool_train(spec: RunSpec, seed: int, folder: str) -> dict:
-    return train_one(spec, _BUNDLE, seed, Path(folder) / f"seed{seed}", progress=False)
-
-
-def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int], processes: int = 2,
-               root: Path | None = None, threads: int = 1, progress: bool = True) -> list[dict]:
-    """:func:`cmnlib.train.train_seeds` for several models, every (model, seed) run trained
-    in a pool of ``processes`` spawned processes with ``threads`` torch threads each.
-
-    On a small CPU this is the fastest way to train many small models: their steps are
-    too short to keep two threads busy, two single-threaded processes are. The jobs run
-    longest-first (by a rough cost per model) so the pool ends together; runs already in
-    the cache are not started. Each run's numbers depend only on its seed (and on the
-    thread count: sums in another order differ in the last digits), not on which worker
-    ran it. Returns one summary per spec, as ``train_seeds`` does.
-    """
-    from .train import run_dir
-    specs = [spec.resolved() for spec in specs]
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    jobs = []
-    for spec in specs:
-        folder = run_dir(spec, bundle, root)
-        for seed in seed_list:
-            if not (folder / f"seed{seed}" / "result.json").exists():
-                jobs.append((spec, seed, str(folder)))
-    jobs.sort(key=lambda job: -_JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
-    if jobs:
-        workers = max(1, min(processes, len(jobs)))
-        # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
-        # BrokenProcessPool here instead of leaving the pool waiting forever
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
-                                 initargs=(bundle, threads)) as pool:
-            futures = [pool.submit(_pool_train, *job) for job in jobs]
-            try:
-                # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
-                for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
-                                   unit="run", disable=not progress, mininterval=20):
-                    future.result()  # re-raises a worker's exception
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
-                raise
-    return [train_seeds(spec, bundle, seed_list, root=root, progress=False) for spec in specs]
-
-
-# rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
-_JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
-
-
-def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], processes: int = 2,
-                 root: Path | None = None, threads: int = 1) -> dict:
-    """:func:`cmnlib.train.train_seeds` with the seeds trained in parallel: a pool of
-    ``processes`` spawned processes (``threads`` torch threads each) runs
-    :func:`cmnlib.train.train_one` per seed into the run folder, then ``train_seeds`` reads
-    those results (its cache) and returns the same summary (members, mean, std, ensemble)."""
-    return train_many([spec], bundle, seeds, processes, root, threads, progress=False)[0]
 
 
 # ======================================================================================

@@ -7,15 +7,12 @@ Markdown and LaTeX files as a caption and into the CSV as a column.
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import config, findings
-from .data.split import DataBundle
-from .train import RunSpec, train_seeds
 
 # ---------------------------------------------------------------------------------------
 # What the paper reports (Zhang & Li 2023, Tables 1 and 2), in percent
@@ -35,10 +32,6 @@ PAPER_TABLE2 = [  # CMU-MOSEI binary sentiment
 ]
 REAL_MOSEI_TEST_NONNEG = 71.0  # 3,312 of 4,662 test segments (SDK standard folds)
 
-# The models of the reproduced rows, in table order: (model, modalities)
-TABLE_MODELS = [("cmn", "LA"), ("cmn", "LAV"), ("mult", "LAV"), ("ef_lstm", "LAV"),
-                ("lstm_l", "L"), ("lstm_a", "A"), ("lstm_v", "V"), ("majority", "LA")]
-
 COLUMNS = {
     "iemocap": {"prec": ("macro_precision", "Prec."), "recall": ("macro_recall", "Recall"),
                 "f1": ("macro_f1", "F1 (unweighted)"), "acc": ("accuracy", "Acc (4-class)")},
@@ -47,35 +40,6 @@ COLUMNS = {
               "mae": ("mae", "MAE"), "corr": ("corr", "Corr")},
 }
 PERCENT = {"prec", "recall", "f1", "acc", "acc2", "acc2_non0", "f1_non0"}
-
-
-def table_specs(dataset: str, profile: str = "quick", models=TABLE_MODELS) -> list[RunSpec]:
-    """The RunSpecs of the reproduced rows (the training notebook trains exactly these)."""
-    return [RunSpec(model=m, dataset=dataset, modalities=mods, profile=profile) for m, mods in models]
-
-
-def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
-                       models=TABLE_MODELS, progress: bool = True, processes: int | None = None) -> list[dict]:
-    """Train (or reuse from the cache) every reproduced row's model.
-
-    ``processes`` > 1 trains the (model, seed) runs in that many single-threaded worker
-    processes (:func:`cmnlib.distributed.train_many`); the default is 2 on a CPU with at
-    least 2 cores in the quick profile (small models: two processes beat two threads),
-    else 1 (in this process, torch's default threads).
-    """
-    return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
-
-
-def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: str,
-                processes: int | None = None, progress: bool = True) -> list[dict]:
-    """``train_seeds`` for each spec, in a process pool when ``processes`` > 1 (see
-    :func:`train_table_models` for the default)."""
-    if processes is None:
-        processes = 2 if profile == "quick" and (os.cpu_count() or 1) >= 2 else 1
-    if processes > 1:
-        from .distributed import train_many
-        return train_many(specs, bundle, seeds, processes=processes, progress=progress)
-    return [train_seeds(spec, bundle, seeds, progress=progress) for spec in specs]
 
 
 def _value(metric: str, value: float | None) -> float | None:
@@ -353,28 +317,20 @@ def constant_predictors_real_mosei(stats: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("predictor").round(1)
 
 
-def wiring_comparison(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
-                      wirings=("encoder_decoder", "stacked", "symmetric"), modalities: str = "LA",
-                      processes: int | None = None, progress: bool = True) -> pd.DataFrame:
-    """CMN with each MUA wiring (same data, profile and seeds): test mean ± std over seeds
-    and the ensemble, one row per wiring; ``attrs['findings']`` compares each other wiring
-    with the default over seeds. The default wiring reuses the tables' CMN run from the
-    cache."""
-    from .model.cmn import CMNConfig
-    default = CMNConfig.mua
-    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
-                     model_overrides={} if w == default else {"mua": w}) for w in wirings]
-    summaries = train_specs(specs, bundle, seeds, profile, processes, progress)
-    metric, label = config.headline(bundle.dataset)
+def wiring_table(dataset: str, summaries: dict[str, dict], default: str = "encoder_decoder") -> pd.DataFrame:
+    """CMN with each MUA wiring (``summaries``: wiring -> its :func:`cmnlib.train.train_seeds`
+    summary, same data, profile and seeds): test mean ± std over seeds and the ensemble, one
+    row per wiring; ``attrs['findings']`` compares each other wiring with ``default`` over
+    seeds (Welch's interval)."""
+    metric, label = config.headline(dataset)
     rows = [{"wiring": w, f"{label}: mean": round(100 * s["mean"][metric], 1),
              f"{label}: std": round(100 * s["std"][metric], 1),
              f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1),
-             "seeds": len(s["seeds"])} for w, s in zip(wirings, summaries)]
+             "seeds": len(s["seeds"])} for w, s in summaries.items()]
     table = pd.DataFrame(rows)
-    # each other wiring against the default, over seeds (Welch's interval)
-    base = seed_scores(summaries[list(wirings).index(default)], metric) if default in wirings else None
+    base = seed_scores(summaries[default], metric) if default in summaries else None
     table.attrs["findings"] = [] if base is None else [
         findings.beats(f"{w} scores above {default}", f"{label}: {w} minus {default}, points",
                        seed_scores(s, metric), base)
-        for w, s in zip(wirings, summaries) if w != default]
+        for w, s in summaries.items() if w != default]
     return table

@@ -168,6 +168,23 @@ def split_metrics(dataset: str, head: str, outputs: torch.Tensor, split: Split) 
     return result
 
 
+def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str, batch: dict,
+               device: str | torch.device = "cpu", grad_clip: float | None = None) -> torch.Tensor:
+    """One optimizer step on one batch: forward, the head's mean loss, backward, optional
+    gradient clipping, Adam. ``net`` may be a DistributedDataParallel wrapper, which
+    averages the gradients over the processes during ``backward``. Returns the detached
+    loss. The single-process trainer and the data-parallel one both step through here."""
+    features = {m: x.to(device) for m, x in batch["features"].items()}
+    lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
+    loss = H.loss(head, net(features, lengths), batch["target"].to(device))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def _better(select_on: str, new: float, best: float | None) -> bool:
     if best is None:
         return True
@@ -204,12 +221,12 @@ def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resum
 
 def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool,
                progress: bool, stop_after_epoch: int | None) -> dict:
-    config = spec.train
+    settings = spec.train
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / "result.json"
     if resume and result_path.exists():
         return json.loads(result_path.read_text())
-    device = config.device
+    device = settings.device
     torch.manual_seed(seed)
     model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
                         **spec.model_overrides).to(device)
@@ -221,9 +238,9 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         best_state = model.state_dict()
         atomic_save(best_state, out_dir / "best.pt")
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
-                     if config.lr_schedule == "plateau" else None)
+                     if settings.lr_schedule == "plateau" else None)
         state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0}
         checkpoint_path = out_dir / "checkpoint.pt"
         if resume and checkpoint_path.exists():
@@ -235,45 +252,37 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
             torch.set_rng_state(checkpoint["rng"])
             state = checkpoint["state"]
         best_state = load_checkpoint(out_dir / "best.pt") if state["best"] is not None else None
-        bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{spec.label} seed {seed}",
+        bar = tqdm(total=settings.epochs, initial=state["epoch"], desc=f"{spec.label} seed {seed}",
                    disable=not progress, leave=False, unit="epoch")
-        while state["epoch"] < config.epochs:
+        while state["epoch"] < settings.epochs:
             epoch = state["epoch"] + 1
             model.train()
             # the shuffle depends only on (seed, epoch), so a resumed run sees the same order
-            loader = make_loader(train_split, spec.modalities, spec.head, config.batch_size,
-                                 shuffle=True, seed=seed * 100_003 + epoch, bucket=config.bucket)
+            loader = make_loader(train_split, spec.modalities, spec.head, settings.batch_size,
+                                 shuffle=True, seed=seed * 100_003 + epoch, bucket=settings.bucket)
             total, count = 0.0, 0
             for batch in loader:
-                features = {m: x.to(device) for m, x in batch["features"].items()}
-                lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
-                target = batch["target"].to(device)
-                loss = H.loss(spec.head, model(features, lengths), target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                total += float(loss.detach()) * target.shape[0]
-                count += target.shape[0]
+                loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip)
+                total += float(loss) * batch["target"].shape[0]
+                count += batch["target"].shape[0]
             valid = split_metrics(spec.dataset, spec.head,
                                   predict_outputs(model, valid_split, spec.modalities, spec.head, device=device),
                                   valid_split)
-            criterion = valid[config.select_on]
+            criterion = valid[settings.select_on]
             if scheduler is not None:
                 scheduler.step(valid["loss"])
             record = {"epoch": epoch, "train_loss": total / count, "lr": optimizer.param_groups[0]["lr"],
                       **{f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)}}
             state["history"].append(record)
-            if _better(config.select_on, criterion, state["best"]):
+            if _better(settings.select_on, criterion, state["best"]):
                 state.update(best=criterion, best_epoch=epoch, stale=0)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 atomic_save(best_state, out_dir / "best.pt")
             else:
                 state["stale"] += 1
             state["epoch"] = epoch
-            if config.patience is not None and state["stale"] >= config.patience:
-                state["epoch"] = config.epochs  # early stop: nothing left to resume
+            if settings.patience is not None and state["stale"] >= settings.patience:
+                state["epoch"] = settings.epochs  # early stop: nothing left to resume
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "rng": torch.get_rng_state(), "state": state, "seed": seed,
@@ -281,7 +290,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                         checkpoint_path)
             bar.update(state["epoch"] - bar.n)
             bar.set_postfix(valid=f"{criterion:.3f}")
-            if stop_after_epoch is not None and epoch >= stop_after_epoch and state["epoch"] < config.epochs:
+            if stop_after_epoch is not None and epoch >= stop_after_epoch and state["epoch"] < settings.epochs:
                 bar.close()
                 raise KeyboardInterrupt(f"stopped after epoch {epoch} (as requested)")
         bar.close()

@@ -36,7 +36,7 @@ figures_dir = None     # where the batch runner collects figures
 import torch
 from IPython.display import Markdown
 
-from cmnlib import analysis, findings, plots_attention, summaries, tables
+from cmnlib import analysis, findings, plots_attention, runs, summaries
 from cmnlib.data import load_dataset
 from cmnlib.train import RunSpec, load_model
 
@@ -100,7 +100,7 @@ print("SGA unit by hand == cmnlib's SGA:           ", torch.allclose(sga_out, ex
 bundle = load_dataset("mosei", source, scale=scale, seed=seed)
 print(bundle.source_label)
 spec = RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick")
-summary = tables.train_specs([spec], bundle, seeds, "quick", progress=False)[0]
+summary = runs.train_specs([spec], bundle, seeds, "quick", progress=False)[0]
 trained_seeds = [load_model(summary["folder"], s, bundle) for s in summary["seeds"]]
 untrained_seeds = [analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=s) for s in summary["seeds"]]
 trained, untrained = trained_seeds[0], untrained_seeds[0]

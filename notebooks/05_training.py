@@ -41,7 +41,7 @@ tables_dir = None
 # %%
 from IPython.display import display
 
-from cmnlib import config, plots, reporting, tables
+from cmnlib import config, plots, reporting, runs
 from cmnlib.data import load_dataset
 from cmnlib.train import TRAIN_PROFILES
 
@@ -58,7 +58,7 @@ print(f"seeds per model: {seeds}")
 # The progress bar counts (model, seed) runs as the worker processes finish them (in one process, as in the paper profile, one bar per run counts its epochs).
 
 # %% tags=["nbval-ignore-output"]
-results = {d: tables.train_table_models(bundles[d], profile, seeds) for d in datasets}
+results = {d: runs.train_table_models(bundles[d], profile, seeds) for d in datasets}
 
 # %%
 for d in datasets:

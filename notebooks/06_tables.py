@@ -36,7 +36,7 @@ tables_dir = None
 # %%
 from IPython.display import Markdown, display
 
-from cmnlib import config, findings, tables
+from cmnlib import config, findings, runs, tables
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
 from cmnlib.model import build_model, count_parameters, transformer_modules
@@ -45,7 +45,7 @@ seeds = seeds or config.default_seeds(profile)
 bundles = {d: load_dataset(d, source, scale=scale) for d in datasets}
 
 # %% tags=["nbval-ignore-output"]
-results = {d: tables.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
+results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
 frames = {d: tables.results_frame(d, results[d], bayes_ceilings(bundles[d])) for d in datasets}
 shown = {d: tables.display_table(frames[d], bundles[d].source_label) for d in datasets}
 names = {"iemocap": "table1_iemocap", "mosei": "table2_mosei"}

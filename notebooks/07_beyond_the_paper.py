@@ -41,7 +41,7 @@ wiring_dataset = "iemocap"   # the data set for the wiring comparison
 # %%
 from IPython.display import Markdown, display
 
-from cmnlib import config, findings, plots, tables
+from cmnlib import config, findings, plots, runs, tables
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
 
@@ -58,7 +58,7 @@ for d, b in bundles.items():
 # models are reused from notebook 05's cache (trained here if absent).
 
 # %%
-results = {d: tables.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
+results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
 frames = {d: tables.results_frame(d, results[d], bayes_ceilings(bundles[d])) for d in datasets}
 gaps = {d: tables.ceiling_gaps(frames[d], d) for d in datasets}
 
@@ -132,7 +132,7 @@ constants
 # Same data, profile and seeds for each; test scores of the selected (validation) epochs.
 
 # %% tags=["nbval-ignore-output"]
-wiring = tables.wiring_comparison(bundles[wiring_dataset], profile, seeds, progress=False)
+wiring = tables.wiring_table(wiring_dataset, runs.train_wirings(bundles[wiring_dataset], profile, seeds, progress=False))
 tables.save_table(wiring, f"mua_wiring_{wiring_dataset}", tables_dir, data=bundles[wiring_dataset].source_label)
 print(bundles[wiring_dataset].source_label)
 wiring.style.hide(axis="index")

@@ -14,8 +14,8 @@ import torch
 
 from cmnlib.data.loader import MultimodalDataset
 from cmnlib.data.mult_pkl import read_mult_pickle
-from cmnlib.distributed import (global_batches, launch_local, spread_seeds, train_data_parallel, train_many,
-                                train_to_folder)
+from cmnlib.distributed import global_batches, launch_local, train_data_parallel, train_to_folder
+from cmnlib.runs import spread_seeds, train_many
 from cmnlib.model import build_model
 from cmnlib.model import heads as H
 from cmnlib.train import RunSpec, TrainConfig, predict_outputs, train_seeds

@@ -140,3 +140,15 @@ def test_claims_audit_judges_fusion_by_the_finding_over_seeds():
     close = [_seeded("CMN (L+A)", "cmn", [0.80, 0.78]), _seeded("LSTM (L)", "lstm_l", [0.79, 0.80])]
     audit = tables.claims_audit({"mosei": "SYNTHETIC"}, None, {"mosei": tables.unimodal_finding(close, "mosei")})
     assert audit.verdict.iloc[-1] == "inconclusive on this data"
+
+
+def test_wiring_table_rows_and_findings_against_the_default():
+    summaries = {w: {**_seeded("CMN (L+A)", "cmn", accs), "mean": _mosei_metrics(sum(accs) / len(accs)),
+                     "std": _mosei_metrics(0.01), "ensemble": {"test": _mosei_metrics(max(accs))}}
+                 for w, accs in {"encoder_decoder": [0.80, 0.81, 0.82], "stacked": [0.70, 0.71, 0.72]}.items()}
+    table = tables.wiring_table("mosei", summaries)
+    assert list(table["wiring"]) == ["encoder_decoder", "stacked"] and list(table.index) == [0, 1]
+    assert table.loc[1, "Acc2: mean"] == pytest.approx(71.0) and table.loc[1, "Acc2: ensemble"] == pytest.approx(72.0)
+    (stacked,) = table.attrs["findings"]
+    # 71 - 81 = -10 points, well below 0: "stacked scores above encoder_decoder" is not supported
+    assert stacked.estimate == pytest.approx(-10.0) and stacked.verdict == "not supported"

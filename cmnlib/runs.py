@@ -1,0 +1,121 @@
+"""Orchestration: which runs a table or an analysis needs, trained (or read from the cache)
+in one process or spread over several.
+
+Every run is :func:`cmnlib.train.train_one` for one (model, seed) into the run folder that
+:func:`cmnlib.train.run_dir` names; :func:`cmnlib.train.train_seeds` then reads the
+members and builds the summary (mean, std, ensemble). Runs are independent, so they need
+no communication: on a small CPU the fastest way to train many small models is a pool of
+single-threaded processes (their steps are too short to keep two threads busy). Data
+parallelism for one large model is :mod:`cmnlib.distributed`.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config import TABLE_MODELS
+from .data.split import DataBundle
+from .model.cmn import CMNConfig
+from .train import RunSpec, run_dir, train_one, train_seeds
+
+# rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
+_JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
+
+_BUNDLE: DataBundle | None = None
+
+
+def _pool_init(bundle: DataBundle, threads: int) -> None:
+    global _BUNDLE
+    _BUNDLE = bundle
+    torch.set_num_threads(threads)
+
+
+def _pool_train(spec: RunSpec, seed: int, folder: str) -> dict:
+    return train_one(spec, _BUNDLE, seed, Path(folder) / f"seed{seed}", progress=False)
+
+
+def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int], processes: int = 2,
+               root: Path | None = None, threads: int = 1, progress: bool = True) -> list[dict]:
+    """:func:`cmnlib.train.train_seeds` for several models, every (model, seed) run trained
+    in a pool of ``processes`` spawned processes with ``threads`` torch threads each.
+
+    The jobs run longest-first (by a rough cost per model) so the pool ends together; runs
+    already in the cache are not started. Each run's numbers depend only on its seed and
+    its thread count (see :class:`cmnlib.train.TrainConfig`), not on which worker ran it.
+    Returns one summary per spec, as ``train_seeds`` does. A worker's exception is raised
+    here, and the runs not yet started are cancelled.
+    """
+    specs = [spec.resolved() for spec in specs]
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    jobs = []
+    for spec in specs:
+        folder = run_dir(spec, bundle, root)
+        for seed in seed_list:
+            if not (folder / f"seed{seed}" / "result.json").exists():
+                jobs.append((spec, seed, str(folder)))
+    jobs.sort(key=lambda job: -_JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
+    if jobs:
+        workers = max(1, min(processes, len(jobs)))
+        # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
+        # BrokenProcessPool here instead of leaving the pool waiting forever
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
+                                 initargs=(bundle, threads)) as pool:
+            futures = [pool.submit(_pool_train, *job) for job in jobs]
+            try:
+                # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
+                for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
+                                   unit="run", disable=not progress, mininterval=20):
+                    future.result()  # re-raises a worker's exception
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
+                raise
+    return [train_seeds(spec, bundle, seed_list, root=root, progress=False) for spec in specs]
+
+
+def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], processes: int = 2,
+                 root: Path | None = None, threads: int = 1) -> dict:
+    """:func:`cmnlib.train.train_seeds` with the seeds trained in parallel: the same summary
+    (members, mean, std, ensemble) as training them one after another."""
+    return train_many([spec], bundle, seeds, processes, root, threads, progress=False)[0]
+
+
+def default_processes(profile: str) -> int:
+    """Worker processes for a profile's runs: 2 on a CPU with at least 2 cores in the quick
+    profile (small models: two processes beat two threads), else 1 (this process)."""
+    return 2 if profile == "quick" and (os.cpu_count() or 1) >= 2 else 1
+
+
+def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: str,
+                processes: int | None = None, progress: bool = True) -> list[dict]:
+    """``train_seeds`` for each spec (trained, or read from the cache), in a pool of
+    worker processes when ``processes`` > 1 (default: :func:`default_processes`)."""
+    processes = default_processes(profile) if processes is None else processes
+    if processes > 1:
+        return train_many(specs, bundle, seeds, processes=processes, progress=progress)
+    return [train_seeds(spec, bundle, seeds, progress=progress) for spec in specs]
+
+
+def table_specs(dataset: str, profile: str = "quick", models=TABLE_MODELS) -> list[RunSpec]:
+    """The RunSpecs of the reproduced rows of Tables 1-2."""
+    return [RunSpec(model=m, dataset=dataset, modalities=mods, profile=profile) for m, mods in models]
+
+
+def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
+                       models=TABLE_MODELS, progress: bool = True, processes: int | None = None) -> list[dict]:
+    """Train (or reuse from the cache) every reproduced row's model; one summary per row."""
+    return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
+
+
+def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
+                  wirings=("encoder_decoder", "stacked", "symmetric"), modalities: str = "LA",
+                  processes: int | None = None, progress: bool = True) -> dict[str, dict]:
+    """CMN with each MUA wiring on the same data, profile and seeds: wiring -> summary. The
+    default wiring is the tables' CMN run (read from the cache)."""
+    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
+                     model_overrides={} if w == CMNConfig.mua else {"mua": w}) for w in wirings]
+    return dict(zip(wirings, train_specs(specs, bundle, seeds, profile, processes, progress)))
