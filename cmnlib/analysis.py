@@ -23,6 +23,8 @@ from .data.split import Split
 from .model import build_model, count_flops, count_parameters, transformer_modules
 from .model.attention import GA, SA, SGA, MCANLayerNorm, MultiHeadAttention, padding_mask
 from .model.cmn import CMN, CMNConfig
+from .model.mult import MultiheadAttention as MulTAttention
+from .model.mult import TransformerEncoderLayer
 
 __all__ = [
     "show_code", "ToyExample", "toy_example", "mha_by_hand", "layer_norm_by_hand", "ffn_by_hand",
@@ -43,7 +45,7 @@ __all__ = [
 def show_code(*functions):
     """The source of cmnlib functions as a Markdown code block (for the notebooks, which
     show the code that implements an equation right after the equation)."""
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # deliberate: only a notebook displays code
     sources = "\n\n".join(inspect.getsource(f).rstrip() for f in functions)
     return Markdown(f"```python\n{sources}\n```")
 
@@ -652,13 +654,11 @@ COMPLEXITY_MODELS = (("CMN (L+A)", "cmn", "LA"), ("CMN (L+A+V)", "cmn", "LAV"),
 
 def _attention_layers(model: nn.Module) -> int:
     """Transformer layers: SA / SGA units in CMN, encoder layers in MulT."""
-    from .model.mult import TransformerEncoderLayer
     return sum(isinstance(m, (SA, GA, SGA, TransformerEncoderLayer)) for m in model.modules())
 
 
 def _attention_sublayers(model: nn.Module) -> int:
     """Multi-head attention blocks (an SGA unit has two)."""
-    from .model.mult import MultiheadAttention as MulTAttention
     return sum(isinstance(m, (MultiHeadAttention, MulTAttention)) for m in model.modules())
 
 

@@ -49,8 +49,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch import profiler
 
 from .config import DATASETS
+from .data import load_dataset
+from .data.loader import make_loader
 from .model import build_model, count_flops
 from .model import heads as H
 from .model.attention import MASK_FILL
@@ -408,8 +411,7 @@ _KINDS = {"mm": "GEMM (mm/addmm/bmm)", "addmm": "GEMM (mm/addmm/bmm)", "bmm": "G
 
 def _profile_step(fn) -> dict:
     """Self CPU time of one call of ``fn`` by kind of operator, in seconds."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as prof:
         fn()
     kinds: dict[str, float] = {}
     for event in prof.key_averages():
@@ -483,13 +485,11 @@ def _worker_scaling(job: dict) -> dict:
 
 
 def _load_bundle(source: str, scale: str):
-    from .data import load_dataset
     return load_dataset("mosei", source, scale=scale)
 
 
 def _worker_data(job: dict) -> dict:
     """load_dataset twice (the second call reads the HDF5 cache) and the DataLoader alone."""
-    from .data.loader import make_loader
     _threads(job)
     start = time.perf_counter()
     _load_bundle(job["source"], job["scale"])
@@ -519,7 +519,6 @@ def _worker_epoch(job: dict) -> dict:
     are timed, taken at evenly spaced quantiles of padded length (a stratified sample of the
     epoch), after one warm-up batch; the steps of the two alternate.
     samples/s = samples / seconds over the timed batches."""
-    from .data.loader import make_loader
     _threads(job)
     bundle = _load_bundle(job["source"], job["scale"])
     train = bundle["train"]

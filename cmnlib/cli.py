@@ -3,11 +3,16 @@
 Commands: ``synth`` (write a synthetic set in the real formats), ``inspect`` (validate
 and describe data), ``train`` (train models and ensembles), ``reproduce`` (run the
 notebook sequence into reports/), ``bench`` (speed and memory benchmark).
+
+Each command imports what it needs inside its function, on purpose: ``cmn --help`` and
+``cmn inspect`` answer without loading torch, papermill or the benchmark.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from . import config
 
@@ -50,9 +55,6 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def _cmd_train(args) -> int:
-    from dataclasses import replace
-    from pathlib import Path
-
     from .data import load_dataset
     from .data.errors import DataError
     from .model import build_model

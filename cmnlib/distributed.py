@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import config
+from .data import load_dataset
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
 from .model import build_model
@@ -214,9 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dataclasses import replace
-
-    from .data import load_dataset
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

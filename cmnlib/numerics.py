@@ -46,7 +46,7 @@ def loss_bits(steps: int = 3, seed: int = 0) -> list[str]:
     steps on seeded random data; return each step's loss as ``float.hex`` (every bit)."""
     import torch  # here, not at module level: the environment must be set before torch loads
 
-    from .model import build_model
+    from .model import build_model  # after torch, for the same reason
 
     torch.manual_seed(seed)
     dims = {"text": 300, "audio": 74}

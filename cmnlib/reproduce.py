@@ -17,6 +17,7 @@ name only when every notebook succeeded; a failed build is kept beside it as
 from __future__ import annotations
 
 import html
+import importlib.metadata as md
 import json
 import platform
 import shutil
@@ -26,7 +27,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data.sources import project_root
+import nbformat
+import pandas as pd
+import papermill
+from nbconvert import HTMLExporter
+
+from .data.sources import load_dataset, project_root
 
 # A notebook is skipped when one it depends on failed.
 DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"]}
@@ -45,7 +51,6 @@ def notebooks_dir() -> Path:
 
 def declared_parameters(path: Path) -> dict:
     """Names and defaults of the notebook's ``parameters`` cell (papermill's inspection)."""
-    import papermill
     return {name: spec["default"] for name, spec in papermill.inspect_notebook(str(path)).items()}
 
 
@@ -80,37 +85,30 @@ def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iem
 
 
 def _execute(job: Job, output: Path, cwd: Path, progress: bool = False) -> None:
-    import papermill
     papermill.execute_notebook(str(job.notebook), str(output), parameters=job.parameters,
                                kernel_name="python3", cwd=str(cwd), progress_bar=progress,
                                log_output=False)
 
 
-def _failed_cell(notebook_path: Path) -> str:
-    import nbformat
-    nb = nbformat.read(notebook_path, as_version=4)
-    # number cells as in the source notebook: skip the ones papermill inserts
-    inserted = {"injected-parameters", "papermill-error-cell-tag"}
-    cells = [c for c in nb.cells if not inserted & set(c.get("metadata", {}).get("tags", []))]
-    for index, cell in enumerate(cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                first_line = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
-                return (f"cell {index} ({output.get('ename')}: {output.get('evalue', '')[:200]}) "
-                        f"starting {first_line!r}")
-    return "unknown cell"
+def _failure(error: papermill.PapermillExecutionError, job: Job) -> str:
+    """Where and why a notebook failed, from papermill's exception, with the cell numbered
+    as in the source notebook (papermill counts the parameters cell it injects)."""
+    index = error.cell_index
+    if job.parameters:
+        tags = [cell.metadata.get("tags", []) for cell in nbformat.read(job.notebook, as_version=4).cells]
+        if any("parameters" in t for t in tags[:index]):  # the injected cell follows that one
+            index -= 1
+    first_line = error.source.strip().splitlines()[0][:60] if error.source.strip() else ""
+    return f"cell {index} ({error.ename}: {error.evalue[:200]}) starting {first_line!r}"
 
 
 def _export_html(notebook_path: Path, html_path: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook_path, as_version=4))
     html_path.write_text(body)
 
 
 def _clean_metadata(path: Path) -> None:
     """Drop papermill's per-run metadata (timestamps) so committed notebooks diff cleanly."""
-    import nbformat
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -120,7 +118,6 @@ def _clean_metadata(path: Path) -> None:
 
 
 def _versions() -> dict:
-    import importlib.metadata as md
     packages = ["cmnlib", "torch", "numpy", "pandas", "matplotlib", "scikit-learn", "h5py",
                 "papermill", "nbval"]
     versions = {"python": platform.python_version(), "platform": platform.platform()}
@@ -144,7 +141,6 @@ def _git_commit() -> str | None:
 
 
 def _data_sources(datasets, data, profile) -> dict:
-    from .data.sources import load_dataset
     sources = {}
     for dataset in datasets:
         try:
@@ -189,9 +185,11 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iem
         status, detail = "ok", ""
         try:
             _execute(job, target, source_dir)
-        except Exception as error:  # papermill raises on the first failing cell
-            status = "failed"
-            detail = _failed_cell(target) if target.exists() else f"{type(error).__name__}: {error}"
+        except papermill.PapermillExecutionError as error:  # raised on the first failing cell
+            status, detail = "failed", _failure(error, job)
+            failed.add(stem)
+        except Exception as error:  # the kernel died, the notebook could not be read, ...
+            status, detail = "failed", f"{type(error).__name__}: {error}"
             failed.add(stem)
         seconds = time.time() - t0
         if target.exists():
@@ -239,9 +237,10 @@ def _reproduce_in_place(profile: str, only, source_dir) -> int:
         t0 = time.time()
         tmp = job.notebook.with_suffix(".running.ipynb")
         try:
-            _execute(Job(job.notebook, job.name, {}), tmp, source_dir)
-        except Exception:
-            print(f"  {job.notebook.name:<28} FAILED at {_failed_cell(tmp)}; kept the committed copy")
+            _execute(job, tmp, source_dir)
+        except Exception as error:
+            where = _failure(error, job) if isinstance(error, papermill.PapermillExecutionError) else repr(error)
+            print(f"  {job.notebook.name:<28} FAILED at {where}; kept the committed copy")
             tmp.unlink(missing_ok=True)
             status = 1
             continue
@@ -269,7 +268,6 @@ font-size:.75rem;color:#444;text-decoration:none}.figs img{width:250px;border:1p
 
 def write_index(folder: Path, manifest: dict) -> Path:
     """index.html: notebooks with status and time, tables inline, figures as thumbnails."""
-    import pandas as pd
     rows = "".join(
         f"<tr><td>{html.escape(r['notebook'])}</td><td class='{r['status']}'>{r['status']}</td>"
         f"<td>{r.get('seconds', '')}</td><td><a href='html/{r['notebook']}.html'>HTML</a> · "

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import config, findings
+from .summaries import real_mosei_reference
 
 # ---------------------------------------------------------------------------------------
 # What the paper reports (Zhang & Li 2023, Tables 1 and 2), in percent
@@ -302,7 +303,6 @@ def constant_predictors_real_mosei(stats: dict | None = None) -> pd.DataFrame:
     two Acc2 conventions, from the real label rates shipped with cmnlib; beside the paper's
     CMN row. The non-zero convention drops the test samples labelled exactly 0."""
     if stats is None:
-        from .summaries import real_mosei_reference
         stats = real_mosei_reference()
     nonneg, zero = stats["non_negative_rate"]["test"], stats["zero_rate"]["test"]
     positive_among_nonzero = (nonneg - zero) / (1 - zero)

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn as nn
 
+from cmnlib.model import count_parameters
 from cmnlib.model.mult import (
     MulT,
     MulTConfig,
     MultiheadAttention,
     SinusoidalPositionalEmbedding,
     TransformerEncoder,
-    count_parameters,
     future_mask,
 )
 

@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import h5py
@@ -252,7 +253,6 @@ def find_sequences(folder: str | Path) -> dict[str, Path]:
 
 def load_folds(dataset: str) -> dict[str, set[str]]:
     """The SDK's standard folds (video ids) shipped in cmnlib/resources."""
-    from importlib.resources import files
     key = {"mosei": "cmu_mosei", "mosi": "cmu_mosi"}.get(dataset)
     if key is None:
         raise DataError(None, "no standard folds for this data set", key=dataset,

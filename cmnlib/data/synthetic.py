@@ -42,11 +42,20 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import logsumexp, ndtr
+from sklearn.metrics import f1_score
+from tqdm import tqdm
 
-from .csd import (MOSEI_RECIPE, SYNTHETIC_CUES, SYNTHETIC_TRUTH, ComputationalSequence,
-                  sdk_metadata, write_csd)
-from .mult_pkl import write_mult_pickle
 from ..config import IEMOCAP_EMOTIONS
+from .csd import (
+    MOSEI_RECIPE,
+    SYNTHETIC_CUES,
+    SYNTHETIC_TRUTH,
+    ComputationalSequence,
+    average_within,
+    sdk_metadata,
+    write_csd,
+)
+from .mult_pkl import write_mult_pickle
 from .split import SPLITS
 
 SUBSETS = ("L", "A", "V", "LA", "LAV")
@@ -405,7 +414,6 @@ def _f1_with_se(truth: np.ndarray, pred: np.ndarray, classes: int, average: str,
 def mosei_ceilings(world: MoseiWorld, n_words_sampler, seed: int,
                    samples: int = MONTE_CARLO_SAMPLES) -> dict:
     """Bayes-optimal Acc2 (both conventions) and the F1 of that classifier, per subset."""
-    from sklearn.metrics import f1_score
     rng = np.random.default_rng([seed, 99])
     u = _sample_mosei(world, n_words_sampler(rng, samples), rng)
     out = {}
@@ -541,7 +549,6 @@ def generate_mosei(out_dir: str | Path, scale: str = "quick", seed: int = 0,
     ``sizes`` overrides the scale's split sizes (small sets for tests). Returns a summary
     (files, sizes, ceilings). The same seed gives the same bytes.
     """
-    from tqdm import tqdm
     targets = _split_sizes("mosei", scale, sizes)
     process = process or MoseiProcess()
     out_dir = Path(out_dir)
@@ -705,7 +712,6 @@ def _orthogonal_noise(rng, n: int, directions: np.ndarray, std: float) -> np.nda
 
 def _recompute_word_means(frames, frame_iv, word_iv):
     """Word means from the frames as written, so a -inf frame makes its word -inf."""
-    from .csd import average_within
     means, _ = average_within(frames, frame_iv, np.concatenate(word_iv))
     return np.split(means, np.cumsum([len(w) for w in word_iv])[:-1])
 

@@ -5,6 +5,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .baselines import MulTModel
+from .cmn import CMN
+
 
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
@@ -44,8 +47,6 @@ def transformer_modules(model: nn.Module) -> int:
     """Number of transformer *modules* (stacks of layers), the unit of the paper's "2
     modules instead of MulT's 6": per modality one stack in CMN; MulT has six crossmodal
     transformers plus three self-attention memory transformers."""
-    from .cmn import CMN
-    from .baselines import MulTModel
     if isinstance(model, CMN):
         return len(model.config.modality_names)
     if isinstance(model, MulTModel):
