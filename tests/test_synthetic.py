@@ -85,7 +85,7 @@ def brute_force_nonneg(world, u, i, subset):
 def test_mosei_posterior_matches_enumeration():
     world = S.MoseiWorld.create(S.MoseiProcess(), 0)
     rng = np.random.default_rng(5)
-    u = S._sample_mosei(world, rng.integers(3, 9, size=6), rng)
+    u = S.sample_mosei(world, rng.integers(3, 9, size=6), rng)
     for subset in S.SUBSETS:
         fast = S.mosei_posterior(world, u, subset)["nonneg"]
         slow = [brute_force_nonneg(world, u, i, subset) for i in range(6)]
@@ -95,10 +95,10 @@ def test_mosei_posterior_matches_enumeration():
 def test_posteriors_are_calibrated_and_ceilings_match_a_simulation():
     """On fresh draws, the Bayes rule scores what the ceiling promises (within 4 s.e.)."""
     world = S.MoseiWorld.create(S.MoseiProcess(), 1)
-    sampler = S._n_words_sampler(world.process)
+    sampler = S.n_words_sampler(world.process)
     ceilings = S.mosei_ceilings(world, sampler, seed=1, samples=8000)
     rng = np.random.default_rng(123)
-    u = S._sample_mosei(world, sampler(rng, 8000), rng)
+    u = S.sample_mosei(world, sampler(rng, 8000), rng)
     truth = u.label >= 0
     for subset in ("L", "LA"):
         post = S.mosei_posterior(world, u, subset)["nonneg"]
@@ -115,7 +115,7 @@ def test_iemocap_ceilings_match_a_simulation():
     world = S.IemocapWorld.create(S.IemocapProcess(), 0)
     ceilings = S.iemocap_ceilings(world, seed=0, samples=8000)
     rng = np.random.default_rng(9)
-    u = S._sample_iemocap(world, 8000, rng)
+    u = S.sample_iemocap(world, 8000, rng)
     pred = S.iemocap_posterior(world, u, "LA").argmax(axis=1)
     accuracy = (pred == u.emotion).mean()
     assert abs(accuracy - ceilings["LA"]["accuracy"]) < 4 * np.sqrt(accuracy * (1 - accuracy) / 8000) + 0.01
@@ -151,8 +151,8 @@ def test_files_record_ceilings_and_cues(tiny_mosei_dir, tiny_iemocap_dir):
 def test_quick_mosei_marginals_follow_real_mosei():
     """Label marginals of the process vs real MOSEI test (71.0% non-negative)."""
     world = S.MoseiWorld.create(S.MoseiProcess(), 0)
-    sampler = S._n_words_sampler(world.process)
+    sampler = S.n_words_sampler(world.process)
     rng = np.random.default_rng(0)
-    u = S._sample_mosei(world, sampler(rng, 20000), rng)
+    u = S.sample_mosei(world, sampler(rng, 20000), rng)
     assert abs((u.label >= 0).mean() - 0.710) < 0.02
     assert 0.12 < (u.label == 0).mean() < 0.25

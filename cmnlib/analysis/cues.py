@@ -1,0 +1,314 @@
+"""How much attention falls on the cue words (the synthetic data's ambiguous words, which
+only the aligned audio disambiguates), per map and over seeds, and trained models'
+scores against the Bayes ceilings (notebook 03)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import findings
+from ..data.loader import make_loader
+from ..data.split import Split
+from ..model.attention import padding_mask
+from ..model.cmn import CMN
+
+
+# ======================================================================================
+# Attention on the cue words (synthetic data: the ambiguous words)
+# ======================================================================================
+
+def cue_share(weights: torch.Tensor, key_cue: torch.Tensor,
+              query_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Share of attention mass that falls on cue keys, averaged over the valid queries.
+
+    ``weights`` (B, H, T_q, T_k), rows summing to 1; ``key_cue`` (B, T_k) 1 at cue keys
+    (0 at padding); ``query_valid`` (B, T_q) True at real queries (None: all). Returns (B, H):
+    mean over valid queries q of sum over cue keys k of weights[b, h, q, k].
+    """
+    mass = (weights * key_cue[:, None, None, :].to(weights.dtype)).sum(-1)   # (B, H, T_q)
+    if query_valid is None:
+        return mass.mean(-1)
+    valid = query_valid[:, None, :].to(weights.dtype)
+    return (mass * valid).sum(-1) / valid.sum(-1).clamp(min=1)
+
+
+def uniform_share(key_cue: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """What uniform attention over the real keys puts on the cue keys: n_cue / length, (B,)."""
+    return key_cue.sum(-1).to(torch.float64) / lengths.clamp(min=1).to(torch.float64)
+
+
+def _key_modalities(model: CMN, modality: str, kind: str) -> list[str]:
+    """The modalities whose steps are the keys of attention map ``modality/kind``."""
+    if kind in ("self", "flat"):
+        return [modality]
+    if model.backbone.encoder is None:  # symmetric: keys = the other modalities, concatenated
+        return [m for m in model.config.modality_names if m != modality]
+    return [model.backbone.guide]
+
+
+def _attention_batches(model: CMN, split: Split, batch_size: int):
+    """The length-bucketed batches of ``split`` through ``model`` (eval mode) with their
+    attention maps. Yields ``(index, lengths, attention, valid, cue)``: ``valid[m]`` (B, T)
+    True at the real steps of modality m, ``cue[m]`` True at its real cue (ambiguous-word)
+    steps, or ``cue`` None when the split has no cue mask (real data)."""
+    model.eval()
+    cue_all = split.extras.get("cue_mask")
+    for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
+        features, lengths, index = batch["features"], batch["lengths"], batch["index"]
+        _, attention = model(features, lengths, return_attention=True)
+        valid = {m: ~padding_mask(lengths[m], x.shape[1]) for m, x in features.items()}
+        cue = None if cue_all is None else {
+            m: torch.from_numpy(np.asarray(cue_all)[index.numpy(), :x.shape[1]] > 0) & valid[m]
+            for m, x in features.items()}
+        yield index, lengths, attention, valid, cue
+
+
+@torch.no_grad()
+def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.DataFrame:
+    """Per utterance of ``split`` and per attention map (kind, layer, head): the share of
+    attention on the cue words, and what uniform attention would give.
+
+    Needs ``split.extras['cue_mask']`` (synthetic data) and word-aligned modalities (step t
+    of every modality is word t). Kinds: 'text/self', 'audio/self', 'audio/guided' (keys:
+    the guiding language output; in the symmetric wiring also 'text/guided'), and
+    'text/flat', 'audio/flat' (AttFlat pooling, one "head" per glimpse, layer 0).
+    Returns a long DataFrame: utterance, label, n_words, n_cue, attention, layer, head,
+    share, uniform; None when the split has no cue mask (real data).
+    """
+    if "cue_mask" not in split.extras:
+        return None
+    frames = []
+    for index, lengths, attention, valid, cue in _attention_batches(model, split, batch_size):
+        first = next(iter(lengths))
+        base = {"utterance": index.numpy(), "label": split.labels[index.numpy()],
+                "n_words": lengths[first].numpy(), "n_cue": cue[first].sum(-1).numpy().astype(int)}
+        for key, value in attention.items():
+            modality, kind = key.split("/")
+            key_mods = _key_modalities(model, modality, kind)
+            key_cue = torch.cat([cue[m] for m in key_mods], dim=1)
+            key_len = sum(lengths[m] for m in key_mods)
+            uniform = uniform_share(key_cue, key_len).numpy()
+            if kind == "flat":
+                maps, query_valid = [value.permute(0, 2, 1)[:, :, None, :]], None
+            else:
+                maps, query_valid = value, valid[modality]
+            for layer, w in enumerate(maps):
+                share = cue_share(w, key_cue, query_valid).numpy()
+                for head in range(share.shape[1]):
+                    frames.append(pd.DataFrame({**base, "attention": key, "layer": layer, "head": head,
+                                                "share": share[:, head].astype(np.float64),
+                                                "uniform": uniform}))
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["attention", "layer", "head", "utterance"], kind="stable").reset_index(drop=True)
+
+
+def summarise_cue_shares(shares: pd.DataFrame, decimals: int | None = 3) -> pd.DataFrame:
+    """Mean over the utterances with at least one cue word, per (attention, layer, head):
+    the share on cue words, the uniform share (n_cue / length), their ratio, and the % of
+    utterances whose share is above their uniform share. None in, None out."""
+    if shares is None:
+        return None
+    with_cue = shares[shares["n_cue"] > 0].assign(above=lambda d: d["share"] > d["uniform"])
+    grouped = with_cue.groupby(["attention", "layer", "head"], sort=True)
+    table = grouped[["share", "uniform"]].mean()
+    table["ratio"] = table["share"] / table["uniform"]
+    table["above uniform %"] = 100 * grouped["above"].mean()
+    table["utterances"] = grouped.size()
+    if decimals is not None:
+        table = table.round({"share": decimals, "uniform": decimals, "ratio": 2, "above uniform %": 1})
+    return table
+
+
+def compare_cue_shares(tables: dict[str, pd.DataFrame], decimals: int = 3) -> pd.DataFrame:
+    """Summaries (from :func:`summarise_cue_shares`, unrounded) of several models side by
+    side: the uniform share once, then each model's share and ratio (None if any is None)."""
+    if any(t is None for t in tables.values()):
+        return None
+    first = next(iter(tables.values()))
+    out = pd.DataFrame({"uniform": first["uniform"]})
+    for name, table in tables.items():
+        out[f"{name} share"] = table["share"]
+        out[f"{name} ratio"] = table["share"] / table["uniform"]
+    return out.round({c: (2 if c.endswith("ratio") else decimals) for c in out.columns})
+
+
+def cue_shares_by_class(shares: pd.DataFrame, attention=("text/flat", "audio/flat"),
+                        decimals: int | None = 3) -> pd.DataFrame:
+    """Cue share of the given attention maps (mean over heads and layers) by sentiment sign
+    (label < 0: negative; >= 0: non-negative), utterances with at least one cue word."""
+    if shares is None:
+        return None
+    part = shares[(shares["n_cue"] > 0) & shares["attention"].isin(list(attention))]
+    part = part.assign(sentiment=np.where(part["label"] < 0, "negative", "non-negative"))
+    table = part.groupby(["sentiment", "attention"])[["share", "uniform"]].mean().unstack("attention")
+    table.columns = [f"{a} {q}" for q, a in table.columns]
+    table = table[sorted(table.columns)]
+    table["utterances"] = part.groupby("sentiment")["utterance"].nunique()
+    return table.round(decimals) if decimals is not None else table
+
+
+@torch.no_grad()
+def flat_attention_by_class(model: CMN, split: Split, batch_size: int = 200,
+                            decimals: int | None = 3) -> pd.DataFrame:
+    """AttFlat pooling weight of an ambiguous word and of another word, relative to uniform
+    pooling, by sentiment sign (label < 0: negative; >= 0: non-negative).
+
+    Per utterance with n real words, at least one cue word and one other word: the mean
+    AttFlat weight (mean over glimpses) of its cue words times n, and of its other words
+    times n (both 1 for uniform pooling), and the ratio of the two; each then averaged over
+    the utterances. None without a cue mask."""
+    if "cue_mask" not in split.extras:
+        return None
+    records = []
+    for index, lengths, attention, valid, cues in _attention_batches(model, split, batch_size):
+        labels = split.labels[index.numpy()]
+        for m in lengths:
+            cue = cues[m]
+            other = valid[m] & ~cue
+            w = attention[f"{m}/flat"].mean(-1).double() * lengths[m][:, None].double()   # 1 = uniform
+            n_cue, n_other = cue.sum(-1), other.sum(-1)
+            cue_w = (w * cue).sum(-1) / n_cue.clamp(min=1)
+            other_w = (w * other).sum(-1) / n_other.clamp(min=1)
+            keep = ((n_cue > 0) & (n_other > 0)).numpy()
+            records.append(pd.DataFrame({
+                "sentiment": np.where(labels < 0, "negative", "non-negative")[keep], "modality": m,
+                "cue word": cue_w.numpy()[keep], "other word": other_w.numpy()[keep],
+                "ratio": (cue_w / other_w).numpy()[keep]}))
+    data = pd.concat(records, ignore_index=True)
+    table = data.groupby(["sentiment", "modality"])[["cue word", "other word", "ratio"]].mean().unstack("modality")
+    table.columns = [f"{m}: {q} × n" if q != "ratio" else f"{m}: ratio" for q, m in table.columns]
+    order = [c for m in model.config.modality_names for c in table.columns if c.startswith(f"{m}:")]
+    table = table[order]
+    table["utterances"] = data[data["modality"] == model.config.modality_names[0]].groupby("sentiment").size()
+    return table.round(decimals) if decimals is not None else table
+
+
+@torch.no_grad()
+def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals: int | None = 3) -> pd.DataFrame:
+    """Guided attention on the aligned word: for word-aligned data, the weight that audio
+    step t puts on word t, times the number of words n (1 for uniform attention), averaged
+    over all real steps ('all steps') and over the steps of ambiguous words only ('ambiguous
+    steps', when the split has a cue mask). Rows: layer (1-based), head. Encoder-decoder
+    and stacked wirings (one guide), equal lengths per modality."""
+    guide = model.backbone.guide
+    other = model.backbone.others[0]
+    sums = {}
+    for _, lengths, attention, valid, cue in _attention_batches(model, split, batch_size):
+        n = lengths[guide]
+        groups = {"all steps": valid[guide]}
+        if cue is not None:
+            groups["ambiguous steps"] = cue[guide]
+        for layer, w in enumerate(attention[f"{other}/guided"]):
+            relative = torch.diagonal(w, dim1=-2, dim2=-1).double() * n[:, None, None].double()  # (B, H, T)
+            for name, where in groups.items():
+                total = (relative * where[:, None, :]).sum((0, 2))
+                entry = sums.setdefault((name, layer), [torch.zeros_like(total), 0])
+                entry[0] += total
+                entry[1] += int(where.sum())
+    index = pd.MultiIndex.from_product([range(1, len(model.backbone.blocks[other]) + 1),
+                                        range(model.config.heads)], names=["layer", "head"])
+    table = pd.DataFrame({name: torch.cat([sums[(name, layer)][0] / max(sums[(name, layer)][1], 1)
+                                           for layer in range(len(index.levels[0]))]).numpy()
+                          for name in dict.fromkeys(k[0] for k in sums)}, index=index)
+    return table.round(decimals) if decimals is not None else table
+
+
+def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "mae", "corr")) -> pd.DataFrame:
+    """Test metrics of every seed of a :func:`cmnlib.train.train_seeds` summary (percent,
+    one decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
+    rows = []
+    for member in summary["members"]:
+        row = {"seed": member["seed"], "selected epoch": member["best_epoch"]}
+        for k in keys:
+            if k in member["test"]:
+                value = float(member["test"][k])
+                row[k if k in ("mae", "corr") else f"{k} %"] = round(value, 3) if k in ("mae", "corr") \
+                    else round(100 * value, 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ======================================================================================
+# Findings over seeds (cmnlib.findings): statements about trained models
+# ======================================================================================
+
+CONCENTRATION = 1.25  # "concentrates on the cue words": >= 25% more attention than uniform
+
+
+def best_cue_ratio(summary: pd.DataFrame) -> pd.Series:
+    """Per attention kind ('text/self', 'audio/guided', 'text/flat', ...): the largest
+    ratio share / uniform share over its maps (layers, heads), from an unrounded
+    :func:`summarise_cue_shares` table. Different seeds specialise different heads, so the
+    best map of a kind, not a fixed (layer, head), is what compares across seeds."""
+    return summary["share"].div(summary["uniform"]).groupby(level="attention").max()
+
+
+def cue_findings(models: dict[str, list[CMN]], split: Split, threshold: float = CONCENTRATION,
+                 batch_size: int = 200) -> dict:
+    """For each group of models (e.g. ``{"trained": [...], "untrained": [...]}``, one model
+    per seed) and each attention kind: does its best map put more than ``threshold`` times
+    the uniform share on the cue (ambiguous) words? Group -> one
+    :class:`cmnlib.findings.Finding` per kind, over the group's seeds. None without a cue
+    mask (real data)."""
+    if "cue_mask" not in split.extras:
+        return None
+    ratios = {group: [best_cue_ratio(summarise_cue_shares(collect_cue_shares(m, split, batch_size), decimals=None))
+                      for m in members] for group, members in models.items()}
+    out = {}
+    for group, per_seed in ratios.items():
+        for kind in per_seed[0].index:
+            out.setdefault(group, []).append(findings.exceeds(
+                f"{kind} of the {group} models puts more than {threshold:g}x the uniform share on the ambiguous words",
+                f"{kind}: largest share/uniform over layers and heads",
+                [float(r[kind]) for r in per_seed], threshold, unit="x", digits=2))
+    return out
+
+
+def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: float = CONCENTRATION,
+                     batch_size: int = 200) -> dict:
+    """For each group of models (one per seed): does the audio -> language guided attention,
+    at the audio steps of ambiguous words, put more than ``threshold`` times the uniform
+    weight on the word those steps belong to (its best layer and head, per seed)? Group ->
+    a list of one :class:`cmnlib.findings.Finding`; None without a cue mask."""
+    if "cue_mask" not in split.extras:
+        return None
+    out = {}
+    for group, members in models.items():
+        values = [float(aligned_attention(m, split, batch_size, decimals=None)["ambiguous steps"].max())
+                  for m in members]
+        out[group] = [findings.exceeds(
+            f"in the {group} models, audio steps of ambiguous words attend to their own word more than "
+            f"{threshold:g}x uniform", "guided weight on the aligned word x n, best layer and head",
+            values, threshold, unit="x", digits=2)]
+    return out
+
+
+def ceiling_findings(summary: dict, bundle, metric: str = "acc2_has0", tolerance: float = 3.0) -> list:
+    """A trained model's test scores over seeds against the Bayes ceilings of synthetic
+    data: above the language-only ceiling (it uses the audio), and within ``tolerance``
+    points of the L+A ceiling. Empty for real data (no known ceiling)."""
+    ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
+    scores = [100 * m["test"][metric] for m in summary["members"]]
+    out = []
+    if "L" in ceilings:
+        out.append(findings.exceeds(f"{summary['label']} scores above the language-only Bayes ceiling",
+                                    f"test {metric} %", scores, 100 * ceilings["L"][metric]))
+    if "LA" in ceilings:
+        gaps = [100 * ceilings["LA"][metric] - s for s in scores]
+        out.append(findings.exceeds(f"{summary['label']} comes within {tolerance:g} points of the L+A Bayes ceiling",
+                                    "L+A ceiling minus test score, points", gaps, tolerance, above=False))
+    return out
+
+
+def compare_to_ceilings(summary: dict, bundle, metric: str = "acc2_has0") -> pd.DataFrame:
+    """A trained model's mean test score over its seeds beside the Bayes ceilings of the
+    synthetic data for language alone, audio alone and language + audio, in %; no index."""
+    ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
+    n = len(summary["members"])
+    rows = [{"": f"{summary['label']}, test, mean of {n} seed{'s' if n > 1 else ''}",
+             f"{metric} %": 100 * float(np.mean([m["test"][metric] for m in summary["members"]]))}]
+    for subset in ("L", "A", "LA"):
+        if subset in ceilings:
+            rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", f"{metric} %": 100 * ceilings[subset][metric]})
+    return pd.DataFrame(rows).round(1)
