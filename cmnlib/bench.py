@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from torch import profiler
 
+from . import options
 from .config import DATASETS
 from .data import load_dataset
 from .data.loader import make_loader
@@ -818,17 +819,9 @@ def _cfg(config: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m cmnlib.bench`` (the same as ``python -m cmnlib bench``)."""
     parser = argparse.ArgumentParser(prog="cmnlib.bench", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
+    options.add_bench_options(parser)
     args = parser.parse_args(argv)
     return run_from_args(args)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
-    parser.add_argument("--quick", action="store_true", help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
-    parser.add_argument("--paper-data", action="store_true",
-                        help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
 
 def run_from_args(args) -> int:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import config
+from . import config, options
 
 
 def _cmd_synth(args) -> int:
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     synth = sub.add_parser("synth", help="write a synthetic data set in the real formats")
-    synth.add_argument("--dataset", choices=["mosei", "iemocap"], required=True)
+    synth.add_argument("--dataset", choices=["mosei", "iemocap"], required=True)  # what the generator makes
     synth.add_argument("--scale", choices=["quick", "paper"], default="quick")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--seed", type=int, default=0)
@@ -117,32 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect", help="validate and describe a data file or folder")
     inspect.add_argument("path")
-    inspect.add_argument("--dataset", choices=["mosei", "mosi", "iemocap"], default=None,
+    inspect.add_argument("--dataset", choices=list(config.DATASETS), default=None,
                          help="needed only when the file name does not tell")
     inspect.set_defaults(func=_cmd_inspect)
 
     tr = sub.add_parser("train", help="train a model (several seeds and their ensemble)")
-    tr.add_argument("--dataset", choices=["mosei", "mosi", "iemocap"], required=True)
-    tr.add_argument("--data", default="synthetic", help="'synthetic' (default) or a path to real files")
-    tr.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
-    tr.add_argument("--model", choices=["cmn", "mult", "lstm_l", "lstm_a", "lstm_v", "ef_lstm", "majority"],
-                    default="cmn")
-    tr.add_argument("--modalities", default="LA", help="subset of LAV (cmn, mult, ef_lstm)")
-    tr.add_argument("--head", choices=["regression", "binary", "4class", "binary4"], default=None,
-                    help="default: regression for MOSEI/MOSI, 4class for IEMOCAP")
-    tr.add_argument("--profile", choices=["quick", "paper"], default="quick")
+    options.add_data_options(tr)
+    options.add_model_options(tr)
     tr.add_argument("--seeds", type=int, default=None, help="default: 2 (quick) or 10 (paper)")
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--device", default=None, help="cpu or cuda")
-    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="model config field, e.g. --set mua=symmetric --set hidden=256")
-    tr.add_argument("--out", default=None, help="runs folder (default: data/runs)")
+    tr.add_argument("--out", default=None, help="runs folder (default: data/runs, or $CMN_RUNS_DIR)")
     tr.set_defaults(func=_cmd_train)
 
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
-    repro.add_argument("--profile", choices=["quick", "paper"], default="quick")
+    repro.add_argument("--profile", choices=list(config.PROFILES), default="quick")
     repro.add_argument("--dataset", default="mosei,iemocap", help="comma-separated: mosei,iemocap")
     repro.add_argument("--data", default=None, help="path to real files (default: synthetic)")
     repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
@@ -153,11 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.set_defaults(func=_cmd_reproduce)
 
     bench = sub.add_parser("bench", help="speed and memory benchmark (CMN fast vs plain reference, MulT, data)")
-    bench.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
-    bench.add_argument("--quick", action="store_true", help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
-    bench.add_argument("--paper-data", action="store_true",
-                       help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
-    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    options.add_bench_options(bench)
     bench.set_defaults(func=_cmd_bench)
     return parser
 

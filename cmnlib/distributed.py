@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from . import config
+from . import config, options
 from .data import load_dataset
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
@@ -195,20 +195,12 @@ def launch_local(world_size: int, fn, *args, backend: str = "gloo", threads: int
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node N -m cmnlib.distributed",
                                      description="data-parallel training (DistributedDataParallel)")
-    parser.add_argument("--dataset", choices=["mosei", "mosi", "iemocap"], default="mosei")
-    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a path to real files")
-    parser.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
-    parser.add_argument("--model", default="cmn")
-    parser.add_argument("--modalities", default="LA")
-    parser.add_argument("--head", default=None)
-    parser.add_argument("--profile", choices=["quick", "paper"], default="quick")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    options.add_data_options(parser, dataset_default="mosei")
+    options.add_model_options(parser)
     parser.add_argument("--global-batch", type=int, default=None, help="default: the profile's batch size")
-    parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bucket", action="store_true", help="global batches from the trainer's length buckets")
     parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config field")
     parser.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA, else gloo)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
     parser.add_argument("--out", default="data/runs/ddp", help="output folder (rank 0 writes there)")

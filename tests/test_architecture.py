@@ -10,12 +10,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cmnlib"
 # station -> the stations it may import (besides itself); a station is a top-level module
 # or the data / model package
 ALLOWED = {
-    "config": set(), "findings": set(), "metrics": {"config"},
+    "config": set(), "findings": set(), "metrics": {"config"}, "options": {"config"},
     "data": {"config"},
     "model": {"config"},
     "train": {"config", "data", "model", "metrics"},
     "runs": {"config", "data", "model", "train"},
-    "distributed": {"config", "data", "model", "train"},
+    "distributed": {"config", "options", "data", "model", "train"},
     "summaries": {"config", "data"},
     "reporting": {"config", "data"},
     "tables": {"config", "findings", "summaries"},
@@ -23,9 +23,9 @@ ALLOWED = {
     "plots": {"config", "data"},
     "plots_attention": {"config", "plots"},
     "numerics": {"model"},
-    "bench": {"config", "data", "model"},
+    "bench": {"config", "options", "data", "model"},
     "reproduce": {"config", "data"},
-    "cli": {"config", "data", "model", "train", "reproduce", "bench"},
+    "cli": {"config", "options", "data", "model", "train", "reproduce", "bench"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -1,0 +1,40 @@
+"""Command-line options, each defined once: ``cmn train``, ``torchrun -m cmnlib.distributed``
+and ``cmn bench`` / ``python -m cmnlib.bench`` add the groups they share from here. Choices
+come from the registry (:mod:`cmnlib.config`). Light on purpose: argparse and the registry
+only, so that ``cmn --help`` loads nothing heavy."""
+from __future__ import annotations
+
+import argparse
+
+from . import config
+
+
+def add_data_options(parser: argparse.ArgumentParser, dataset_default: str | None = None) -> None:
+    """--dataset (required unless ``dataset_default``), --data, --scale."""
+    parser.add_argument("--dataset", choices=list(config.DATASETS), required=dataset_default is None,
+                        default=dataset_default)
+    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a path to real files")
+    parser.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --modalities, --head, --profile, --set KEY=VALUE, --epochs, --lr."""
+    parser.add_argument("--model", choices=list(config.MODEL_NAMES), default="cmn")
+    parser.add_argument("--modalities", default="LA", help="subset of LAV (cmn, mult, ef_lstm)")
+    parser.add_argument("--head", choices=["regression", "binary", "4class", "binary4"], default=None,
+                        help="default: regression for MOSEI/MOSI, 4class for IEMOCAP")
+    parser.add_argument("--profile", choices=list(config.PROFILES), default="quick")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="model config field, e.g. --set mua=symmetric --set hidden=256")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    parser.add_argument("--lr", type=float, default=None, help="default: the profile's")
+
+
+def add_bench_options(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (``cmn bench`` and ``python -m cmnlib.bench``)."""
+    parser.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
+    parser.add_argument("--paper-data", action="store_true",
+                        help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
