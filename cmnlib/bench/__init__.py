@@ -1,0 +1,178 @@
+"""Speed and memory benchmark: ``python -m cmnlib bench [--out DIR] [--quick] [--paper-data]``.
+
+Everything is measured in ONE run, on the same inputs, and written to ``bench.json`` and
+``bench.md`` (the Markdown table is also printed):
+
+* **training throughput** (samples/s: warm-up steps, then timed steps of forward, L1 loss,
+  backward and an Adam step at lr 1e-4; the median step) and **peak RSS** (``ru_maxrss`` of a
+  fresh ``spawn`` process per configuration) for CMN in the paper profile (hidden 512,
+  2 MUA layers, 4 heads, FF 1024, batch 32, modalities LA) at language/audio lengths 30/50
+  and 50/50 and in the quick profile; for the same CMN written plainly
+  (:class:`ReferenceCMN`, below) with IDENTICAL weights; and for MulT at its defaults;
+* **inference latency** (eval mode, no grad) at batch 1 and batch 32 for each;
+* a **GEMM peak** (``torch.mm`` of 1024 x 1024 fp32 matrices, GFLOP/s) and each model's
+  achieved training FLOP/s (3 x the forward FLOPs of :func:`cmnlib.model.count_flops`) as
+  a fraction of it;
+* **fast vs reference**: the two CMNs' outputs compared in eval mode (max abs difference,
+  several configurations with padding), their throughput ratio from the separate processes
+  and from one process that alternates their steps (less sensitive to other load), and a
+  breakdown of where a training step's time goes (``torch.profiler``, self CPU time by kind);
+* **length scaling**: forward + backward time per batch at audio length 50, 100, 200, 500
+  (text 50) for CMN and MulT;
+* **data**: the time to load the MOSEI-like set from its HDF5 cache (the second
+  ``load_dataset`` call; the quick set by default, the paper-scale set too with
+  ``--paper-data``, whose first generation takes minutes and ~4 GB of disk), the samples/s
+  the DataLoader sustains over the train split without a model, and training throughput on
+  that split as a trainer sees it: the reference on plain shuffled batches versus CMN on the
+  trainer's length-bucketed batches.
+
+Timings are wall-clock on whatever else the machine is doing: the load average is recorded
+before and after each measurement. ``--quick`` is a smoke version (the paper profile at one
+length, fewer steps; about 1.5 minutes on two cores, against about 5 for the default). The numbers depend on the machine; nothing here is asserted by the tests except
+that fast and reference compute the same function.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from .. import options
+
+from .reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
+from .report import markdown
+from .workers import (PLANS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch, worker_gemm,
+                      worker_scaling, worker_train)
+
+__all__ = ["run_bench", "main", "run_from_args", "markdown", "ReferenceCMN", "reference_from", "compare_outputs",
+           "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
+           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch"]
+
+
+
+# ======================================================================================
+# The run
+# ======================================================================================
+
+def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_data: bool = False,
+              threads: int | None = None, data_source: str = "synthetic", isolate: bool = True,
+              echo: bool = True) -> dict:
+    """Run the benchmark ``mode`` ('default', 'quick' or 'tiny'), write ``bench.json`` and
+    ``bench.md`` under ``out`` and return the results. ``data_source``: 'synthetic' (the
+    MOSEI-like stand-in) or a path to MOSEI files; ``isolate``: one spawned process per
+    measurement (needed for per-configuration peak RSS)."""
+    plan = PLANS[mode]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    say = print if echo else (lambda *a, **k: None)
+    base = {"threads": threads}
+    results: dict = {"meta": {
+        "mode": mode, "torch": torch.__version__, "python": platform.python_version(),
+        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "threads": threads or torch.get_num_threads(), "load_start": load_average(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"), "batch": plan["batch"], "modalities": "LA",
+        "dtype": "float32", "optimizer": "Adam lr 1e-4", "isolated_processes": isolate}}
+
+    stages, last = {}, [time.time()]
+
+    def stage(name):
+        stages[name] = time.time() - last[0]
+        last[0] = time.time()
+
+    say("GEMM peak ...")
+    results["gemm"] = spawn(worker_gemm, {**base, "n": 1024}, isolate)
+    stage("gemm")
+
+    say("equality of fast and reference ...")
+    results["equality"] = equality_report()
+    stage("equality")
+
+    results["training"] = []
+    jobs = []
+    for lengths in plan["lengths"]:
+        for label, profile, overrides in plan["profiles"]:
+            for kind in ("reference", "cmn"):
+                jobs.append((kind, label, profile, overrides, lengths))
+        jobs.append(("mult", f"{plan['mult'][0]} (MulT defaults)" if plan["mult"][0] == "paper" else "tiny",
+                     plan["mult"][0], plan["mult"][1], lengths))
+    for kind, label, profile, overrides, lengths in jobs:
+        say(f"training {kind} {label} {lengths[0]}/{lengths[1]} ...")
+        job = {**base, "kind": kind, "profile": profile, "overrides": overrides, "lengths": lengths,
+               "batch": plan["batch"], "warmup": plan["warmup"], "steps": plan["steps"],
+               "latency_reps": plan["latency_reps"]}
+        row = spawn(worker_train, job, isolate)
+        row.update(model="MulT" if kind == "mult" else "CMN",
+                   impl={"cmn": "cmnlib (fast)", "reference": "plain reference", "mult": "cmnlib MulT"}[kind],
+                   kind=kind, profile=label, lengths=list(lengths))
+        row["gemm_fraction"] = row["train_gflops"] / results["gemm"]["gflops"]
+        results["training"].append(row)
+    stage("training")
+
+    results["speedup"] = []
+    for label, profile, overrides in plan["profiles"][:plan.get("ab_profiles")]:
+        for i, lengths in enumerate(plan["lengths"]):
+            say(f"fast vs reference, one process, {label} {lengths[0]}/{lengths[1]} ...")
+            job = {**base, "profile": profile, "overrides": overrides, "lengths": lengths, "batch": plan["batch"],
+                   "warmup": 1, "steps": plan["ab_steps"],
+                   "profile_steps": plan["profile_steps"] if (i == 0 and label == plan["profiles"][0][0]) else 0}
+            ab = spawn(worker_ab, job, isolate)
+            sep = {r["kind"]: r["samples_per_s"] for r in results["training"]
+                   if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"}
+            ab.update(profile=label, lengths=list(lengths),
+                      ratio_separate_processes=sep["cmn"] / sep["reference"])
+            results["speedup"].append(ab)
+    stage("speedup")
+
+    say("length scaling ...")
+    label, profile, overrides = plan["profiles"][0]
+    job = {**base, "models": [(f"CMN ({label})", "cmn", profile, overrides),
+                              ("MulT", "mult", plan["mult"][0], plan["mult"][1])],
+           "batch": plan["batch"], "text_length": 50 if mode != "tiny" else 8, "audio_lengths": plan["scaling"],
+           "warmup": plan["scaling_steps"][0], "steps": plan["scaling_steps"][1]}
+    results["scaling"] = []
+    for row in spawn(worker_scaling, job, isolate)["rows"]:
+        first = next(r for r in results["scaling"] + [row] if r["model"] == row["model"])["fwd_bwd_s"]
+        results["scaling"].append({**row, "relative": row["fwd_bwd_s"] / first})
+    stage("scaling")
+
+    say("data ...")
+    scales = ["quick"] + (["paper"] if paper_data and data_source == "synthetic" else [])
+    results["data"] = [spawn(worker_data, {**base, "source": data_source, "scale": s}, isolate) for s in scales]
+    stage("data")
+    say("training on the data set (bucketed vs plain batches) ...")
+    results["epoch"] = spawn(worker_epoch, {**base, "source": data_source, "scale": "quick", "label": label,
+                                              "profile": profile, "overrides": overrides,
+                                              "batch": plan["batch"], "batches": plan["epoch_batches"],
+                                              "fast_plain": plan.get("epoch_fast_plain", True)}, isolate)
+
+    stage("epoch")
+    results["meta"]["stage_seconds"] = stages
+    results["meta"]["load_end"] = load_average()
+    results["meta"]["seconds"] = time.time() - t0
+    (out / "bench.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    table = markdown(results)
+    (out / "bench.md").write_text(table)
+    say(table)
+    say(f"written to {out / 'bench.json'} and {out / 'bench.md'}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cmnlib.bench`` (the same as ``python -m cmnlib bench``)."""
+    parser = argparse.ArgumentParser(prog="cmnlib.bench", description=__doc__.split("\n\n")[0])
+    options.add_bench_options(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args)
+
+
+def run_from_args(args) -> int:
+    run_bench(args.out, mode="quick" if args.quick else "default", paper_data=args.paper_data,
+              threads=args.threads)
+    return 0
+

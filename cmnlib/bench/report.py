@@ -1,0 +1,101 @@
+"""The benchmark's Markdown report (``bench.md``): the measurements of one run as tables
+(``DataFrame.to_markdown``), each with the sentence that says how it was measured."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _f(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _table(rows: list[dict]) -> str:
+    """Rows of display strings as a Markdown table; columns whose cells are numbers (or
+    ratios, percentages, '-') are right-aligned."""
+    frame = pd.DataFrame(rows)
+    numeric = frame.apply(lambda c: c.astype(str).str.fullmatch(r"[-+]?[\d,.]+(e[-+]?\d+)?[x%]?|-").all())
+    return frame.to_markdown(index=False, disable_numparse=True,  # the cells are formatted already
+                             colalign=["right" if numeric[c] else "left" for c in frame.columns])
+
+
+def _cfg(config: dict) -> str:
+    return "(" + ", ".join(f"{k}={v}" for k, v in config.items()) + ")"
+
+
+def markdown(results: dict) -> str:
+    """The results as Markdown: the run's settings, then one table per measurement."""
+    meta, gemm = results["meta"], results["gemm"]
+    batch = str(meta["batch"])
+    lines = [f"# cmnlib bench ({meta['mode']})", "",
+             f"torch {meta['torch']}, {meta['cpus']} CPUs, {meta['threads']} torch threads, {meta['dtype']}, "
+             f"batch {meta['batch']}, modalities {meta['modalities']}, {meta['optimizer']}; "
+             f"load average {meta['load_start']} at the start, {meta.get('load_end')} at the end; "
+             f"{_f(meta.get('seconds'), 0)} s in all.", "",
+             f"GEMM peak (torch.mm {gemm['n']}x{gemm['n']} fp32): **{_f(gemm['gflops'])} GFLOP/s**.", "",
+             "## Training throughput, peak RSS, latency", "",
+             "Each row in its own process (peak RSS = ru_maxrss of that process, torch included). "
+             "Training step = forward, L1 loss, backward, Adam; median step. Latency: eval, no grad, median.", "",
+             _table([{"model": r["model"], "implementation": r["impl"], "profile": r["profile"],
+                      "text/audio length": f"{r['lengths'][0]}/{r['lengths'][1]}",
+                      "samples/s": _f(r["samples_per_s"]), "step ms": _f(1e3 * r["step_s"], 0),
+                      "peak RSS MiB": _f(r["peak_rss_mb"], 0), "latency b1 ms": _f(r["latency_ms"]["1"]),
+                      f"latency b{batch} ms": _f(r["latency_ms"][batch]),
+                      "fwd GFLOP/utt": _f(r["flops_per_utt"] / 1e9, 3), "train GFLOP/s": _f(r["train_gflops"]),
+                      "of GEMM peak": f"{100 * r['gemm_fraction']:.0f}%"} for r in results["training"]]),
+             "", "## CMN: fast (cmnlib) vs plain reference, same weights, same inputs", "",
+             _table([{"profile": s["profile"], "text/audio length": f"{s['lengths'][0]}/{s['lengths'][1]}",
+                      "max abs diff (eval)": f"{s['max_abs_diff_eval']:.2e}",
+                      "speed-up, separate processes": f"{s['ratio_separate_processes']:.2f}x",
+                      "speed-up, one process alternating": f"{s['ratio']:.2f}x",
+                      "step ms fast / reference": f"{_f(1e3 * s['step_s']['fast'], 0)} / "
+                                                  f"{_f(1e3 * s['step_s']['reference'], 0)}"}
+                     for s in results["speedup"]]) if results["speedup"] else "",
+             "", "Outputs on small padded batches (eval), fast vs reference: max abs diff "
+             + ", ".join(f"{_cfg(r['config'])} {r['max_abs_diff']:.1e}" for r in results["equality"]) + "."]
+    profiled = [s for s in results["speedup"] if s.get("profile_s")]
+    if profiled:
+        s = profiled[0]
+        kinds = list(dict.fromkeys(list(s["profile_s"]["reference"]) + list(s["profile_s"]["fast"])))
+        lines += ["", f"Where one training step's time goes ({s['profile']}, {s['lengths'][0]}/{s['lengths'][1]}; "
+                  "torch.profiler self CPU time of the operators on the calling thread, seconds):", "",
+                  _table([{"kind": k, "reference": f"{s['profile_s']['reference'].get(k, 0):.3f}",
+                           "fast": f"{s['profile_s']['fast'].get(k, 0):.3f}"} for k in kinds])]
+    lines += ["", "## Cost against sequence length (forward + backward per batch)", "",
+              _table([{"model": r["model"], "text": str(r["text_length"]), "audio": str(r["audio_length"]),
+                       "s per batch": f"{r['fwd_bwd_s']:.3f}", "relative to the first": f"{r['relative']:.1f}x"}
+                      for r in results["scaling"]]),
+              "", "## Data", "",
+              _table([{"set": d["source"], "first call s": f"{d['first_call_s']:.2f}",
+                       "cache load s (second call)": f"{d['cache_load_s']:.2f}", "cache MiB": _f(d["cache_mb"], 0),
+                       "train rows": str(d["sizes"]["train"]),
+                       "loader samples/s plain": _f(d["loader_samples_per_s"]["plain"], 0),
+                       "loader samples/s bucketed": _f(d["loader_samples_per_s"]["bucketed"], 0)}
+                      for d in results["data"]]),
+              "", "The first call generates the set and builds the cache when they are missing, else it too reads "
+              "the cache; nothing is extrapolated."]
+    e = results["epoch"]
+    rows = [("plain reference", "shuffled, trimmed to the longest row", "reference"),
+            ("cmnlib (fast)", "shuffled, trimmed to the longest row", "fast_plain"),
+            ("cmnlib (fast)", "trainer's length buckets", "fast")]
+    lines += ["", f"## Training on a train split (CMN {e['profile']}, batch {e['batch']})", "",
+              f"Data: {e['source']}.",
+              "Batches timed: a stratified sample of one epoch (evenly spaced quantiles of padded length).", "",
+              _table([{"implementation": impl, "batches": how,
+                       "mean padded length: epoch / timed": f"{e['mean_padded_length_epoch'][key]:.1f} / "
+                                                            f"{e['mean_padded_length_timed'][key]:.1f}",
+                       "batches timed": str(e["batches_timed"][key]), "samples/s": _f(e["samples_per_s"][key])}
+                      for impl, how, key in rows if key in e["samples_per_s"]]), "",
+              f"Speed-up as a trainer sees it (fast CMN on bucketed batches vs the plain reference on plain "
+              f"batches): **{_f(e['ratio'], 2)}x**.", ""]
+    first = results["speedup"][0] if results["speedup"] else None
+    if first:
+        lines += ["## Against the target", "",
+                  f"Target: CMN {first['profile']}-profile training at least 2x the plain reference. "
+                  f"Measured here: the model alone on the same fixed batches "
+                  + ", ".join(f"{s['lengths'][0]}/{s['lengths'][1]} {s['ratio']:.2f}x" for s in results["speedup"]
+                              if s["profile"] == first["profile"])
+                  + f" (one process, steps alternating); training on the data as the trainer does it "
+                  f"{_f(e['ratio'], 2)}x.", ""]
+    return "\n".join(lines)

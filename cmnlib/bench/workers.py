@@ -1,0 +1,313 @@
+"""What the benchmark measures, one worker per measurement, each run in a fresh spawned
+process (so that its peak RSS is its own)."""
+from __future__ import annotations
+
+import copy
+import gc
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch import profiler
+from torch.utils import benchmark
+
+from ..data import load_dataset
+from ..data.loader import make_loader
+from ..model import build_model, count_flops
+from ..model import heads as H
+from .reference import DIMS, make_batch, reference_from
+
+
+# A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).
+TINY_CMN = dict(hidden=16, layers=1, heads=2, ff_size=24)
+PLANS = {
+    "default": dict(batch=32, lengths=[(30, 50), (50, 50)], profiles=[("paper", "paper", {}), ("quick", "quick", {})],
+                    mult=("paper", {}), warmup=2, steps=5, ab_steps=4, latency_reps=(10, 3),
+                    scaling=[50, 100, 200, 500], scaling_steps=(1, 1), epoch_batches=6, profile_steps=1),
+    "quick": dict(batch=32, lengths=[(30, 50)], profiles=[("paper", "paper", {})],
+                  mult=("paper", {}), warmup=1, steps=2, ab_steps=2, latency_reps=(3, 1),
+                  scaling=[50, 100], scaling_steps=(1, 1), epoch_batches=2, profile_steps=0,
+                  epoch_fast_plain=False),
+    # for the tests: tiny models, seconds
+    "tiny": dict(batch=4, lengths=[(6, 8)], profiles=[("tiny", "quick", TINY_CMN)], mult=("quick", {"layers": 1}),
+                 warmup=1, steps=1, ab_steps=1, latency_reps=(1, 1), scaling=[8, 16], scaling_steps=(0, 1),
+                 epoch_batches=1, profile_steps=1),
+}
+
+
+def _threads(job: dict) -> None:
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+
+
+def load_average() -> list[float]:
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def _rss_mb() -> float | None:
+    """The current resident set size (Linux), MiB."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def _model(kind: str, profile: str, overrides: dict, modalities: str = "LA", seed: int = 0) -> nn.Module:
+    """'cmn' (the library's CMN), 'reference' (:class:`ReferenceCMN` with the weights of the
+    CMN of the same seed) or 'mult' (MulT at the profile's defaults)."""
+    torch.manual_seed(seed)
+    if kind == "mult":
+        return build_model("mult", "regression", DIMS, modalities, profile, **overrides)
+    model = build_model("cmn", "regression", DIMS, modalities, profile, **overrides)
+    if kind == "cmn":
+        return model
+    reference = reference_from(model)
+    del model
+    gc.collect()
+    return reference
+
+
+def _step(model, optimizer, features, lengths, target) -> None:
+    loss = H.loss("regression", model(features, lengths), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
+    """Median seconds of one call of ``fn`` over ``reps`` calls after ``warmup`` untimed ones,
+    and every call's seconds. ``torch.utils.benchmark.Timer`` times each call (one call per
+    measurement: a training step is long, and its spread is part of the report), at this
+    process's thread count."""
+    for _ in range(warmup):
+        fn()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    (merged,) = benchmark.Measurement.merge([timer.timeit(1) for _ in range(max(reps, 1))])
+    return merged.median, list(merged.times)
+
+
+# ======================================================================================
+# Workers (each runs in a fresh spawned process)
+# ======================================================================================
+
+def worker_gemm(job: dict) -> dict:
+    """GFLOP/s of ``torch.mm`` on n x n fp32 matrices (best of a few medians)."""
+    _threads(job)
+    n = job.get("n", 1024)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    best = 0.0
+    for _ in range(3):
+        seconds, _ = _median_time(lambda: torch.mm(a, b, out=out), 2, job.get("reps", 10))
+        best = max(best, 2 * n ** 3 / seconds / 1e9)
+    return {"n": n, "gflops": best, "threads": torch.get_num_threads(), "load": load_average()}
+
+
+def worker_train(job: dict) -> dict:
+    """Training throughput, peak RSS and latency of one configuration."""
+    _threads(job)
+    load_before = load_average()
+    rss_base = _rss_mb()
+    tl, al = job["lengths"]
+    model = _model(job["kind"], job["profile"], job["overrides"])
+    features, lengths = make_batch({"text": tl, "audio": al}, job["batch"])
+    target = torch.randn(job["batch"], generator=torch.Generator().manual_seed(1))
+    flops = count_flops(model, DIMS, {"text": tl, "audio": al}, ["text", "audio"])
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    step_s, steps = _median_time(lambda: _step(model, optimizer, features, lengths, target),
+                                 job["warmup"], job["steps"])
+    model.eval()
+    latency = {}
+    with torch.inference_mode():
+        for batch, reps in zip((1, job["batch"]), job["latency_reps"]):
+            f1 = {m: x[:batch] for m, x in features.items()}
+            l1 = {m: x[:batch] for m, x in lengths.items()}
+            latency[str(batch)] = 1e3 * _median_time(lambda: model(f1, l1), 1, reps)[0]
+    return {"step_s": step_s, "steps_s": steps, "samples_per_s": job["batch"] / step_s,
+            "flops_per_utt": flops, "train_gflops": 3 * flops * job["batch"] / step_s / 1e9,
+            "latency_ms": latency, "peak_rss_mb": _peak_rss_mb(), "rss_base_mb": rss_base,
+            "threads": torch.get_num_threads(), "load": [load_before, load_average()]}
+
+
+_KINDS = {"mm": "GEMM (mm/addmm/bmm)", "addmm": "GEMM (mm/addmm/bmm)", "bmm": "GEMM (mm/addmm/bmm)",
+          "mkldnn_rnn_layer": "LSTM", "mkldnn_rnn_layer_backward": "LSTM",
+          "uniform_": "dropout RNG", "bernoulli_": "dropout RNG"}
+
+
+def _profile_step(fn) -> dict:
+    """Self CPU time of one call of ``fn`` by kind of operator, in seconds."""
+    with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    kinds: dict[str, float] = {}
+    for event in prof.key_averages():
+        name = event.key
+        if name.startswith("Optimizer.step"):
+            kind = "optimizer (Adam)"
+        elif name.startswith(("aten::", "_")) or "Backward" in name:
+            short = name.split("::")[-1]
+            kind = _KINDS.get(short) or ("optimizer (Adam)" if short in ("lerp_", "addcdiv_", "addcmul_", "sqrt")
+                                         else "other (element-wise, copies, reductions)")
+        else:
+            continue
+        kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total / 1e6
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def worker_ab(job: dict) -> dict:
+    """Fast CMN and reference with the same weights in ONE process: eval outputs compared,
+    then training steps alternated (each with its own Adam), and one step of each profiled."""
+    _threads(job)
+    tl, al = job["lengths"]
+    torch.manual_seed(0)
+    fast = build_model("cmn", "regression", DIMS, "LA", job["profile"], **job["overrides"])
+    reference = reference_from(fast)
+    features, lengths = make_batch({"text": tl, "audio": al}, job["batch"])
+    target = torch.randn(job["batch"], generator=torch.Generator().manual_seed(1))
+    fast.eval(), reference.eval()
+    with torch.no_grad():
+        diff = float((fast(features, lengths) - reference(features, lengths)).abs().max())
+    fast.train(), reference.train()
+    runs = {"fast": fast, "reference": reference}
+    optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in runs.items()}
+    times = {k: [] for k in runs}
+    for k, m in runs.items():
+        for _ in range(max(job["warmup"], 1)):
+            _step(m, optimizers[k], features, lengths, target)
+    for _ in range(job["steps"]):
+        for k, m in runs.items():
+            start = time.perf_counter()
+            _step(m, optimizers[k], features, lengths, target)
+            times[k].append(time.perf_counter() - start)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    result = {"max_abs_diff_eval": diff, "step_s": median, "steps_s": times,
+              "ratio": median["reference"] / median["fast"], "load": load_average()}
+    if job.get("profile_steps"):
+        result["profile_s"] = {k: _profile_step(lambda m=m, k=k: _step(m, optimizers[k], features, lengths, target))
+                               for k, m in runs.items()}
+    return result
+
+
+def worker_scaling(job: dict) -> dict:
+    """Forward + backward seconds per batch at each audio length (text fixed), per model."""
+    _threads(job)
+    rows = []
+    for name, kind, profile, overrides in job["models"]:
+        model = _model(kind, profile, overrides).train()
+        for audio in job["audio_lengths"]:
+            features, lengths = make_batch({"text": job["text_length"], "audio": audio}, job["batch"])
+            target = torch.randn(job["batch"])
+
+            def fwd_bwd(model=model, features=features, lengths=lengths, target=target):  # this loop's values
+                model.zero_grad(set_to_none=True)
+                H.loss("regression", model(features, lengths), target).backward()
+
+            seconds, _ = _median_time(fwd_bwd, job["warmup"], job["steps"])
+            rows.append({"model": name, "text_length": job["text_length"], "audio_length": audio,
+                         "fwd_bwd_s": seconds})
+        del model
+        gc.collect()
+    return {"rows": rows, "load": load_average()}
+
+
+def _load_bundle(source: str, scale: str):
+    return load_dataset("mosei", source, scale=scale)
+
+
+def worker_data(job: dict) -> dict:
+    """load_dataset twice (the second call reads the HDF5 cache) and the DataLoader alone."""
+    _threads(job)
+    start = time.perf_counter()
+    _load_bundle(job["source"], job["scale"])
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    bundle = _load_bundle(job["source"], job["scale"])
+    second = time.perf_counter() - start
+    train = bundle["train"]
+    loader = {}
+    for bucket in (False, True):
+        def one_pass():
+            for _ in make_loader(train, "LA", "regression", 32, shuffle=True, seed=0, bucket=bucket):
+                pass
+        loader["bucketed" if bucket else "plain"] = len(train) / _median_time(one_pass, 1, 3)[0]
+    cache = bundle.meta.get("cache_path")
+    return {"scale": job["scale"], "source": bundle.source_label, "first_call_s": first, "cache_load_s": second,
+            "cache_path": cache, "cache_mb": Path(cache).stat().st_size / 2**20 if cache else None,
+            "sizes": {s: len(bundle[s]) for s in ("train", "valid", "test")},
+            "loader_samples_per_s": loader, "load": load_average()}
+
+
+def worker_epoch(job: dict) -> dict:
+    """Training on the data set's train split as a trainer does it: the reference on plain
+    shuffled batches (each trimmed to its longest row), CMN on the trainer's length-bucketed
+    batches, and CMN on the plain batches too (to separate the model from the batching).
+    A batch's cost follows its padded length, so ``batches`` batches of each epoch
+    are timed, taken at evenly spaced quantiles of padded length (a stratified sample of the
+    epoch), after one warm-up batch; the steps of the two alternate.
+    samples/s = samples / seconds over the timed batches."""
+    _threads(job)
+    bundle = _load_bundle(job["source"], job["scale"])
+    train = bundle["train"]
+    torch.manual_seed(0)
+    fast = build_model("cmn", "regression", bundle.feature_dims, "LA", job["profile"], **job["overrides"])
+    reference = reference_from(fast)
+    runs = {"fast": (fast, True), "fast_plain": (copy.deepcopy(fast), False), "reference": (reference, False)}
+    if not job.get("fast_plain", True):
+        del runs["fast_plain"]
+
+    def padded(b):
+        return max(x.shape[1] for x in b["features"].values())
+
+    chosen, mean_padded, warmup = {}, {}, {}
+    for k, (_, bucket) in runs.items():
+        batches = sorted(make_loader(train, "LA", "regression", job["batch"], shuffle=True, seed=1, bucket=bucket),
+                         key=padded)
+        mean_padded[k] = statistics.mean(padded(b) for b in batches)
+        n = min(job["batches"], len(batches))
+        chosen[k] = [batches[min(int((i + 0.5) * len(batches) / n), len(batches) - 1)] for i in range(n)]
+        warmup[k] = batches[len(batches) // 2]
+    optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, (m, _) in runs.items()}
+    for k, (m, _) in runs.items():
+        b = warmup[k]
+        _step(m.train(), optimizers[k], b["features"], b["lengths"], b["target"])
+    seconds = {k: 0.0 for k in runs}
+    samples = {k: 0 for k in runs}
+    for i in range(max(len(c) for c in chosen.values())):
+        for k, (m, _) in runs.items():
+            if i < len(chosen[k]):
+                b = chosen[k][i]
+                start = time.perf_counter()
+                _step(m, optimizers[k], b["features"], b["lengths"], b["target"])
+                seconds[k] += time.perf_counter() - start
+                samples[k] += len(b["target"])
+    rate = {k: samples[k] / seconds[k] if seconds[k] else None for k in runs}
+    return {"scale": job["scale"], "source": bundle.source_label, "profile": job["label"], "batch": job["batch"],
+            "batches_timed": {k: len(c) for k, c in chosen.items()},
+            "mean_padded_length_epoch": mean_padded,
+            "mean_padded_length_timed": {k: statistics.mean(padded(b) for b in c) for k, c in chosen.items()},
+            "samples_per_s": rate,
+            "ratio": rate["fast"] / rate["reference"] if rate["fast"] and rate["reference"] else None,
+            "load": load_average()}
+
+
+def spawn(worker, job: dict, isolate: bool = True) -> dict:
+    """Run ``worker(job)`` in a fresh 'spawn' process (so ru_maxrss is its own), or here."""
+    if not isolate:
+        return worker(job)
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(worker, (job,))
