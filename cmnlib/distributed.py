@@ -6,8 +6,8 @@ global batch; DDP averages the gradients, so every process takes the same Adam s
     torchrun --nproc_per_node 2 -m cmnlib.distributed --dataset mosei --model cmn \\
         --modalities LA --profile quick --epochs 2 --global-batch 64 --seed 0 --out runs/ddp
 
-gloo on CPU, nccl on GPU (one GPU per process, ``LOCAL_RANK``). Without torchrun,
-:func:`launch_local` starts N local processes itself (used by the tests).
+gloo on CPU, nccl on GPU (one GPU per process, ``LOCAL_RANK``). On one machine,
+``torchrun --standalone`` starts the processes and finds a free port (the tests use it).
 
 How a global batch is split: the epoch's order is a seeded permutation (or the trainer's
 length buckets, ``--bucket``) computed identically in every process; it is cut into global
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -159,33 +158,6 @@ def train_to_folder(spec: RunSpec, bundle: DataBundle, seed: int, out: str | Pat
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
     return result
-
-
-def free_port() -> int:
-    """A TCP port free on this machine right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _local_entry(rank: int, world: int, port: int, backend: str, threads: int, fn, args, kwargs):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    if threads:
-        torch.set_num_threads(threads)
-    dist.init_process_group(backend, rank=rank, world_size=world)
-    try:
-        fn(*args, **kwargs)
-    finally:
-        dist.destroy_process_group()
-
-
-def launch_local(world_size: int, fn, *args, backend: str = "gloo", threads: int = 1, **kwargs) -> None:
-    """Run ``fn(*args, **kwargs)`` in ``world_size`` new local processes joined in one
-    process group (``backend`` gloo: CPU) on a free port, ``threads`` torch threads each;
-    ``fn`` must be importable (module level) and write its results itself."""
-    torch.multiprocessing.spawn(_local_entry, args=(world_size, free_port(), backend, threads, fn, args, kwargs),
-                                nprocs=world_size, join=True)
 
 
 # ======================================================================================

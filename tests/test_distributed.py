@@ -14,7 +14,7 @@ import torch
 
 from cmnlib.data.loader import MultimodalDataset
 from cmnlib.data.mult_pkl import read_mult_pickle
-from cmnlib.distributed import global_batches, launch_local, train_data_parallel, train_to_folder
+from cmnlib.distributed import global_batches, train_data_parallel
 from cmnlib.runs import spread_seeds, train_many
 from cmnlib.model import build_model
 from cmnlib.model import heads as H
@@ -67,14 +67,27 @@ def test_global_batches_are_full_equal_everywhere_and_seeded():
     assert all(len(b) == 8 for b in global_batches(lengths, 8, seed=5, bucket=True))
 
 
-def test_ddp_on_two_processes_equals_one_process_on_the_global_batch(bundle, tmp_path):
-    run = spec()
-    launch_local(2, train_to_folder, run, bundle, 0, tmp_path / "ddp", epochs=2, global_batch=8)
-    result = json.loads((tmp_path / "ddp" / "result.json").read_text())
+def torchrun(data_file, out, *args: str) -> dict:
+    """``torchrun --standalone --nproc_per_node 2 -m cmnlib.distributed`` on the tiny CMN
+    (gloo, one thread per process); returns rank 0's result.json."""
+    env = dict(os.environ, CMN_DATA_DIR=str(out / "data"), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "cmnlib.distributed", "--dataset", "mosei", "--data", str(data_file), "--model", "cmn",
+               "--modalities", "LA", "--profile", "quick", "--threads", "1", "--seed", "0", "--backend", "gloo",
+               "--out", str(out / "ddp"), *args, *[f"--set={k}={v}" for k, v in TINY.items()]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "ddp" / "result.json").read_text())
+
+
+def test_ddp_on_two_processes_equals_one_process_on_the_global_batch(bundle, tiny_mosei_dir, tmp_path):
+    result = torchrun(tiny_mosei_dir / "mosei_senti_data.pkl", tmp_path, "--epochs", "2", "--global-batch", "8")
     assert result["world_size"] == 2 and result["local_batch"] == 4 and result["backend"] == "gloo"
+    assert result["device"] == "cpu" and "mae" in result["test"]
     assert result["steps"] == 2 * (len(bundle["train"]) // 8)
     ddp_weights = torch.load(tmp_path / "ddp" / "model.pt", weights_only=True)
 
+    run = spec()
     reference = single_process(run, bundle, seed=0, epochs=2, global_batch=8)
     initial = build_model("cmn", "regression", bundle.feature_dims, "LA", "quick", **TINY).state_dict()
     for name, value in reference.state_dict().items():
@@ -94,18 +107,10 @@ def test_ddp_on_two_processes_equals_one_process_on_the_global_batch(bundle, tmp
             torch.testing.assert_close(model.state_dict()[name], value, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_torchrun_launches_the_command_line(tiny_mosei_dir, tmp_path):
-    env = dict(os.environ, CMN_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "cmnlib.distributed", "--dataset", "mosei", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
-               "--model", "cmn", "--modalities", "LA", "--profile", "quick", "--epochs", "1", "--global-batch", "8",
-               "--max-steps", "2", "--threads", "1", "--seed", "0", "--backend", "gloo", "--out", str(tmp_path / "out"),
-               *[f"--set={k}={v}" for k, v in TINY.items()]]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert result["world_size"] == 2 and result["steps"] == 2 and "mae" in result["test"]
-    assert result["backend"] == "gloo" and result["device"] == "cpu"
+def test_max_steps_stops_every_process(tiny_mosei_dir, tmp_path):
+    result = torchrun(tiny_mosei_dir / "mosei_senti_data.pkl", tmp_path, "--epochs", "1", "--global-batch", "8",
+                      "--max-steps", "2")
+    assert result["world_size"] == 2 and result["steps"] == 2
 
 
 def test_spread_seeds_equals_sequential_seeds(bundle, tmp_path):
