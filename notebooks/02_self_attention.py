@@ -36,6 +36,7 @@ import torch
 
 from cmnlib import analysis, plots_attention
 from cmnlib.data import load_dataset
+from cmnlib.model import capture_attention
 
 # %% [markdown]
 # ## Eq. (1): scaled dot-product attention
@@ -87,12 +88,15 @@ analysis.as_table(out, column='dim')
 
 # %% [markdown]
 # **Check.** cmnlib's `MultiHeadAttention` is called MCAN-style as `mha(v, k, q, mask)` on
-# batched tensors. With `return_attention=True` it runs the explicit equations and returns the
-# weights; without, PyTorch's fused `scaled_dot_product_attention` kernel computes the same
-# function. Both must agree with the hand-written version:
+# batched tensors. Inside `with capture_attention(mha):` it runs the explicit equations and
+# keeps the weights in `mha.weights` (as the Annotated Transformer keeps `self.attn`);
+# otherwise PyTorch's fused `scaled_dot_product_attention` kernel computes the same function.
+# Both must agree with the hand-written version:
 
 # %%
-lib_out, lib_weights = example.mha(example.b[None], example.b[None], example.a[None], return_attention=True)
+with capture_attention(example.mha):
+    lib_out = example.mha(example.b[None], example.b[None], example.a[None])
+lib_weights = example.mha.weights
 fused_out = example.mha(example.b[None], example.b[None], example.a[None])
 print("weights by hand == MultiHeadAttention's:     ", torch.allclose(weights, lib_weights[0], atol=1e-6))
 print("output by hand  == explicit path:            ", torch.allclose(out, lib_out[0], atol=1e-6))
@@ -117,9 +121,10 @@ analysis.show_code(analysis.unit_by_hand, analysis.layer_norm_by_hand, analysis.
 
 # %%
 sa_out, sa_weights = analysis.unit_by_hand(example.sa, example.a)
-lib_out, lib_weights = example.sa(example.a[None], return_attention=True)
+with capture_attention(example.sa):
+    lib_out = example.sa(example.a[None])
 print("SA unit by hand == cmnlib's SA:       ", torch.allclose(sa_out, lib_out[0], atol=1e-5))
-print("self-attention weights agree:         ", torch.allclose(sa_weights["self"], lib_weights["self"][0], atol=1e-6))
+print("self-attention weights agree:         ", torch.allclose(sa_weights["self"], example.sa.mhatt.weights[0], atol=1e-6))
 print("fused kernel gives the same SA output:", torch.allclose(sa_out, example.sa(example.a[None])[0], atol=1e-5))
 
 # %% [markdown]

@@ -38,6 +38,7 @@ from IPython.display import Markdown
 
 from cmnlib import analysis, findings, plots_attention, runs, summaries
 from cmnlib.data import load_dataset
+from cmnlib.model import capture_attention
 from cmnlib.train import RunSpec, load_model
 
 # %% [markdown]
@@ -68,7 +69,9 @@ analysis.as_table(weights, row="step of a", column="step of b")
 # attention, then FFN, each sub-layer residual + LayerNorm.
 
 # %%
-lib_guided, lib_weights = example.ga.mhatt(example.b[None], example.b[None], example.a[None], return_attention=True)
+with capture_attention(example.ga):
+    lib_guided = example.ga.mhatt(example.b[None], example.b[None], example.a[None])
+lib_weights = example.ga.mhatt.weights
 print("eq. (4) by hand == GA's attention (output): ", torch.allclose(guided, lib_guided[0], atol=1e-6))
 print("eq. (4) by hand == GA's attention (weights):", torch.allclose(weights, lib_weights[0], atol=1e-6))
 ga_out, _ = analysis.unit_by_hand(example.ga, example.a, example.b)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cmnlib.model import CMN, CMNConfig, build_model, count_flops, count_parameters, transformer_modules
-from cmnlib.model.attention import (GA, MCANLayerNorm, MultiHeadAttention,
+from cmnlib.model.attention import (GA, MCANLayerNorm, MultiHeadAttention, capture_attention,
                                     scaled_dot_product)
 from cmnlib.model.baselines import ConstantPredictor, MulTModel, right_to_left_padded
 
@@ -66,8 +66,11 @@ def test_eq2_3_multi_head_by_hand_and_fused_equals_explicit():
         scores = scores.masked_fill(mask[:, None, :], -1e9)
         heads.append(scores.softmax(-1) @ V[..., sl])
     expected = torch.cat(heads, -1) @ mha.linear_merge.weight.T + mha.linear_merge.bias
-    explicit, weights = mha(y, y, x, mask, return_attention=True)
+    with capture_attention(mha):
+        explicit = mha(y, y, x, mask)
+    weights = mha.weights
     fused = mha(y, y, x, mask)
+    assert mha.weights is weights  # outside the block nothing is kept
     torch.testing.assert_close(explicit, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
     # attention rows sum to one and masked keys get zero weight
@@ -79,7 +82,9 @@ def test_eq4_guide_attention_queries_from_a_keys_values_from_b():
     torch.manual_seed(1)
     ga = GA(8, 2, 16, dropout=0.0).eval()
     fa, fb = torch.randn(1, 3, 8), torch.randn(1, 5, 8)
-    out, att = ga(fa, fb, return_attention=True)
+    with capture_attention(ga):
+        out = ga(fa, fb)
+    att = {"guided": ga.mhatt.weights}
     assert att["guided"].shape == (1, 2, 3, 5)  # (batch, head, queries of a, keys of b)
     # eq. (4) by hand for head 0, query 0
     q = (fa @ ga.mhatt.linear_q.weight.T + ga.mhatt.linear_q.bias)[0, 0, :4]
@@ -132,7 +137,9 @@ def test_attention_weights_do_not_change_the_output(mua):
     torch.manual_seed(0)
     model = CMN(small_config(mua=mua)).eval()
     features, lengths = batch()
-    out, attention = model(features, lengths, return_attention=True)
+    with capture_attention(model):
+        out = model(features, lengths)
+    attention = model.attention_maps()
     torch.testing.assert_close(out, model(features, lengths), atol=1e-5, rtol=1e-5)
     self_text = attention["text/self"] if mua != "symmetric" else attention["text/guided"]
     assert len(self_text) == 2 and self_text[0].shape[:2] == (5, 4)
@@ -297,3 +304,18 @@ def test_flop_count_of_an_lstm_baseline_by_hand():
     h, i, t = model.config.hidden, DIMS["text"], 9
     expected = 2 * t * 4 * h * (i + h) + 2 * h * 2   # LSTM gates + output linear
     assert count_flops(model, DIMS, {"text": t}) == expected
+
+
+def test_attention_is_kept_only_inside_capture_and_maps_need_it():
+    torch.manual_seed(0)
+    model = CMN(small_config()).eval()
+    features, lengths = batch()
+    with pytest.raises(RuntimeError, match="capture_attention"):
+        model(features, lengths)
+        model.attention_maps()
+    with capture_attention(model):
+        model(features, lengths)
+    maps = model.attention_maps()
+    assert list(maps) == ["text/self", "audio/self", "audio/guided", "text/flat", "audio/flat"]
+    units = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    assert not any(u.keep_weights for u in units)  # back to the fused kernel

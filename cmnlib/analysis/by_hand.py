@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..model.attention import GA, SA, SGA, MCANLayerNorm, MultiHeadAttention
+from ..model.attention import GA, MCANLayerNorm, MultiHeadAttention, SA, SGA, capture_attention
 
 
 # ======================================================================================
@@ -158,8 +158,9 @@ def masking_table(mha: MultiHeadAttention, queries: torch.Tensor, keys: torch.Te
                   key_padding_mask: torch.Tensor, decimals: int = 3) -> pd.DataFrame:
     """cmnlib's attention weights (head, query) x key for one utterance whose keys are
     partly padding, with the sum of each row; padding keys are labelled '(pad)'."""
-    with torch.no_grad():
-        _, w = mha(keys[None], keys[None], queries[None], key_padding_mask[None], return_attention=True)
+    with torch.no_grad(), capture_attention(mha):
+        mha(keys[None], keys[None], queries[None], key_padding_mask[None])
+    w = mha.weights
     labels = [f"key {k}" + (" (pad)" if bool(key_padding_mask[k]) else "") for k in range(keys.shape[0])]
     table = as_table(w[0], column_labels=labels, decimals=decimals)
     table["row sum"] = np.round(w[0].sum(-1).reshape(-1).numpy().astype(np.float64), decimals)
@@ -179,9 +180,10 @@ def masking_checks(mha: MultiHeadAttention, queries: torch.Tensor, keys: torch.T
     noisy = keys.clone()
     noisy[key_padding_mask] = 10 * torch.randn(noisy[key_padding_mask].shape, generator=g)
     with torch.no_grad():
-        out, w = mha(keys[None], keys[None], queries[None], key_padding_mask[None], return_attention=True)
-        out_noisy, _ = mha(noisy[None], noisy[None], queries[None], key_padding_mask[None],
-                           return_attention=True)
+        with capture_attention(mha):
+            out = mha(keys[None], keys[None], queries[None], key_padding_mask[None])
+            w = mha.weights
+            out_noisy = mha(noisy[None], noisy[None], queries[None], key_padding_mask[None])
         fused = mha(keys[None], keys[None], queries[None], key_padding_mask[None])
         fused_noisy = mha(noisy[None], noisy[None], queries[None], key_padding_mask[None])
     return {"padding keys get exactly 0 weight": bool((w[..., key_padding_mask] == 0).all()),

@@ -10,7 +10,7 @@ import torch
 from .. import findings
 from ..data.loader import make_loader
 from ..data.split import Split
-from ..model.attention import padding_mask
+from ..model.attention import capture_attention, padding_mask
 from ..model.cmn import CMN
 
 
@@ -56,7 +56,9 @@ def _attention_batches(model: CMN, split: Split, batch_size: int):
     cue_all = split.extras.get("cue_mask")
     for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
         features, lengths, index = batch["features"], batch["lengths"], batch["index"]
-        _, attention = model(features, lengths, return_attention=True)
+        with capture_attention(model):
+            model(features, lengths)
+        attention = model.attention_maps()
         valid = {m: ~padding_mask(lengths[m], x.shape[1]) for m, x in features.items()}
         cue = None if cue_all is None else {
             m: torch.from_numpy(np.asarray(cue_all)[index.numpy(), :x.shape[1]] > 0) & valid[m]

@@ -9,6 +9,7 @@ import torch
 from ..config import IEMOCAP_EMOTIONS, default_head, parse_modalities
 from ..data.split import Split
 from ..model import build_model
+from ..model.attention import capture_attention
 from ..model.cmn import CMN
 
 
@@ -78,7 +79,9 @@ def utterance_attention(model: CMN, split: Split, index: int) -> dict[str, np.nd
     """
     model.eval()
     features, lengths = utterance_inputs(split, index, model.config.modalities)
-    _, attention = model(features, lengths, return_attention=True)
+    with capture_attention(model):
+        model(features, lengths)
+    attention = model.attention_maps()
     maps = {}
     for key, value in attention.items():
         if key.endswith("/flat"):

@@ -9,6 +9,7 @@ from torch import nn
 from .. import config
 from ..config import MODEL_NAMES
 from .baselines import ConstantPredictor, LSTMBaseline, LSTMConfig, MulTModel
+from .attention import capture_attention
 from .cmn import CMN, CMNConfig
 from .counting import count_flops, count_parameters, transformer_modules
 from .heads import output_size
@@ -45,5 +46,5 @@ def build_model(name: str, head: str, input_dims: dict, modalities: str = "LA",
 
 
 __all__ = ["CMN", "CMNConfig", "MulT", "MulTConfig", "MulTModel", "LSTMBaseline", "LSTMConfig",
-           "ConstantPredictor", "build_model", "count_parameters", "count_flops",
+           "ConstantPredictor", "build_model", "capture_attention", "count_parameters", "count_flops",
            "transformer_modules", "MODEL_NAMES", "replace"]

@@ -9,12 +9,14 @@ Paper, section 2: Self-Attention (SA, eq. 1-3) and Guide-Attention (GA, eq. 4)::
 
 Each unit is a post-LayerNorm residual block (``x = norm(x + dropout(sublayer(x)))``) as in
 MCAN's ``core/model/mca.py``; parameter names follow MCAN (``linear_q``, ``mhatt1``,
-``norm2`` ...) so that its weights load by name. Every attention module can return its
-weights (batch, head, query, key) without changing its output: with
-``return_attention=True`` the explicit equations run; otherwise the fused
-``scaled_dot_product_attention`` kernel computes the same function faster.
+``norm2`` ...) so that its weights load by name. The forwards read like the equations;
+the attention weights (batch, head, query, key) are kept on the attention modules when
+asked for, as the Annotated Transformer keeps ``self.attn``: inside
+``with capture_attention(model):`` the explicit equations run and each module keeps its
+last weights in ``.weights``; otherwise the fused ``scaled_dot_product_attention`` kernel
+computes the same function faster and keeps nothing.
 
-Speed on CPU (the default path, ``return_attention=False``; same function, fp32, outputs
+Speed on CPU (the default path, no capture; same function, fp32, outputs
 equal to the explicit equations within float rounding; measured by ``python -m cmnlib
 bench``):
 
@@ -34,6 +36,7 @@ latency at batch 1 from the concatenation), so the three MCAN projections stay s
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -172,22 +175,26 @@ class MultiHeadAttention(nn.Module):
         self.linear_q = nn.Linear(hidden, hidden)
         self.linear_merge = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
+        # Set by capture_attention: run eq. (1) explicitly and keep its weights here (as the
+        # Annotated Transformer keeps self.attn); otherwise the fused kernel, no weights.
+        self.keep_weights = False
+        self.weights: torch.Tensor | None = None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
 
-    def forward(self, v, k, q, key_padding_mask=None, return_attention: bool = False):
+    def forward(self, v, k, q, key_padding_mask=None):
         """Queries ``q`` attend to keys ``k`` / values ``v``.
 
         ``key_padding_mask``: (B, T_k) bool, True = padding key, or the additive bias of
         :func:`attention_bias` (B, 1, 1, T_k), 0 at real keys and -1e9 at padding.
         """
         qh, kh, vh = self._split(self.linear_q(q)), self._split(self.linear_k(k)), self._split(self.linear_v(v))
-        if return_attention:
+        if self.keep_weights:
             if key_padding_mask is not None and key_padding_mask.is_floating_point():
                 key_padding_mask = key_padding_mask[:, 0, 0, :] < 0
-            out, weights = scaled_dot_product(qh, kh, vh, key_padding_mask, self.dropout)
+            out, self.weights = scaled_dot_product(qh, kh, vh, key_padding_mask, self.dropout)
         else:
             # The same function as eq. (1) with MCAN's masking, as an additive -1e9 bias: a
             # row whose keys are all padding still averages them, as MCAN does.
@@ -202,10 +209,8 @@ class MultiHeadAttention(nn.Module):
                 out = dropout(scores.softmax(dim=-1), self.dropout) @ vh
             else:
                 out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, dropout_p=p)
-            weights = None
         b, h, t, dh = out.shape
-        merged = self.linear_merge(out.transpose(1, 2).reshape(b, t, h * dh))
-        return (merged, weights) if return_attention else merged
+        return self.linear_merge(out.transpose(1, 2).reshape(b, t, h * dh))
 
 
 class FeedForward(nn.Module):
@@ -253,12 +258,9 @@ class SA(nn.Module):
         self.dropout1, self.norm1 = nn.Dropout(dropout), make_norm(norm, hidden)
         self.dropout2, self.norm2 = nn.Dropout(dropout), make_norm(norm, hidden)
 
-    def forward(self, x, x_mask=None, return_attention: bool = False):
-        attended = self.mhatt(x, x, x, x_mask, return_attention)
-        attended, weights = attended if return_attention else (attended, None)
-        x = self.norm1(x + dropout(attended, self.dropout1))
-        x = self.norm2(x + dropout(self.ffn(x), self.dropout2))
-        return (x, {"self": weights}) if return_attention else x
+    def forward(self, x, x_mask=None):
+        x = self.norm1(x + dropout(self.mhatt(x, x, x, x_mask), self.dropout1))
+        return self.norm2(x + dropout(self.ffn(x), self.dropout2))
 
 
 class GA(nn.Module):
@@ -271,12 +273,9 @@ class GA(nn.Module):
         self.dropout1, self.norm1 = nn.Dropout(dropout), make_norm(norm, hidden)
         self.dropout2, self.norm2 = nn.Dropout(dropout), make_norm(norm, hidden)
 
-    def forward(self, x, y, y_mask=None, return_attention: bool = False):
-        attended = self.mhatt(y, y, x, y_mask, return_attention)
-        attended, weights = attended if return_attention else (attended, None)
-        x = self.norm1(x + dropout(attended, self.dropout1))
-        x = self.norm2(x + dropout(self.ffn(x), self.dropout2))
-        return (x, {"guided": weights}) if return_attention else x
+    def forward(self, x, y, y_mask=None):
+        x = self.norm1(x + dropout(self.mhatt(y, y, x, y_mask), self.dropout1))
+        return self.norm2(x + dropout(self.ffn(x), self.dropout2))
 
 
 class SGA(nn.Module):
@@ -291,15 +290,10 @@ class SGA(nn.Module):
         self.dropout2, self.norm2 = nn.Dropout(dropout), make_norm(norm, hidden)
         self.dropout3, self.norm3 = nn.Dropout(dropout), make_norm(norm, hidden)
 
-    def forward(self, x, y, x_mask=None, y_mask=None, return_attention: bool = False):
-        self_att = self.mhatt1(x, x, x, x_mask, return_attention)
-        self_att, w_self = self_att if return_attention else (self_att, None)
-        x = self.norm1(x + dropout(self_att, self.dropout1))
-        guided = self.mhatt2(y, y, x, y_mask, return_attention)
-        guided, w_guided = guided if return_attention else (guided, None)
-        x = self.norm2(x + dropout(guided, self.dropout2))
-        x = self.norm3(x + dropout(self.ffn(x), self.dropout3))
-        return (x, {"self": w_self, "guided": w_guided}) if return_attention else x
+    def forward(self, x, y, x_mask=None, y_mask=None):
+        x = self.norm1(x + dropout(self.mhatt1(x, x, x, x_mask), self.dropout1))
+        x = self.norm2(x + dropout(self.mhatt2(y, y, x, y_mask), self.dropout2))
+        return self.norm3(x + dropout(self.ffn(x), self.dropout3))
 
 
 class AttFlat(nn.Module):
@@ -311,12 +305,31 @@ class AttFlat(nn.Module):
         self.glimpses = glimpses
         self.mlp = MLP(hidden, mid_size, glimpses, dropout)
         self.linear_merge = nn.Linear(hidden * glimpses, out_size)
+        self.keep_weights = False  # set by capture_attention: keep the pooling weights in .weights
+        self.weights: torch.Tensor | None = None
 
-    def forward(self, x, x_mask=None, return_attention: bool = False):
+    def forward(self, x, x_mask=None):
         scores = self.mlp(x)  # (B, T, G)
         if x_mask is not None:
             scores = scores.masked_fill(x_mask[:, :, None], MASK_FILL)
         weights = scores.softmax(dim=1)
-        pooled = torch.einsum("btg,btd->bgd", weights, x).flatten(1)
-        out = self.linear_merge(pooled)
-        return (out, weights) if return_attention else out
+        if self.keep_weights:
+            self.weights = weights
+        return self.linear_merge(torch.einsum("btg,btd->bgd", weights, x).flatten(1))
+
+
+@contextmanager
+def capture_attention(model: nn.Module):
+    """Within the ``with`` block, every :class:`MultiHeadAttention` and :class:`AttFlat` in
+    ``model`` computes its weights explicitly (eq. 1, the same function as the fused kernel)
+    and keeps the last ones in ``.weights``; afterwards they go back to the fused kernel.
+    ``model`` may be one unit or a whole CMN (:meth:`cmnlib.model.cmn.CMN.attention_maps`
+    collects a CMN's weights by modality, kind and layer)."""
+    modules = [m for m in model.modules() if isinstance(m, (MultiHeadAttention, AttFlat))]
+    for module in modules:
+        module.keep_weights, module.weights = True, None
+    try:
+        yield model
+    finally:
+        for module in modules:
+            module.keep_weights = False

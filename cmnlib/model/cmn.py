@@ -85,45 +85,49 @@ class MUA(nn.Module):
             self.blocks = nn.ModuleDict({m: nn.ModuleList(SGA(**unit) for _ in range(config.layers))
                                          for m in self.others})
 
-    def forward(self, seqs: dict, masks: dict, return_attention: bool = False):
-        attention: dict[str, list] = {}
-
-        def record(modality, weights):
-            for kind, w in weights.items():
-                attention.setdefault(f"{modality}/{kind}", []).append(w)
-
+    def forward(self, seqs: dict, masks: dict) -> dict:
         seqs = dict(seqs)
         if self.encoder is None:  # symmetric: every modality guided by all the others
             for i in range(self.config.layers):
                 new = {}
                 for m in seqs:
-                    y = torch.cat([seqs[o] for o in seqs if o != m], dim=1)
-                    y_mask = torch.cat([masks[o] for o in seqs if o != m], dim=1)
-                    out = self.blocks[m][i](seqs[m], y, masks[m], y_mask, return_attention)
-                    new[m] = out[0] if return_attention else out
-                    if return_attention:
-                        record(m, out[1])
+                    y, y_mask = self._others(seqs, masks, m)
+                    new[m] = self.blocks[m][i](seqs[m], y, masks[m], y_mask)
                 seqs = new
-            return seqs, attention
+            return seqs
         guide_layers = []
         x = seqs[self.guide]
         for layer in self.encoder:
-            out = layer(x, masks[self.guide], return_attention)
-            x = out[0] if return_attention else out
-            if return_attention:
-                record(self.guide, out[1])
+            x = layer(x, masks[self.guide])
             guide_layers.append(x)
         seqs[self.guide] = x
         for m in self.others:
-            y = seqs[m]
             for i, layer in enumerate(self.blocks[m]):
                 guide = guide_layers[i] if self.config.mua == "stacked" else x
-                out = layer(y, guide, masks[m], masks[self.guide], return_attention)
-                y = out[0] if return_attention else out
-                if return_attention:
-                    record(m, out[1])
-            seqs[m] = y
-        return seqs, attention
+                seqs[m] = layer(seqs[m], guide, masks[m], masks[self.guide])
+        return seqs
+
+    @staticmethod
+    def _others(seqs: dict, masks: dict, modality: str):
+        """The other modalities' steps (and masks), concatenated along time."""
+        others = [o for o in seqs if o != modality]
+        return torch.cat([seqs[o] for o in others], dim=1), torch.cat([masks[o] for o in others], dim=1)
+
+    def attention_units(self):
+        """(modality, kind, layer, MultiHeadAttention) in the order the forward runs them:
+        kind 'self' (SA, or an SGA's first sub-layer) or 'guided' (an SGA's second)."""
+        if self.encoder is None:
+            for i in range(self.config.layers):
+                for m, blocks in self.blocks.items():
+                    yield m, "self", i, blocks[i].mhatt1
+                    yield m, "guided", i, blocks[i].mhatt2
+            return
+        for i, unit in enumerate(self.encoder):
+            yield self.guide, "self", i, unit.mhatt
+        for m in self.others:
+            for i, unit in enumerate(self.blocks[m]):
+                yield m, "self", i, unit.mhatt1
+                yield m, "guided", i, unit.mhatt2
 
 
 class CMN(nn.Module):
@@ -155,17 +159,25 @@ class CMN(nn.Module):
         out, _ = lstm(packed)
         return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
-    def forward(self, features: dict, lengths: dict, return_attention: bool = False):
+    def forward(self, features: dict, lengths: dict) -> torch.Tensor:
         names = self.config.modality_names
         masks = {m: padding_mask(lengths[m], features[m].shape[1]) for m in names}
-        seqs = {m: self.encode(features[m], lengths[m], m) for m in names}
-        seqs, attention = self.backbone(seqs, masks, return_attention)
-        fused = 0
-        for m in names:
-            flat = self.attflat[m](seqs[m], masks[m], return_attention)
-            if return_attention:
-                flat, attention[f"{m}/flat"] = flat
-            fused = fused + flat
+        seqs = self.backbone({m: self.encode(features[m], lengths[m], m) for m in names}, masks)
+        fused = sum(self.attflat[m](seqs[m], masks[m]) for m in names)
         raw = self.proj(dropout(self.proj_norm(fused), self.proj_drop))
-        output = heads.shape_output(self.config.head, raw)
-        return (output, attention) if return_attention else output
+        return heads.shape_output(self.config.head, raw)
+
+    def attention_maps(self) -> dict:
+        """The weights kept by the last forward run under :func:`capture_attention`:
+        ``'<modality>/self'`` and ``'<modality>/guided'``, a list over layers of (B, H, T_q,
+        T_k) tensors, and ``'<modality>/flat'``, the AttFlat pooling weights (B, T, glimpses).
+        The guided maps' keys are the guiding modality's steps (in the symmetric wiring, the
+        other modalities' steps, concatenated)."""
+        maps: dict = {}
+        for m, kind, _, unit in self.backbone.attention_units():
+            if unit.weights is None:
+                raise RuntimeError("no attention weights kept: run the forward inside capture_attention(model)")
+            maps.setdefault(f"{m}/{kind}", []).append(unit.weights)
+        for m in self.config.modality_names:
+            maps[f"{m}/flat"] = self.attflat[m].weights
+        return maps
