@@ -6,6 +6,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from .config import IEMOCAP_EMOTIONS
 from .data.split import SPLITS, DataBundle
@@ -33,12 +35,11 @@ def label_distribution(bundle: DataBundle, real_reference: dict | None = None, s
     IEMOCAP: class shares per split."""
     fig, ax = plt.subplots(figsize=(7, 3))
     if bundle.dataset == "iemocap":
-        width = 0.25
-        x = np.arange(len(IEMOCAP_EMOTIONS))
-        for k, name in enumerate(SPLITS):
-            counts = bundle[name].labels.sum(axis=0)
-            ax.bar(x + (k - 1) * width, 100 * counts / counts.sum(), width, label=name)
-        ax.set_xticks(x, IEMOCAP_EMOTIONS)
+        shares = pd.DataFrame([{"emotion": e, "split": name, "share": 100 * c / counts.sum()}
+                               for name in SPLITS for counts in [bundle[name].labels.sum(axis=0)]
+                               for e, c in zip(IEMOCAP_EMOTIONS, counts)])
+        sns.barplot(shares, x="emotion", y="share", hue="split", ax=ax)
+        ax.set_xlabel("")
         ax.set_ylabel("share of split %")
     else:
         edges = np.arange(-19, 20, 2) / 6
@@ -86,7 +87,8 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
         n = int(part.lengths[m][index])
         values = part.features[m][index, :n].T
         limit = np.abs(values).max() or 1.0
-        ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        sns.heatmap(values, ax=ax, cmap="RdBu_r", vmin=-limit, vmax=limit, cbar=False, yticklabels=False,
+                    xticklabels=max(1, n // 10))
         ax.set_ylabel(f"{m}\n({values.shape[0]}-d)")
         if cue is not None:
             for t in np.flatnonzero(cue[index, :n]):
@@ -133,13 +135,13 @@ def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
         return None
     metric = [c for c in gaps.columns if c not in ("model", "modalities", "ceiling", "gap", "captured %")][0]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(gaps) + 1.0))
-    y = np.arange(len(gaps))[::-1]
-    ax.barh(y, gaps[metric], color="#4c72b0", height=0.6, label="model (ensemble)")
+    sns.barplot(gaps, y="model", x=metric, color="#4c72b0", width=0.6, orient="h", label="model (ensemble)", ax=ax)
+    y = np.arange(len(gaps))  # seaborn puts row i at y = i, top to bottom
     ax.scatter(gaps["ceiling"], y, marker="|", s=300, color="black", label="Bayes ceiling of its modalities", zorder=3)
     constant = gaps.attrs.get("constant")
     if constant is not None and np.isfinite(constant):
         ax.axvline(constant, ls=":", color="0.4", label="constant predictor")
-    ax.set_yticks(y, gaps["model"])
+    ax.set_ylabel("")
     ax.set_xlabel(f"{gaps.attrs.get('metric', metric)} (%)")
     low = min(gaps[metric].min(), constant if constant is not None and np.isfinite(constant) else 100)
     ax.set_xlim(max(0, low - 10), 100)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
@@ -32,12 +33,13 @@ def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=
     fig, axes = plt.subplots(layers, heads, figsize=(2.1 * heads + 0.8, 2.0 * layers + 0.6),
                              squeeze=False, sharex=True, sharey=True)
     vmin, vmax = float(maps.min()), float(maps.max())
-    image = None
     for i in range(layers):
         for j in range(heads):
             ax = axes[i, j]
-            image = ax.imshow(maps[i, j], cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest",
-                              aspect="auto")
+            # one colour scale for the grid: one colour bar for all panels, drawn below
+            sns.heatmap(maps[i, j], ax=ax, cmap="viridis", vmin=vmin, vmax=vmax, cbar=False,
+                        xticklabels=max(1, maps.shape[3] // 5), yticklabels=max(1, maps.shape[2] // 5))
+            ax.tick_params(labelsize=6)
             if cue is not None:
                 _mark_cues(ax, cue[:maps.shape[3]], "x")
                 if cue_on_queries:
@@ -48,7 +50,7 @@ def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=
                 ax.set_ylabel(f"layer {i + 1}\n{query_label}", fontsize=8)
             if i == layers - 1:
                 ax.set_xlabel(key_label, fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.colorbar(axes[0, 0].collections[0], ax=axes, shrink=0.8, label="attention weight")
     fig.suptitle(title + ("  (dotted: ambiguous words)" if cue is not None else ""), fontsize=9)
     return save(fig, name, save_dir)
 
@@ -61,8 +63,9 @@ def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None):
     for ax, key in zip(axes[:, 0], keys):
         weights = np.asarray(maps[key]).mean(0)
         steps = np.arange(weights.shape[0])
-        colours = ["C3" if cue is not None and cue[t] else "C0" for t in steps]
-        ax.bar(steps, weights, color=colours)
+        kind = ["ambiguous" if cue is not None and cue[t] else "other" for t in steps]
+        sns.barplot(x=steps, y=weights, hue=kind, palette={"ambiguous": "C3", "other": "C0"}, dodge=False,
+                    legend=False, ax=ax, native_scale=True)
         ax.axhline(1 / weights.shape[0], color="0.4", lw=0.8, ls="--", label="uniform 1/T")
         ax.set_ylabel(f"{key.split('/')[0]}\nAttFlat weight")
         ax.legend(frameon=False, fontsize=7, loc="upper right")
@@ -79,13 +82,15 @@ def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
     '<model> ratio' columns). 1 = no preference for the cue words."""
     models = [c[:-len(" ratio")] for c in table.columns if c.endswith(" ratio")]
     labels = [f"{a} L{layer + 1} h{head}" if not a.endswith("flat") else a for a, layer, head in table.index]
-    x = np.arange(len(table))
-    width = 0.8 / max(len(models), 1)
+    long = pd.DataFrame([{"map": label, "model": model, "ratio": table[f"{model} ratio"].iloc[i]}
+                         for i, label in enumerate(labels) for model in models])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(table) + 1.5), 3.2))
-    for k, model in enumerate(models):
-        ax.bar(x + (k - (len(models) - 1) / 2) * width, table[f"{model} ratio"], width, label=model)
+    sns.barplot(long, x="map", y="ratio", hue="model", ax=ax)
     ax.axhline(1.0, color="0.3", lw=0.8, ls="--", label="uniform attention")
-    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
+    ax.tick_params(axis="x", labelrotation=70, labelsize=7)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.set_xlabel("")
     ax.set_ylabel("share on ambiguous words\n/ uniform share")
     ax.legend(frameon=False, fontsize=7)
     ax.set_title(title, fontsize=9)
@@ -101,14 +106,16 @@ def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None
         return None
     modalities = [c.split(":")[0] for c in table.columns if c.endswith(": ratio")]
     fig, axes = plt.subplots(1, len(modalities), figsize=(3.2 * len(modalities), 2.8), squeeze=False)
-    x = np.arange(len(table))
-    for ax, m in zip(axes[0], modalities):
-        ax.bar(x - 0.2, table[f"{m}: cue word × n"], 0.4, label="ambiguous (cue) word", color="#dd8452")
-        ax.bar(x + 0.2, table[f"{m}: other word × n"], 0.4, label="other word", color="#4c72b0")
+    palette = {"ambiguous (cue) word": "#dd8452", "other word": "#4c72b0"}
+    for k, (ax, m) in enumerate(zip(axes[0], modalities)):
+        long = pd.DataFrame([{"sentiment": sentiment, "word": word, "weight": table.loc[sentiment, f"{m}: {column} × n"]}
+                             for sentiment in table.index
+                             for word, column in (("ambiguous (cue) word", "cue word"), ("other word", "other word"))])
+        sns.barplot(long, x="sentiment", y="weight", hue="word", palette=palette, ax=ax, legend=k == 0)
         ax.axhline(1.0, color="0.3", lw=0.8, ls="--", label="uniform")
-        ax.set_xticks(x, table.index)
         ax.set_title(f"{m} AttFlat", fontsize=9)
-    axes[0][0].set_ylabel("pooling weight × n")
+        ax.set_xlabel("")
+        ax.set_ylabel("pooling weight × n" if k == 0 else "")
     axes[0][0].legend(frameon=False, fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
