@@ -35,7 +35,7 @@ from . import metrics as M
 from . import config
 from .config import default_head
 from .data.loader import make_loader, task_targets
-from .data.sources import data_dir
+from .data.sources import LOADER_VERSION, data_dir
 from .data.split import DataBundle, Split
 from .model import build_model
 from .model import heads as H
@@ -91,7 +91,7 @@ class RunSpec:
         payload = {"model": spec.model, "dataset": spec.dataset, "head": spec.head,
                    "modalities": spec.modalities, "profile": spec.profile,
                    "model_overrides": spec.model_overrides, "train": spec.train.to_dict(),
-                   "data": data_hash, "trainer": TRAINER_VERSION}
+                   "data": data_hash, "loader": LOADER_VERSION, "trainer": TRAINER_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @property

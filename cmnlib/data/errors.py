@@ -11,6 +11,11 @@ REAL_DATA_HINT = (
 )
 
 
+class DataWarning(UserWarning):
+    """A data file can be used, but something in it needs the reader's attention (mixed
+    padding, for example); the message names the file and the keys."""
+
+
 class DataError(ValueError):
     """A data file or folder cannot be used; the message says where, what and why.
 

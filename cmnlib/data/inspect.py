@@ -25,8 +25,12 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
         lines.append(f"{name}: {len(split)} samples")
         for modality, array in split.features.items():
             lengths = split.lengths[modality]
+            q1, median, q3 = np.percentile(lengths, [25, 50, 75])
+            side = bundle.meta.get("padding", {}).get(f"{name}/{modality}")
             lines.append(f"  {modality:<6} {str(array.shape):<18} {array.dtype}  "
-                         f"length min/mean/max {lengths.min()}/{lengths.mean():.1f}/{lengths.max()}")
+                         f"length min/q1/median/q3/max {lengths.min()}/{q1:g}/{median:g}/{q3:g}/{lengths.max()}"
+                         f" (mean {lengths.mean():.1f})" + (f", file padded on the {side}" if side in ("left", "right") else
+                                                          f", file padding: {side}" if side else ""))
         if bundle.dataset == "iemocap":
             counts = split.labels.sum(axis=0)
             lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(IEMOCAP_EMOTIONS, counts)))

@@ -17,11 +17,12 @@ import importlib
 import json
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import REAL_DATA_HINT, DataError
+from .errors import REAL_DATA_HINT, DataError, DataWarning
 from ..config import IEMOCAP_EMOTIONS, MODALITIES
 from .split import SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite, validate_bundle
 
@@ -89,6 +90,38 @@ def leading_padding(array: np.ndarray) -> np.ndarray:
     return np.where(has_any, first, array.shape[1])
 
 
+PADDING_SIDES = ("left", "right", "none", "mixed")
+
+
+def padding_spans(array: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """Which side ``array`` (N, T, D) is padded on, and each sample's padding before and its
+    true length after that: ``(side, pad, length)``.
+
+    A sample's all-zero steps at the start are "leading", at the end "trailing". Side
+    'left' (MulT's convention): some samples have leading zeros, none has trailing ones;
+    'right': the reverse; 'none': every sample is full length; 'mixed': anything else (some
+    samples on each side, or zeros at both ends of one sample). Trailing zeros are never
+    read as content: under 'right' and 'mixed' a sample's true length ends before them.
+    Under 'left' and 'none' the length is everything after the leading zeros, as MulT's
+    loader has it. An all-zero sample has length 0.
+    """
+    t = array.shape[1]
+    lead = leading_padding(array)
+    trail = leading_padding(array[:, ::-1])
+    empty = lead >= t
+    left, right = (lead > 0) & (trail == 0) & ~empty, (trail > 0) & (lead == 0)
+    both = (lead > 0) & (trail > 0) & ~empty
+    if both.any() or (left.any() and right.any()):
+        side = "mixed"
+    elif right.any():
+        side = "right"
+    else:
+        side = "left" if left.any() else "none"
+    cut = trail if side in ("right", "mixed") else np.zeros_like(trail)
+    length = np.where(empty, 0, t - lead - cut)
+    return side, np.where(empty, t, lead), length.astype(np.int64)
+
+
 def shift_left_padded_to_right(array: np.ndarray, pad: np.ndarray) -> np.ndarray:
     """Move each sample's valid steps to the front: row i becomes array[i, pad[i]:] + zeros."""
     n, t = array.shape[:2]
@@ -136,10 +169,14 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
     """Load a MulT data pickle into a canonical :class:`DataBundle`.
 
     ``dataset`` is inferred from the file name when not given. Lengths are recovered from
-    the left padding: a step is padding when *every* modality is zero there (for aligned
-    files) or, for unaligned files where modalities have different T, when that modality
-    is zero there; only the leading run counts, so an all-zero word inside a sentence
-    (a GloVe 'sp' pause) stays a word.
+    the padding: a step is padding when *every* modality is zero there (for aligned files)
+    or, for unaligned files where modalities have different T, when that modality is zero
+    there; only runs at the ends count, so an all-zero word inside a sentence (a GloVe 'sp'
+    pause) stays a word. The side is detected per split and modality
+    (:func:`padding_spans`, recorded in ``meta['padding']``): MulT's own files are
+    left-padded, files written by other tools are often right-padded, and trailing padding
+    is never read as content. Mixed padding gets one :class:`DataWarning` naming the file
+    and the keys.
     """
     path = Path(path)
     dataset = dataset or dataset_from_filename(path)
@@ -151,7 +188,7 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
     if not isinstance(raw, dict):
         raise DataError(path, "top level is not a dict", expected="{'train','valid','test'} dict",
                         found=type(raw).__name__)
-    meta: dict = {"format": "mult_pkl", "path": str(path), "nonfinite": {}, "ignored_keys": []}
+    meta: dict = {"format": "mult_pkl", "path": str(path), "nonfinite": {}, "ignored_keys": [], "padding": {}}
     if "metadata" in raw:
         try:
             meta["file_metadata"] = json.loads(raw["metadata"])
@@ -192,12 +229,15 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
                                 key=f"{split_name}/{modality}", expected=f"{n} (as the labels)",
                                 found=str(array.shape[0]))
         aligned = len({a.shape[1] for a in features.values()}) == 1
-        if aligned:
-            joint = np.concatenate([features[m] for m in MODALITIES], axis=2)
-            pads = {m: leading_padding(joint) for m in MODALITIES}
+        if aligned:  # a step is padding when every modality is zero there
+            joint = padding_spans(np.concatenate([features[m] for m in MODALITIES], axis=2))
+            spans = {m: joint for m in MODALITIES}
         else:
-            pads = {m: leading_padding(features[m]) for m in MODALITIES}
-        lengths = {m: (features[m].shape[1] - pads[m]).astype(np.int64) for m in MODALITIES}
+            spans = {m: padding_spans(features[m]) for m in MODALITIES}
+        pads = {m: spans[m][1] for m in MODALITIES}
+        lengths = {m: spans[m][2] for m in MODALITIES}
+        meta["padding"].update({f"{split_name}/{m}": spans[m][0] for m in MODALITIES})
+        # valid steps first; what follows a sample's length is its trailing zeros, if any
         features = {m: shift_left_padded_to_right(features[m], pads[m]) for m in MODALITIES}
         extras = {}
         for key, value in part.items():
@@ -212,6 +252,11 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
         ids = _ids_to_strings(part.get("id"), n, split_name)
         splits[split_name] = Split(split_name, features, lengths, labels, ids, extras)
         meta.setdefault("aligned", aligned)
+    mixed = sorted(k for k, side in meta["padding"].items() if side == "mixed")
+    if mixed:
+        warnings.warn(DataWarning(
+            f"{path}: mixed padding in {', '.join(mixed)} (some samples padded at the start, some at the "
+            "end, or both); each sample's all-zero steps at either end were read as padding"), stacklevel=2)
     bundle = DataBundle(dataset, splits, meta)
     validate_bundle(bundle, path)
     return bundle

@@ -22,7 +22,7 @@ from .mult_pkl import dataset_from_filename, read_mult_pickle
 from .split import DataBundle, check_dataset_name, load_bundle, save_bundle
 from . import synthetic
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files)
 DEFAULT_FORMAT = {"mosei": "csd", "iemocap": "pkl"}  # so every default run uses both loaders
 
 
