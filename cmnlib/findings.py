@@ -21,6 +21,7 @@ one run's numbers.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -141,7 +142,8 @@ def show(findings):
     table = findings_table([f for _, f in pairs])
     if isinstance(findings, dict):
         table.insert(0, "data", [label for label, _ in pairs])
-    return table.style.hide(axis="index").set_properties(**{"text-align": "left"})
+    uuid = hashlib.sha256(table.to_csv().encode()).hexdigest()[:10]  # same table, same HTML
+    return table.style.set_uuid(uuid).hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 def sentence(finding: Finding) -> str:

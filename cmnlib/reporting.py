@@ -1,11 +1,37 @@
-"""Small summaries of training runs for the notebooks (tables and one-line checks)."""
+"""Small summaries of training runs for the notebooks (tables and one-line checks), and
+:func:`show`, how a notebook displays a table."""
 from __future__ import annotations
 
+import hashlib
+import numbers
 from pathlib import Path
 
 import pandas as pd
 
 from .data.sources import data_dir
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    return "" if pd.isna(value) else f"{value:,.10g}"  # as rounded by the table's maker, no float noise
+
+
+def show(frame: pd.DataFrame, caption: str | None = None):
+    """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
+    a named one, stays), integers with thousands separators, floats as rounded by the
+    function that made the table (no trailing float noise), text left-aligned."""
+    default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+    # the HTML's element ids from the content, not pandas' random uuid: the same table
+    # renders to the same bytes (nbval compares them), two tables never share ids
+    uuid = hashlib.sha256((frame.to_csv() + (caption or "")).encode()).hexdigest()[:10]
+    styled = frame.style.set_uuid(uuid).format(_cell, na_rep="")
+    if default_index:
+        styled = styled.hide(axis="index")
+    styled = styled.set_properties(**{"text-align": "left"})
+    return styled.set_caption(caption) if caption else styled
 
 
 def run_table(summaries: list[dict], metric: str) -> pd.DataFrame:

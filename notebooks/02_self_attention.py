@@ -32,11 +32,13 @@ seed = 0               # synthetic data seed, and the seed of the untrained mode
 figures_dir = None     # where the batch runner collects figures
 
 # %%
+import pandas as pd
 import torch
 
 from cmnlib import analysis, plots_attention
 from cmnlib.data import load_dataset
 from cmnlib.model import capture_attention
+from cmnlib.reporting import show
 
 # %% [markdown]
 # ## Eq. (1): scaled dot-product attention
@@ -176,7 +178,7 @@ index = analysis.pick_example(test)
 cue = analysis.cue_of(test, index)
 print(analysis.describe_utterance(test, index))
 maps = analysis.utterance_attention(model, test, index)
-{key: value.shape for key, value in maps.items()}
+show(pd.DataFrame({"map": list(maps), "shape": [str(value.shape) for value in maps.values()]}))
 
 # %% [markdown]
 # `text/self` and `audio/self` are (layers, heads, queries, keys); `audio/guided` is the

@@ -39,6 +39,7 @@ from IPython.display import Markdown
 from cmnlib import analysis, findings, plots_attention, runs, summaries
 from cmnlib.data import load_dataset
 from cmnlib.model import capture_attention
+from cmnlib.reporting import show
 from cmnlib.train import RunSpec, load_model
 
 # %% [markdown]
@@ -116,7 +117,7 @@ print(summary["label"], "| wiring:", trained.config.mua, "| hidden", trained.con
 # ambiguous words make L+A far better than L.
 
 # %% tags=["nbval-ignore-output"]
-analysis.run_metrics(summary)
+show(analysis.run_metrics(summary))
 
 # %%
 summaries.ceiling_table(bundle)
@@ -262,7 +263,7 @@ Markdown(findings.bullets(cue["trained"] + aligned["trained"] + scores))
 # run. The mean test score against the ceilings:
 
 # %% tags=["nbval-ignore-output"]
-analysis.compare_to_ceilings(summary, bundle)
+show(analysis.compare_to_ceilings(summary, bundle))
 
 # %% [markdown]
 # ### By sentiment (seed 0)

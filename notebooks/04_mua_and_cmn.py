@@ -33,6 +33,7 @@ figures_dir = None     # where the batch runner collects figures
 from cmnlib import analysis, plots_attention
 from cmnlib.data import load_dataset
 from cmnlib.model import count_parameters
+from cmnlib.reporting import show
 
 # %% [markdown]
 # ## Three wirings of the MUA stack
@@ -63,7 +64,7 @@ analysis.show_code(analysis.mua_guidance)
 # ### `encoder_decoder` (the default)
 
 # %%
-analysis.mua_guidance('encoder_decoder')
+show(analysis.mua_guidance('encoder_decoder'))
 
 # %%
 plots_attention.mua_wiring(analysis.mua_guidance("encoder_decoder"),
@@ -74,7 +75,7 @@ plots_attention.mua_wiring(analysis.mua_guidance("encoder_decoder"),
 # ### `stacked`
 
 # %%
-analysis.mua_guidance('stacked')
+show(analysis.mua_guidance('stacked'))
 
 # %%
 plots_attention.mua_wiring(analysis.mua_guidance("stacked"), "stacked: language layer l guides audio layer l",
@@ -84,7 +85,7 @@ plots_attention.mua_wiring(analysis.mua_guidance("stacked"), "stacked: language 
 # ### `symmetric`
 
 # %%
-analysis.mua_guidance('symmetric')
+show(analysis.mua_guidance('symmetric'))
 
 # %%
 plots_attention.mua_wiring(analysis.mua_guidance("symmetric"),
@@ -97,7 +98,7 @@ plots_attention.mua_wiring(analysis.mua_guidance("symmetric"),
 # time:
 
 # %%
-analysis.mua_guidance('symmetric', modalities='LAV')
+show(analysis.mua_guidance('symmetric', modalities='LAV'))
 
 # %% [markdown]
 # ## A shape trace through CMN
@@ -124,7 +125,7 @@ print("true lengths:", {m: l.tolist() for m, l in lengths.items()})
 quick = analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=seed)
 trace = analysis.shape_trace(quick, features, lengths)
 print("the rows hold all the parameters:", int(trace["parameters"].sum()) == count_parameters(quick))
-trace
+show(trace)
 
 # %% [markdown]
 # ### Paper setting (hidden 512, 2 layers, 4 heads, FFN 1024; section 4.1 and the published implementation)
@@ -133,7 +134,7 @@ trace
 paper = analysis.seeded_cmn(bundle, modalities="LA", profile="paper", seed=seed)
 trace = analysis.shape_trace(paper, features, lengths)
 print("the rows hold all the parameters:", int(trace["parameters"].sum()) == count_parameters(paper))
-trace
+show(trace)
 
 # %% [markdown]
 # ## Size and cost: CMN against MulT

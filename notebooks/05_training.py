@@ -39,6 +39,7 @@ figures_dir = None
 tables_dir = None
 
 # %%
+import pandas as pd
 from IPython.display import display
 
 from cmnlib import config, plots, reporting, runs
@@ -49,16 +50,19 @@ seeds = seeds or config.default_seeds(profile)
 bundles = {d: load_dataset(d, source, scale=scale) for d in datasets}
 for d, b in bundles.items():
     print(f"{d}: {b.source_label}")
-print(f"profile {profile}: {TRAIN_PROFILES[profile]}")
+print(f"training settings of the {profile} profile:")
+display(reporting.show(pd.DataFrame([TRAIN_PROFILES[profile].to_dict()])))
 print(f"seeds per model: {seeds}")
 
 # %% [markdown]
 # ## Train (or reuse) every model
 #
-# The progress bar counts (model, seed) runs as the worker processes finish them (in one process, as in the paper profile, one bar per run counts its epochs).
+# Trained, or read from the cache when an identical run exists (`data/runs/`). Progress
+# bars are off inside the notebook, where every refresh would stay in the output;
+# `python -m cmnlib train` shows them.
 
 # %% tags=["nbval-ignore-output"]
-results = {d: runs.train_table_models(bundles[d], profile, seeds) for d in datasets}
+results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
 
 # %%
 for d in datasets:
@@ -76,7 +80,7 @@ for d in datasets:
 
 # %% tags=["nbval-ignore-output"]
 for d in datasets:
-    display(reporting.run_table(results[d], config.headline(d)[0]).style.set_caption(f"{d}: {bundles[d].source_label}"))
+    display(reporting.show(reporting.run_table(results[d], config.headline(d)[0]), f"{d}: {bundles[d].source_label}"))
 
 # %% [markdown]
 # ## Learning curves of CMN (L+A)
@@ -93,4 +97,4 @@ for d in datasets:
 # `checkpoint.pt` (resumable state), `best.pt` (selected weights), `outputs.pt` (valid/test outputs for ensembles), `result.json`, and per model `ensemble.json`.
 
 # %% tags=["nbval-ignore-output"]
-reporting.checkpoint_listing(results[datasets[0]][:1])
+reporting.show(reporting.checkpoint_listing(results[datasets[0]][:1]))

@@ -44,6 +44,7 @@ from IPython.display import Markdown, display
 from cmnlib import config, findings, plots, runs, tables
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
+from cmnlib.reporting import show
 
 seeds = seeds or config.default_seeds(profile)
 bundles = {d: load_dataset(d, source, scale=scale) for d in sorted(set(datasets) | {wiring_dataset})}
@@ -68,7 +69,7 @@ for d in datasets:
         print(f"{d}: real data, no known ceiling")
         continue
     print(f"{d} ({gaps[d].attrs['metric']}, ensembles): {bundles[d].source_label}")
-    display(gaps[d])
+    display(show(gaps[d]))
     tables.save_table(gaps[d], f"ceiling_gaps_{d}", tables_dir, data=bundles[d].source_label)
     display(plots.ceiling_gaps(gaps[d], f"{d}: each model vs the ceiling of its modalities",
                                f"ceiling_gaps_{d}", save_dir=figures_dir))

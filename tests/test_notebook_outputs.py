@@ -1,0 +1,48 @@
+"""The committed notebooks' outputs read as tables, not as dataframe dumps: no table shows
+pandas' default 0..n row numbers (a meaningful index, such as a named one, is fine)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from cmnlib.reporting import show
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROW_HEADING = re.compile(r"<tr>\s*<th[^>]*>\s*([^<]*?)\s*</th>", re.S)
+
+
+def default_index_tables(html: str) -> int:
+    """How many tables in ``html`` start their body rows with the headings 0, 1, ..., n-1
+    and name no index (an unnamed RangeIndex)."""
+    count = 0
+    for table in re.findall(r"<table.*?</table>", html, re.S):
+        head, _, body = table.partition("<tbody>")
+        headings = ROW_HEADING.findall(body)
+        named = "index_name" in head or len(re.findall(r"<tr", head)) > 1
+        if headings and headings == [str(i) for i in range(len(headings))] and not named:
+            count += 1
+    return count
+
+
+def test_the_detector_tells_a_default_index_from_a_meaningful_one():
+    frame = pd.DataFrame({"model": ["CMN", "MulT"], "F1": [69.2, 60.2]})
+    assert default_index_tables(frame.to_html()) == 1
+    assert default_index_tables(frame.style.to_html()) == 1
+    assert default_index_tables(show(frame).to_html()) == 0
+    assert default_index_tables(frame.set_index("model").to_html()) == 0
+    assert default_index_tables(frame.rename_axis("seed").to_html()) == 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_prints_a_dataframe_with_its_default_index(path):
+    notebook = nbformat.read(path, as_version=4)
+    offenders = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if default_index_tables(output.get("data", {}).get("text/html", "")):
+                offenders.append(f"cell {index}: {cell.source.strip().splitlines()[-1][:80]}")
+    assert not offenders, f"{path.name}: " + "; ".join(offenders)
