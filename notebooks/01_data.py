@@ -58,10 +58,12 @@ summaries.split_sizes(bundle)
 # %% [markdown]
 # ## Labels
 #
-# For MOSEI the table gives the share of non-negative labels: on the **real** CMU-MOSEI test
-# set it is 71.0%, so a constant "non-negative" predictor already scores Acc2 71.0 in that
-# convention (the paper's MOSEI Acc2 of 42.5 lies below it). The grey bars are the real test
-# set's label histogram, shipped with cmnlib as a summary of the public labels.
+# For MOSEI (and the MOSEI-like stand-in) the table gives the share of non-negative labels:
+# on the **real** CMU-MOSEI test set it is 71.0%, so a constant "non-negative" predictor
+# already scores Acc2 71.0 in that convention (the paper's MOSEI Acc2 of 42.5 lies below
+# it); the figure's grey bars are the real test set's label histogram, shipped with cmnlib
+# as a summary of the public labels. For IEMOCAP the table and the figure give each
+# emotion's share per split.
 
 # %%
 summaries.label_summary(bundle)
@@ -101,11 +103,13 @@ summaries.nonfinite_table(bundle)
 #
 # The synthetic process is known, so the Bayes-optimal classifier is known too: for every
 # utterance the loader's files carry the exact posterior, and the table gives its expected
-# score for each modality subset (Monte Carlo over fresh draws, with standard errors). Words
-# carry sentiment, but some words are ambiguous and only the audio frames aligned with them
-# reveal their polarity ("This video is sick"), so **L+A is far above L or A alone**. Later
-# tables put these ceilings beside every trained model. For real data this cell prints
-# nothing: real data has no known ceiling.
+# score for each modality subset (Monte Carlo over fresh draws, with standard errors). In
+# the MOSEI-like set words carry sentiment, but some words are ambiguous and only the audio
+# frames aligned with them reveal their polarity ("This video is sick"); in the IEMOCAP-like
+# set text carries valence and audio arousal, and only together do they separate the four
+# emotions. Either way the L+A row is the one to compare with L and A alone: the table says
+# how much the pair adds on the data loaded. Later tables put these ceilings beside every
+# trained model. For real data this cell prints nothing: real data has no known ceiling.
 
 # %%
 ceilings = summaries.ceiling_table(bundle)

@@ -135,8 +135,10 @@ print("fused kernel gives the same SA output:", torch.allclose(sa_out, example.s
 # Utterances have different lengths, so a batch is right-padded: real steps first, padding
 # after, and `lengths` says where the padding starts (masks are built from lengths, never
 # from all-zero frames, because a real pause word has an all-zero GloVe vector). The mask is
-# True at padding *keys*; before the softmax their scores are set to $-10^9$ (as in MCAN),
-# so $e^{-10^9}$ underflows to exactly 0. Below, keys 2 and 3 of the example are padding:
+# True at padding *keys*; before the softmax cmnlib sets their scores to $-10^9$ (as MCAN
+# does) and the hand-written version above to $-\infty$: $e^{-10^9}$ underflows to exactly 0
+# in float32, as $e^{-\infty}$ is 0, so both give padding keys weight exactly 0 (they differ
+# only for a row whose keys are all padding, below). Keys 2 and 3 of the example are padding:
 
 # %%
 mask = torch.tensor([False, False, True, True])  # True = padding key
@@ -147,8 +149,9 @@ analysis.masking_table(example.mha, example.a, example.b, mask)
 # whatever the padding holds cannot leak into the output (checked by filling it with noise).
 # Queries *at* padding positions still produce outputs; later stages (AttFlat pooling, the
 # guided attention of other modalities) mask them out in turn. A row whose keys were all
-# padding would average them uniformly (every score $-10^9$), as MCAN does; cmnlib's
-# loader never produces an empty utterance.
+# padding would average them uniformly in cmnlib (every score $-10^9$), as MCAN does, where
+# the hand-written $-\infty$ would give NaN; cmnlib's loader never produces an empty
+# utterance.
 
 # %%
 analysis.masking_checks(example.mha, example.a, example.b, mask, seed=seed)

@@ -162,10 +162,11 @@ print(analysis.complexity_claims(complexity, "quick"))
 # **The claim, checked.** Counted as the paper counts, CMN (L+A) has 2 transformer modules
 # and MulT (L+A+V) 9 (the paper's "6" leaves out MulT's three memory transformers), and
 # CMN's stacks are also much shallower (4 layers against 45 at the paper settings). But
-# fewer modules is not a smaller or cheaper model. At the paper's hidden size of 512, CMN
-# (L+A) has about fourteen times MulT's parameters and, at MOSEI's 50 steps, about twelve
-# times its FLOPs per utterance (printed above), because MulT works at width 30 and CMN at
-# 512, and the cost of every projection grows with the square of the width. At the quick
-# setting (hidden 64) CMN (L+A) is the smaller of the two, about half of MulT (L+A+V) in
-# both parameters and FLOPs. The paper reports neither parameters nor FLOPs, so "2 instead
-# of 6" describes the architecture's layout, not its cost.
+# fewer modules is not a smaller or cheaper model. The two printed lines above give the
+# ratios of parameters and of FLOPs per utterance (at this data set's sequence lengths) at
+# the paper's setting and at the quick one: at the paper's hidden size of 512 CMN (L+A) is
+# the larger model by a wide margin, because MulT works at width 30 and CMN at 512 and the
+# cost of every projection grows with the square of the width; at the quick setting
+# (hidden 64) the widths are closer and the printed ratios say which model is larger. The
+# paper reports neither parameters nor FLOPs, so "2 instead of 6" describes the
+# architecture's layout, not its cost.
