@@ -21,7 +21,6 @@ one run's numbers.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -120,30 +119,21 @@ def beats(claim: str, statistic: str, a, b, threshold: float = 0.0, unit: str = 
                    digits)
 
 
-def findings_table(findings: list[Finding]) -> pd.DataFrame:
+def findings_table(findings) -> pd.DataFrame:
     """One row per finding: the claim, what was measured, seeds, mean, interval, threshold,
-    verdict and margin, as display strings (each finding with its own decimals)."""
+    verdict and margin, as display strings (each finding with its own decimals).
+    ``findings``: a list, or a dict ``{label: [findings]}`` whose label (e.g. the data set)
+    becomes a first column. A notebook shows it with :func:`cmnlib.reporting.show`."""
     rows = []
-    for f in findings:
+    for label, f in _labelled(findings):
         d = f.digits
-        rows.append({"claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
+        rows.append({**({"data": label} if isinstance(findings, dict) else {}), "claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
                      "mean": f"{f.estimate:.{d}f}{f.unit}",
                      f"{int(round(100 * f.confidence))}% interval": f.interval_text(),
                      "threshold": f"{'>' if f.above else '<'} {f.threshold:.{d}f}{f.unit}",
                      "verdict": f.verdict,
                      "margin": "-" if not math.isfinite(f.margin) else f"{f.margin:+.{d}f}{f.unit}"})
     return pd.DataFrame(rows)
-
-
-def show(findings):
-    """:func:`findings_table` for a notebook: no index, text left-aligned. ``findings``: a
-    list, or a dict ``{label: [findings]}`` (the label becomes a first column)."""
-    pairs = _labelled(findings)
-    table = findings_table([f for _, f in pairs])
-    if isinstance(findings, dict):
-        table.insert(0, "data", [label for label, _ in pairs])
-    uuid = hashlib.sha256(table.to_csv().encode()).hexdigest()[:10]  # same table, same HTML
-    return table.style.set_uuid(uuid).hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 def sentence(finding: Finding) -> str:

@@ -36,8 +36,9 @@ figures_dir = None     # where the batch runner collects figures
 import torch
 from IPython.display import Markdown
 
-from cmnlib import analysis, findings, plots_attention, runs, summaries
+from cmnlib import analysis, findings, plots_attention, runs, summaries, tables
 from cmnlib.data import load_dataset
+from cmnlib.data.sources import bayes_ceilings
 from cmnlib.model import capture_attention
 from cmnlib.reporting import show
 from cmnlib.train import RunSpec, load_model
@@ -247,8 +248,10 @@ analysis.aligned_attention(trained, test)
 groups = {"trained": trained_seeds, "untrained": untrained_seeds}
 cue = analysis.cue_findings(groups, test)
 aligned = analysis.aligned_findings(groups, test)
-scores = analysis.ceiling_findings(summary, bundle)
-findings.show(cue["trained"] + aligned["trained"] + scores + cue["untrained"] + aligned["untrained"])
+ceilings = bayes_ceilings(bundle)
+scores = (tables.text_ceiling_findings([summary], "mosei", ceilings, models=(summary["label"],))
+          + tables.quality_findings([summary], "mosei", ceilings))
+show(findings.findings_table(cue["trained"] + aligned["trained"] + scores + cue["untrained"] + aligned["untrained"]))
 
 # %% tags=["nbval-ignore-output"]
 Markdown(findings.bullets(cue["trained"] + aligned["trained"] + scores))

@@ -91,7 +91,7 @@ if "mosei" in shown:
 
 # %% tags=["nbval-ignore-output"]
 quality = {d: tables.quality_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
-findings.show(quality)
+show(findings.findings_table(quality))
 
 # %% tags=["nbval-ignore-output"]
 Markdown(findings.bullets(quality))

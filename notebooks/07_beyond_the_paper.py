@@ -81,7 +81,7 @@ for d in datasets:
 
 # %% tags=["nbval-ignore-output"]
 beyond_text = {d: tables.text_ceiling_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
-findings.show(beyond_text)
+show(findings.findings_table(beyond_text))
 
 # %% tags=["nbval-ignore-output"]
 Markdown(findings.bullets(beyond_text))
@@ -145,5 +145,5 @@ wiring.style.hide(axis="index")
 # comparison. The sentences are generated from the table.
 
 # %% tags=["nbval-ignore-output"]
-display(findings.show(wiring.attrs["findings"]))
+display(show(findings.findings_table(wiring.attrs["findings"])))
 Markdown(findings.bullets(wiring.attrs["findings"]))

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from cmnlib import findings as F
+from cmnlib.reporting import show
 
 T_975_DF2 = 4.302653  # Student t, 97.5% quantile, 2 degrees of freedom (any t table)
 T_975_DF1 = 12.706205
@@ -99,14 +100,14 @@ def test_sentence_and_table_follow_the_verdict():
     assert list(table.index) == [0, 1]
 
 
-def test_each_finding_keeps_its_own_decimals_and_show_hides_the_index():
+def test_each_finding_keeps_its_own_decimals_and_the_table_shows_without_index():
     ratio = F.exceeds("attention concentrates", "ratio", [1.18, 1.21, 1.16], 1.25, unit="x", digits=2)
     score = F.exceeds("score above", "Acc2", [80.02, 80.04], 79.0)
     table = F.findings_table([ratio, score])
     assert table.loc[0, "threshold"] == "> 1.25x" and table.loc[0, "mean"] == "1.18x"
     assert table.loc[1, "mean"] == "80.0" and table.loc[1, "threshold"] == "> 79.0"
     assert "1.25x" in F.sentence(ratio) and F.sentence(ratio).startswith("Not supported:")
-    html = F.show([ratio, score]).to_html()
+    html = show(F.findings_table([ratio, score])).to_html()
     assert "attention concentrates" in html and "row_heading" not in html  # no index column
 
 
@@ -116,5 +117,7 @@ def test_bullets_list_the_sentences_with_their_prefixes():
     text = F.bullets({"mosei": [a], "iemocap": [b]})
     assert text.split("\n") == [f"* mosei: {F.sentence(a)}", f"* iemocap: {F.sentence(b)}"]
     assert F.bullets([a]) == f"* {F.sentence(a)}"
-    html = F.show({"mosei": [a], "iemocap": [b]}).to_html()
+    table = F.findings_table({"mosei": [a], "iemocap": [b]})
+    assert list(table.columns[:2]) == ["data", "claim"] and list(table["data"]) == ["mosei", "iemocap"]
+    html = show(table).to_html()
     assert html.index("mosei") < html.index("iemocap") and ">data<" in html

@@ -152,3 +152,16 @@ def test_wiring_table_rows_and_findings_against_the_default():
     (stacked,) = table.attrs["findings"]
     # 71 - 81 = -10 points, well below 0: "stacked scores above encoder_decoder" is not supported
     assert stacked.estimate == pytest.approx(-10.0) and stacked.verdict == "not supported"
+
+
+def test_one_models_seeds_against_both_ceilings_as_notebook_03_asks():
+    two_seeds = [_seeded("CMN (L+A)", "cmn", [0.80, 0.82])]
+    ceilings = {"L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}
+    (above_text,) = tables.text_ceiling_findings(two_seeds, "mosei", ceilings, models=("CMN (L+A)",))
+    # scores 80, 82: mean 81, sd sqrt(2), n 2 -> 81 ± 12.706: contains the text ceiling 78
+    assert above_text.estimate == pytest.approx(81.0) and above_text.threshold == pytest.approx(78.0)
+    assert above_text.verdict == "inconclusive"
+    # gaps to the L+A ceiling: 10, 8 -> 9 ± 12.706: contains 3; no unimodal runs, no such finding
+    (near_top,) = tables.quality_findings(two_seeds, "mosei", ceilings)
+    assert near_top.estimate == pytest.approx(9.0) and near_top.verdict == "inconclusive"
+    assert tables.quality_findings(two_seeds, "mosei", None) == []

@@ -15,7 +15,7 @@ notebooks call them as ``analysis.<name>``.
 from .by_hand import (ToyExample, as_table, ffn_by_hand, layer_norm_by_hand, masking_checks, masking_table,
                       mha_by_hand, show_code, toy_example, unit_by_hand)
 from .complexity import COMPLEXITY_MODELS, complexity_claims, complexity_table
-from .cues import (CONCENTRATION, aligned_attention, aligned_findings, best_cue_ratio, ceiling_findings,
+from .cues import (CONCENTRATION, aligned_attention, aligned_findings, best_cue_ratio,
                    collect_cue_shares, compare_cue_shares, compare_to_ceilings, cue_findings, cue_share,
                    cue_shares_by_class, flat_attention_by_class, run_metrics, summarise_cue_shares, uniform_share)
 from .maps import (attention_entropy, cue_of, describe_utterance, pick_example, seeded_cmn, utterance_attention,
@@ -29,6 +29,6 @@ __all__ = [
     "summarise_cue_shares", "compare_cue_shares", "cue_shares_by_class", "flat_attention_by_class",
     "mua_guidance", "example_batch", "shape_trace", "complexity_table", "complexity_claims", "COMPLEXITY_MODELS",
     "run_metrics", "cue_of", "describe_utterance", "attention_entropy", "cue_findings",
-    "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings", "ceiling_findings",
+    "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings",
     "CONCENTRATION",
 ]

@@ -286,23 +286,6 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     return out
 
 
-def ceiling_findings(summary: dict, bundle, metric: str = "acc2_has0", tolerance: float = 3.0) -> list:
-    """A trained model's test scores over seeds against the Bayes ceilings of synthetic
-    data: above the language-only ceiling (it uses the audio), and within ``tolerance``
-    points of the L+A ceiling. Empty for real data (no known ceiling)."""
-    ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
-    scores = [100 * m["test"][metric] for m in summary["members"]]
-    out = []
-    if "L" in ceilings:
-        out.append(findings.exceeds(f"{summary['label']} scores above the language-only Bayes ceiling",
-                                    f"test {metric} %", scores, 100 * ceilings["L"][metric]))
-    if "LA" in ceilings:
-        gaps = [100 * ceilings["LA"][metric] - s for s in scores]
-        out.append(findings.exceeds(f"{summary['label']} comes within {tolerance:g} points of the L+A Bayes ceiling",
-                                    "L+A ceiling minus test score, points", gaps, tolerance, above=False))
-    return out
-
-
 def compare_to_ceilings(summary: dict, bundle, metric: str = "acc2_has0") -> pd.DataFrame:
     """A trained model's mean test score over its seeds beside the Bayes ceilings of the
     synthetic data for language alone, audio alone and language + audio, in %; no index."""

@@ -13,6 +13,11 @@ from .split import SPLITS, DataBundle, load_bundle
 from .csd import build_word_aligned
 
 
+# how the side a MulT-layout file is padded on reads (``meta['padding']``; other formats: none)
+PADDING_TEXT = {"left": ", file padded on the left", "right": ", file padded on the right",
+                "none": ", file padding: none", "mixed": ", file padding: mixed"}
+
+
 def describe_bundle(bundle: DataBundle) -> list[str]:
     """Human-readable lines: splits, shapes, dtypes, lengths, labels, non-finite counts."""
     lines = [f"dataset: {bundle.dataset}", f"format: {bundle.meta.get('format')}"]
@@ -29,8 +34,7 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
             side = bundle.meta.get("padding", {}).get(f"{name}/{modality}")
             lines.append(f"  {modality:<6} {str(array.shape):<18} {array.dtype}  "
                          f"length min/q1/median/q3/max {lengths.min()}/{q1:g}/{median:g}/{q3:g}/{lengths.max()}"
-                         f" (mean {lengths.mean():.1f})" + (f", file padded on the {side}" if side in ("left", "right") else
-                                                          f", file padding: {side}" if side else ""))
+                         f" (mean {lengths.mean():.1f})" + PADDING_TEXT.get(side, ""))
         if bundle.dataset == "iemocap":
             counts = split.labels.sum(axis=0)
             lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(IEMOCAP_EMOTIONS, counts)))

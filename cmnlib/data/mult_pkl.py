@@ -90,9 +90,6 @@ def leading_padding(array: np.ndarray) -> np.ndarray:
     return np.where(has_any, first, array.shape[1])
 
 
-PADDING_SIDES = ("left", "right", "none", "mixed")
-
-
 def padding_spans(array: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
     """Which side ``array`` (N, T, D) is padded on, and each sample's padding before and its
     true length after that: ``(side, pad, length)``.
