@@ -46,24 +46,20 @@ def loss_bits(steps: int = 3, seed: int = 0) -> list[str]:
     steps on seeded random data; return each step's loss as ``float.hex`` (every bit)."""
     import torch  # here, not at module level: the environment must be set before torch loads
 
-    from .model import build_model  # after torch, for the same reason
+    from .config import DATASETS  # after torch, for the same reason
+    from .model import build_model
+    from .train import train_step
 
     torch.manual_seed(seed)
-    dims = {"text": 300, "audio": 74}
+    dims = {m: DATASETS["mosei"].feature_dims[m] for m in ("text", "audio")}
     model = build_model("cmn", "regression", dims, "LA", "quick")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch, length = 32, 20
-    features = {m: torch.randn(batch, length, d) for m, d in dims.items()}
-    lengths = {m: torch.randint(5, length + 1, (batch,)) for m in dims}
-    target = torch.randn(batch)
-    bits = []
-    for _ in range(steps):
-        loss = torch.nn.functional.l1_loss(model(features, lengths).reshape(-1), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        bits.append(float(loss.detach()).hex())
-    return bits
+    data = {"features": {m: torch.randn(batch, length, d) for m, d in dims.items()},
+            "lengths": {m: torch.randint(5, length + 1, (batch,)) for m in dims},
+            "target": torch.randn(batch)}
+    # the trainer's own step, so the probe exercises the kernels training uses
+    return [float(train_step(model, optimizer, "regression", data)).hex() for _ in range(steps)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ ALLOWED = {
     "analysis": {"config", "data", "model", "findings"},
     "plots": {"config", "data"},
     "plots_attention": {"config", "plots"},
-    "numerics": {"model"},
+    "numerics": {"config", "model", "train"},
     "bench": {"config", "options", "data", "model"},
     "reproduce": {"config", "data"},
     "cli": {"config", "options", "data", "model", "train", "reproduce", "bench"},
