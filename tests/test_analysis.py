@@ -281,3 +281,21 @@ def test_run_metrics_and_compare_to_ceilings_read_every_seed():
                                      "mae": [0.612, 0.6]}
     shown = analysis.compare_to_ceilings(summary, bundle)
     assert shown.iloc[:, 1].tolist() == [81.0, 78.0, 90.0]
+
+
+def test_reference_check_covers_every_wiring_and_detects_a_difference(tiny_mosei_dir, monkeypatch):
+    from cmnlib.data import load_dataset
+    from cmnlib.model import reference
+    bundle = load_dataset("mosei", tiny_mosei_dir)
+    features, lengths = analysis.example_batch(bundle["test"], (0, 1))
+    check = analysis.reference_check(bundle, features, lengths)
+    assert check["wiring"].tolist() == ["encoder_decoder", "stacked", "symmetric"]
+    assert check[f"below {analysis.REFERENCE_TOLERANCE:g}"].all()
+    # a reference that computes something else (AttFlat's pooling weights not normalised) is caught
+    def broken_softmax_pooling(self, x, x_mask):
+        att = self.mlp(x).masked_fill(x_mask.squeeze(1).squeeze(1).unsqueeze(2), 0.0)
+        pooled = [torch.sum(att[:, :, i:i + 1] * x, dim=1) for i in range(self.glimpses)]
+        return self.linear_merge(torch.cat(pooled, dim=1))
+    monkeypatch.setattr(reference.RefAttFlat, "forward", broken_softmax_pooling)
+    broken = analysis.reference_check(bundle, features, lengths)
+    assert not broken[f"below {analysis.REFERENCE_TOLERANCE:g}"].any()

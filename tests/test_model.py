@@ -261,6 +261,19 @@ def test_default_cmn_computes_the_mcan_encoder_decoder_function():
                                atol=2e-5, rtol=1e-4)
 
 
+
+def test_the_plain_reference_cmn_computes_the_same_function():
+    # the reference that bench and notebook 04 trust is itself checked against the
+    # independent functional version above (hand-unrolled LSTM, no nn modules)
+    from cmnlib.model.reference import reference_from
+    torch.manual_seed(4)
+    model = CMN(small_config(head="regression")).eval()
+    reference = reference_from(model).eval()
+    features, lengths = batch(modalities=("text", "audio"))
+    with torch.no_grad():
+        torch.testing.assert_close(reference(features, lengths), mcan_reference(model, features, lengths).squeeze(-1),
+                                   atol=2e-5, rtol=1e-4)
+
 # --------------------------------------------------------------------------- baselines
 
 def test_right_to_left_padding_by_hand():

@@ -5,7 +5,8 @@
 * :mod:`.maps`: the attention maps of one utterance, and how peaked they are;
 * :mod:`.cues`: how much attention falls on the words that only the audio disambiguates,
   per map and as findings over seeds, and scores against the Bayes ceilings;
-* :mod:`.structure`: the MUA wiring read off the code, a shape trace through CMN;
+* :mod:`.structure`: the MUA wiring read off the code, a shape trace through CMN, and the
+  whole CMN against the plain reference (:mod:`cmnlib.model.reference`);
 * :mod:`.complexity`: model sizes and cost against MulT.
 
 Every function is pure computation (no plotting; the figures are in
@@ -20,7 +21,7 @@ from .cues import (CONCENTRATION, aligned_attention, aligned_findings, best_cue_
                    cue_shares_by_class, flat_attention_by_class, run_metrics, summarise_cue_shares, uniform_share)
 from .maps import (attention_entropy, cue_of, describe_utterance, pick_example, seeded_cmn, utterance_attention,
                    utterance_inputs)
-from .structure import example_batch, mua_guidance, shape_trace
+from .structure import REFERENCE_TOLERANCE, example_batch, mua_guidance, reference_check, shape_trace
 
 __all__ = [
     "show_code", "ToyExample", "toy_example", "mha_by_hand", "layer_norm_by_hand", "ffn_by_hand",
@@ -30,5 +31,5 @@ __all__ = [
     "mua_guidance", "example_batch", "shape_trace", "complexity_table", "complexity_claims", "COMPLEXITY_MODELS",
     "run_metrics", "cue_of", "describe_utterance", "attention_entropy", "cue_findings",
     "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings",
-    "CONCENTRATION",
+    "CONCENTRATION", "reference_check", "REFERENCE_TOLERANCE",
 ]

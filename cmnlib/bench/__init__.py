@@ -44,7 +44,7 @@ import torch
 
 from .. import options
 
-from .reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
+from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .report import markdown
 from .workers import (PLANS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch, worker_gemm,
                       worker_scaling, worker_train)

@@ -21,7 +21,7 @@ from ..data import load_dataset
 from ..data.loader import make_loader
 from ..model import build_model, count_flops
 from ..model import heads as H
-from .reference import DIMS, make_batch, reference_from
+from ..model.reference import DIMS, make_batch, reference_from
 
 
 # A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).

@@ -1,7 +1,11 @@
 """The plain reference CMN: the same function as cmnlib's CMN written with explicit
-matmul attention and plain torch.nn modules, with an identical parameter layout so that the
-same weights load into both; the benchmark's inputs; and the check that both compute the
-same outputs."""
+matmul attention and plain torch.nn modules, MCAN-style, with an identical parameter layout
+so that the same weights load into both.
+
+One reference serves everyone who needs to know that the fast CMN computes the paper's
+function: the benchmark (speed is measured against it, :mod:`cmnlib.bench`), notebook 04's
+whole-model check, and the tests. :func:`compare_outputs` and :func:`equality_report` are
+that check; :func:`make_batch` draws the padded inputs it runs on."""
 from __future__ import annotations
 
 import math
@@ -10,9 +14,9 @@ import torch
 from torch import nn
 
 from ..config import DATASETS
-from ..model import heads as H
-from ..model.attention import MASK_FILL
-from ..model.cmn import CMN, CMNConfig
+from . import heads as H
+from .attention import MASK_FILL
+from .cmn import CMN, CMNConfig
 
 
 DIMS = DATASETS["mosei"].feature_dims  # MOSEI-like feature sizes
