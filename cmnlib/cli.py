@@ -81,8 +81,8 @@ def _cmd_train(args) -> int:
     seeds = args.seeds if args.seeds is not None else config.default_seeds(args.profile)
     print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
     summary = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
-    metric_keys = ["accuracy", "macro_f1"] if args.dataset == "iemocap" else ["acc2_has0", "f1_has0", "mae"]
-    metric_keys = [k for k in metric_keys if k in summary["mean"]] or list(summary["mean"])[:3]
+    metric_keys = [k for k in config.dataset_info(args.dataset).key_metrics if k in summary["mean"]]
+    metric_keys = metric_keys or list(summary["mean"])[:3]  # another head than the data set's default
     for member in summary["members"]:
         values = ", ".join(f"{k} {member['test'][k]:.4f}" for k in metric_keys)
         print(f"  seed {member['seed']}: best epoch {member['best_epoch']}/{member['epochs_run']}, test {values}")

@@ -40,21 +40,35 @@ IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")  # MulT's label order
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the code needs to know about a data set before reading any file."""
+    """What the code needs to know about a data set before reading any file.
+
+    The feature sizes are those of the standard files (MulT's word-aligned GloVe / COVAREP /
+    FACET for MOSEI, MOSI and IEMOCAP; MMSA's BERT / librosa / OpenFace for CH-SIMS). They
+    are defaults for models built without data: every loader reads the sizes from the file.
+    """
 
     name: str
-    feature_dims: dict            # the standard word-aligned features (GloVe / COVAREP / FACET)
-    default_head: str             # "regression" (sentiment in [-3, 3]) or "4class" (emotions)
+    feature_dims: dict            # the standard files' feature sizes
+    default_head: str             # "regression" (sentiment) or "4class" (emotions)
     headline: str                 # the metric key of the headline number (MMSA's KeyEval)
     headline_label: str           # how tables name it
     classes: tuple[str, ...] = ()
+    label_kind: str = "sentiment"         # "sentiment" (one score) or "emotions" (one-vs-rest)
+    label_range: tuple[float, float] = (-3.0, 3.0)
+    metrics: str = "mosei"                # which metric family scores a regression head
+    language: str = "en"
+    key_metrics: tuple[str, ...] = ("acc2_has0", "f1_has0", "mae")  # what `cmn train` prints
 
 
 DATASETS = {
     "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0", "Acc2"),
     "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0", "Acc2"),
     "iemocap": DatasetInfo("iemocap", {"text": 300, "audio": 74, "vision": 35}, "4class", "macro_f1",
-                           "F1 (unweighted)", IEMOCAP_EMOTIONS),
+                           "F1 (unweighted)", IEMOCAP_EMOTIONS, label_kind="emotions", label_range=(0.0, 1.0),
+                           metrics="iemocap", key_metrics=("accuracy", "macro_f1")),
+    # CH-SIMS (Yu et al. 2020): Chinese, sentiment in [-1, 1], MMSA's metrics (Acc2 [-1, 0] vs (0, 1])
+    "sims": DatasetInfo("sims", {"text": 768, "audio": 33, "vision": 709}, "regression", "acc2", "Acc2",
+                        label_range=(-1.0, 1.0), metrics="sims", language="zh", key_metrics=("acc2", "f1", "mae")),
 }
 
 
@@ -66,7 +80,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def default_head(dataset: str) -> str:
-    """'4class' for IEMOCAP, 'regression' for MOSEI and MOSI."""
+    """'4class' for IEMOCAP, 'regression' for MOSEI, MOSI and CH-SIMS."""
     return dataset_info(dataset).default_head
 
 

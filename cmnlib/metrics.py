@@ -1,4 +1,4 @@
-"""Evaluation metrics for CMU-MOSEI sentiment and IEMOCAP emotion recognition.
+"""Evaluation metrics for CMU-MOSEI / CMU-MOSI and CH-SIMS sentiment and IEMOCAP emotions.
 
 The conventions follow the reference implementations the field compares against:
 MulT's ``src/eval_metrics.py`` (Tsai et al., 2019) and MMSA's regression metrics
@@ -22,6 +22,9 @@ weights equal to each class's support in the ground truth), called as
 ``f1_score(y_true, y_pred, ...)``. MulT calls ``f1_score(preds, truths)`` with
 the arguments swapped, which weights by the *predicted* class counts instead;
 see ``mult_f1_argument_order`` in :func:`mosei_regression_metrics`.
+
+CH-SIMS (labels in [-1, 1]): :func:`sims_regression_metrics`, MMSA's Acc2/Acc3/Acc5 with
+half-open class intervals, weighted F1, MAE and Corr.
 
 IEMOCAP (four emotions: neutral, happy, sad, angry):
 
@@ -62,6 +65,8 @@ __all__ = [
     "majority_rate",
     "mosei_binary_metrics",
     "mosei_regression_metrics",
+    "sims_regression_metrics",
+    "SIMS_CUTS",
 ]
 
 
@@ -422,6 +427,51 @@ def iemocap_binary4_metrics(
         f1s.append(f1)
     result["mean_acc"] = float(np.mean(accs))
     result["mean_f1"] = float(np.mean(f1s))
+    result["n"] = int(t.shape[0])
+    return result
+
+
+# --------------------------------------------------------------------------- #
+# CH-SIMS
+# --------------------------------------------------------------------------- #
+
+# MMSA's class boundaries for CH-SIMS sentiment in [-1, 1]; each class is a half-open
+# interval (lo, hi], the first one closed at -1: Acc2 [-1, 0] vs (0, 1]; Acc3 cuts at
+# -0.1 and 0.1; Acc5 at -0.7, -0.1, 0.1, 0.7.
+SIMS_CUTS = {"acc2": (0.0,), "acc3": (-0.1, 0.1), "acc5": (-0.7, -0.1, 0.1, 0.7)}
+
+
+def _sims_classes(values: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
+    """Class index of each value: the number of cuts strictly below it, so a value equal
+    to a cut falls in the class below ((lo, hi] intervals). Compared in float32, as MMSA
+    does (its arrays are float32): float32(0.1) is neutral, not positive."""
+    return np.searchsorted(np.asarray(cuts, dtype=np.float32), values.astype(np.float32), side="left")
+
+
+def sims_regression_metrics(preds: ArrayLike, labels: ArrayLike) -> dict[str, float | int]:
+    """CH-SIMS metrics for a regression head, as MMSA's ``__eval_sims_regression``.
+
+    Both sides are clipped to [-1, 1], then bucketed by :data:`SIMS_CUTS`:
+
+    * ``acc2``: negative-or-neutral [-1, 0] vs positive (0, 1];
+    * ``acc3``: [-1, -0.1], (-0.1, 0.1], (0.1, 1];
+    * ``acc5``: [-1, -0.7], (-0.7, -0.1], (-0.1, 0.1], (0.1, 0.7], (0.7, 1];
+    * ``f1``: support-weighted F1 of the two Acc2 classes, ``f1_score(y_true, y_pred)``;
+    * ``mae``: mean absolute error after clipping; ``corr``: Pearson r after clipping
+      (NaN when either side is constant);
+    * ``n``: the number of samples.
+
+    Raises ValueError on shape mismatch, empty or non-finite input.
+    """
+    p = np.clip(_as_1d(preds, "preds"), -1.0, 1.0)
+    t = np.clip(_as_1d(labels, "labels"), -1.0, 1.0)
+    _check_same_length(p, t, "preds", "labels")
+    classes = {name: (_sims_classes(p, cuts), _sims_classes(t, cuts)) for name, cuts in SIMS_CUTS.items()}
+    result: dict[str, float | int] = {name: float(np.mean(pred == true)) for name, (pred, true) in classes.items()}
+    pred2, true2 = classes["acc2"]
+    result["f1"] = _weighted_f1(true2, pred2)
+    result["mae"] = float(np.mean(np.abs(p - t)))
+    result["corr"] = _pearson(p, t)
     result["n"] = int(t.shape[0])
     return result
 

@@ -22,7 +22,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=list(config.MODEL_NAMES), default="cmn")
     parser.add_argument("--modalities", default="LA", help="subset of LAV (cmn, mult, ef_lstm)")
     parser.add_argument("--head", choices=["regression", "binary", "4class", "binary4"], default=None,
-                        help="default: regression for MOSEI/MOSI, 4class for IEMOCAP")
+                        help="default: regression for MOSEI, MOSI and CH-SIMS, 4class for IEMOCAP")
     parser.add_argument("--profile", choices=list(config.PROFILES), default="quick")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="model config field, e.g. --set mua=symmetric --set hidden=256")

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from . import metrics as M
 from . import config
-from .config import default_head
+from .config import dataset_info, default_head
 from .data.loader import make_loader, task_targets
 from .data.sources import LOADER_VERSION, data_dir
 from .data.split import DataBundle, Split
@@ -157,7 +157,9 @@ def split_metrics(dataset: str, head: str, outputs: torch.Tensor, split: Split) 
     targets = task_targets(split, head)
     result = {"loss": float(H.loss(head, outputs, targets))}
     prediction = H.predict(head, outputs).numpy()
-    if head == "regression":
+    if head == "regression" and dataset_info(dataset).metrics == "sims":
+        result.update(M.sims_regression_metrics(prediction, split.labels))
+    elif head == "regression":
         result.update(M.mosei_regression_metrics(prediction, split.labels))
     elif head == "binary":
         result.update(M.mosei_binary_metrics(prediction, split.labels))

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from cmnlib.metrics import (
+    sims_regression_metrics,
     iemocap_binary4_metrics,
     iemocap_metrics,
     majority_rate,
@@ -405,3 +406,32 @@ def test_no_warnings_on_degenerate_but_valid_inputs() -> None:
     # both positive and both predicted positive -> everything correct
     assert m["acc2_has0"] == approx(1.0)
     assert m["f1_non0"] == approx(1.0)
+
+
+# --------------------------------------------------------------------------- CH-SIMS
+
+def test_sims_metrics_by_hand():
+    # float32 as MMSA's arrays; 0.1 and -0.1 sit exactly on cuts and belong to the class below
+    preds = np.array([0.1, -0.1, 0.0, 0.7, -1.0, 1.0], np.float32)
+    labels = np.array([0.2, -0.2, 0.05, 0.8, -0.9, 0.3], np.float32)
+    r = sims_regression_metrics(preds, labels)
+    # Acc2 classes: preds 1 0 0 1 0 1, labels 1 0 1 1 0 1 -> 5/6
+    assert r["acc2"] == pytest.approx(5 / 6)
+    # Acc3: preds 1 0 1 2 0 2, labels 2 0 1 2 0 2 -> 5/6
+    assert r["acc3"] == pytest.approx(5 / 6)
+    # Acc5: preds 2 1 2 3 0 4, labels 3 1 2 4 0 3 -> 3/6
+    assert r["acc5"] == pytest.approx(0.5)
+    # weighted F1 of the Acc2 classes: class 0 (support 2) P 2/3 R 1 -> 0.8; class 1 (support 4)
+    # P 1 R 3/4 -> 6/7
+    assert r["f1"] == pytest.approx((2 * 0.8 + 4 * 6 / 7) / 6)
+    assert r["mae"] == pytest.approx((0.1 + 0.1 + 0.05 + 0.1 + 0.1 + 0.7) / 6, abs=1e-6)
+    assert r["corr"] == pytest.approx(np.corrcoef(preds.astype(float), labels.astype(float))[0, 1], abs=1e-6)
+    assert r["n"] == 6
+
+
+def test_sims_metrics_clip_to_the_label_range():
+    # a prediction of 2.5 is clipped to 1 before the MAE, as MMSA does
+    r = sims_regression_metrics(np.array([2.5, -3.0]), np.array([1.0, -1.0]))
+    assert r["mae"] == 0.0 and r["acc5"] == 1.0
+    with pytest.raises(ValueError, match="same number"):
+        sims_regression_metrics([0.1, 0.2], [0.1])

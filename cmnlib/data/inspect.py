@@ -7,7 +7,8 @@ import numpy as np
 
 from .csd import find_sequences, read_csd
 from .errors import DataError
-from .mult_pkl import dataset_from_filename, read_mult_pickle
+from .mult_pkl import dataset_from_filename
+from .sources import file_digests, find_mmsa_file, read_pickle, real_source_label
 from ..config import IEMOCAP_EMOTIONS
 from .split import SPLITS, DataBundle, load_bundle
 from .csd import build_word_aligned
@@ -40,6 +41,9 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
             lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(IEMOCAP_EMOTIONS, counts)))
         else:
             y = split.labels
+            for key in ("labels_T", "labels_A", "labels_V"):
+                if key in split.extras:
+                    lines.append(f"  {key} mean {split.extras[key].mean():.3f} (CH-SIMS unimodal label)")
             lines.append(f"  labels mean {y.mean():.3f} std {y.std():.3f} min {y.min():.2f} "
                          f"max {y.max():.2f}; non-negative {100 * (y >= 0).mean():.1f}%, "
                          f"zero {100 * (y == 0).mean():.1f}%")
@@ -53,8 +57,17 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
     for key, value in bundle.meta.get("counts", {}).items():
         if value:
             lines.append(f"{key.replace('_', ' ')}: {value}")
+    lengths_from = bundle.meta.get("lengths_from", {})
+    if lengths_from:
+        by_source: dict[str, list[str]] = {}
+        for key, source in lengths_from.items():
+            by_source.setdefault(source, []).append(key.split("/")[1])
+        lines.append("lengths from: " + "; ".join(f"{source} ({', '.join(dict.fromkeys(mods))})"
+                                                  for source, mods in by_source.items()))
+    for warning in bundle.meta.get("warnings", []):
+        lines.append(f"WARNING: {warning}")
     if bundle.meta.get("ignored_keys"):
-        lines.append(f"ignored keys: {', '.join(bundle.meta['ignored_keys'])}")
+        lines.append("ignored keys: " + ", ".join(dict.fromkeys(k.split("/", 1)[-1] for k in bundle.meta["ignored_keys"])))
     return lines
 
 
@@ -87,16 +100,27 @@ def inspect_path(path: str | Path, dataset: str | None = None) -> list[str]:
     if path.is_file() and path.suffix in (".h5", ".hdf5"):
         return describe_bundle(load_bundle(path))
     if path.is_file():
-        return describe_bundle(read_mult_pickle(path, dataset))
+        return describe_pickle(path, dataset)
     sequences = find_sequences(path)
     if sequences:
         lines = [f"folder of {len(sequences)} computational sequences: " + ", ".join(sequences)]
         return lines + describe_bundle(build_word_aligned(path, dataset or "mosei"))
     pickles = [p for p in sorted(path.glob("*.pkl")) if dataset is None or dataset_from_filename(p) == dataset]
     if not pickles:
-        raise DataError(path, "no supported data in the folder", expected=".csd files or MulT .pkl",
-                        found="neither")
+        mmsa = [find_mmsa_file(path, d) for d in ([dataset] if dataset else ["mosi", "mosei", "sims"])]
+        pickles = sorted({p for p in mmsa if p is not None})
+    if not pickles:
+        raise DataError(path, "no supported data in the folder",
+                        expected=".csd files, MulT .pkl or MMSA Processed/*.pkl", found="none of them")
     lines = []
     for pickle_path in pickles:
-        lines += [f"== {pickle_path.name}"] + describe_bundle(read_mult_pickle(pickle_path, dataset))
+        lines += [f"== {pickle_path.name}"] + describe_pickle(pickle_path, dataset)
     return lines
+
+
+def describe_pickle(path: Path, dataset: str | None) -> list[str]:
+    """A MulT or MMSA pickle: its source line (format, SHA-256, and for MMSA's published
+    files whether the hash matches), then :func:`describe_bundle`."""
+    bundle = read_pickle(path, dataset)
+    label = real_source_label(bundle, path, file_digests([path]))
+    return [f"source: {label}"] + describe_bundle(bundle)

@@ -162,7 +162,7 @@ def _labels_from_mult(dataset: str, labels, path, key: str) -> np.ndarray:
     return labels.reshape(labels.shape[0]).astype(np.float32)
 
 
-def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle:
+def read_mult_pickle(path: str | Path, dataset: str | None = None, raw=None) -> DataBundle:
     """Load a MulT data pickle into a canonical :class:`DataBundle`.
 
     ``dataset`` is inferred from the file name when not given. Lengths are recovered from
@@ -173,7 +173,7 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
     (:func:`padding_spans`, recorded in ``meta['padding']``): MulT's own files are
     left-padded, files written by other tools are often right-padded, and trailing padding
     is never read as content. Mixed padding gets one :class:`DataWarning` naming the file
-    and the keys.
+    and the keys. ``raw``: the already unpickled object, if the caller has it.
     """
     path = Path(path)
     dataset = dataset or dataset_from_filename(path)
@@ -181,7 +181,7 @@ def read_mult_pickle(path: str | Path, dataset: str | None = None) -> DataBundle
         raise DataError(path, "cannot tell the data set from the file name; pass dataset=",
                         expected="mosei, mosi or iemocap in the name", found=path.name)
     check_dataset_name(dataset)
-    raw = safe_load_pickle(path)
+    raw = safe_load_pickle(path) if raw is None else raw
     if not isinstance(raw, dict):
         raise DataError(path, "top level is not a dict", expected="{'train','valid','test'} dict",
                         found=type(raw).__name__)

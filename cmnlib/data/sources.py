@@ -2,7 +2,8 @@
 
 ``source='synthetic'`` (the default) generates the stand-in on first use under
 ``data/synthetic/`` and reads it back through the real-format loaders; any other value is
-a path to real files (a MulT pickle, or a folder of SDK ``.csd`` files or pickles). The
+a path to real files: a MulT pickle, an MMSA processed pickle (told apart by their keys),
+or a folder of SDK ``.csd`` files or of either pickle. The
 canonical result is cached as HDF5 under ``data/cache/``, keyed by a SHA-256 of the source
 files' bytes, the loader version and the loader options, so a changed source never serves
 a stale cache.
@@ -18,11 +19,13 @@ from pathlib import Path
 
 from .csd import build_word_aligned
 from .errors import REAL_DATA_HINT, DataError
-from .mult_pkl import dataset_from_filename, read_mult_pickle
+from .mmsa_pkl import FILE_NAMES as MMSA_FILE_NAMES
+from .mmsa_pkl import check_published, is_mmsa_layout, read_mmsa_pickle
+from .mult_pkl import dataset_from_filename, read_mult_pickle, safe_load_pickle
 from .split import DataBundle, check_dataset_name, load_bundle, save_bundle
 from . import synthetic
 
-LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files)
+LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files). MMSA pickles needed no bump: no cache of one could exist before
 DEFAULT_FORMAT = {"mosei": "csd", "iemocap": "pkl"}  # so every default run uses both loaders
 
 
@@ -70,14 +73,42 @@ def ensure_synthetic(dataset: str, scale: str = "quick", seed: int = 0, progress
     return target
 
 
-def hash_files(paths: list[Path]) -> str:
-    """SHA-256 over the names and bytes of ``paths`` (sorted by name)."""
-    digest = hashlib.sha256()
+def file_digests(paths: list[Path]) -> dict[str, str]:
+    """{file name: SHA-256 of its bytes}, in name order."""
+    digests = {}
     for path in sorted(paths, key=lambda p: p.name):
-        digest.update(path.name.encode())
         with open(path, "rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
+            digests[path.name] = hashlib.file_digest(f, "sha256").hexdigest()
+    return digests
+
+
+def hash_files(paths: list[Path], digests: dict[str, str] | None = None) -> str:
+    """SHA-256 over the names and bytes of ``paths`` (sorted by name)."""
+    digests = digests or file_digests(paths)
+    digest = hashlib.sha256()
+    for name in sorted(digests):
+        digest.update(name.encode())
+        digest.update(bytes.fromhex(digests[name]))
     return digest.hexdigest()
+
+
+def read_pickle(path: str | Path, dataset: str | None = None):
+    """A MulT or an MMSA pickle, told apart by its keys (MMSA's splits hold
+    ``regression_labels``), read by the matching reader; the file is unpickled once."""
+    raw = safe_load_pickle(path)
+    if is_mmsa_layout(raw):
+        return read_mmsa_pickle(path, dataset, raw=raw)
+    return read_mult_pickle(path, dataset, raw=raw)
+
+
+def find_mmsa_file(folder: Path, dataset: str) -> Path | None:
+    """MMSA's file for ``dataset`` in ``folder``, ``folder/Processed`` or
+    ``folder/<DATASET>/Processed`` (aligned_50 first: CMN reads word-aligned data)."""
+    for base in (folder, folder / "Processed", folder / dataset.upper() / "Processed"):
+        for name in MMSA_FILE_NAMES:
+            if (base / name).is_file():
+                return base / name
+    return None
 
 
 def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
@@ -89,7 +120,7 @@ def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
             return "pkl", path
         if path.suffix == ".csd":
             return "csd", path.parent
-        raise DataError(path, "unsupported file type", expected=".pkl (MulT) or a folder of .csd",
+        raise DataError(path, "unsupported file type", expected=".pkl (MulT or MMSA) or a folder of .csd",
                         found=path.suffix or "no suffix")
     if any(path.glob("*.csd")):
         return "csd", path
@@ -97,8 +128,11 @@ def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
     if pickles:
         aligned = [p for p in pickles if "noalign" not in p.name]
         return "pkl", (aligned or pickles)[0]
+    mmsa = find_mmsa_file(path, dataset)
+    if mmsa is not None:
+        return "pkl", mmsa
     raise DataError(path, f"no {dataset} data found in the folder",
-                    expected=f".csd files or a {dataset} MulT pickle", found="neither",
+                    expected=f".csd files, a {dataset} MulT pickle or an MMSA Processed/*.pkl", found="none",
                     hint=REAL_DATA_HINT)
 
 
@@ -133,7 +167,8 @@ def load_dataset(dataset: str, source: str | Path = "synthetic", *, scale: str =
         fmt, path = detect_format(Path(source), dataset)
         label = None
     files = sorted(path.glob("*.csd")) if fmt == "csd" else [path]
-    source_hash = hash_files(files)
+    digests = file_digests(files)
+    source_hash = hash_files(files, digests)
     options = {"fmt": fmt, "seq_len": seq_len, "keep": keep, "loader": LOADER_VERSION}
     key = hashlib.sha256((source_hash + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:16]
     cache_path = data_dir() / "cache" / f"{dataset}-{fmt}-{key}.h5"
@@ -144,15 +179,39 @@ def load_dataset(dataset: str, source: str | Path = "synthetic", *, scale: str =
     if fmt == "csd":
         bundle = build_word_aligned(path, dataset, seq_len=seq_len, keep=keep)
     else:
-        bundle = read_mult_pickle(path, dataset)
+        bundle = read_pickle(path, dataset)
     bundle.meta["source_hash"] = source_hash
     bundle.meta["synthetic"] = label is not None
-    bundle.meta["source_label"] = label or (
-        f"REAL {dataset.upper()} from {path.name} ({fmt}, sha256 {source_hash[:12]})")
+    if label is None:
+        label = real_source_label(bundle, path, digests)
+    bundle.meta["source_label"] = label
     if cache:
         save_bundle(bundle, cache_path)
         bundle.meta["cache_path"] = str(cache_path)
     return bundle
+
+
+FORMAT_NAMES = {"mult_pkl": "MulT pickle", "mmsa_pkl": "MMSA pickle", "csd": "SDK .csd"}
+
+
+def real_source_label(bundle: DataBundle, path: Path, digests: dict[str, str]) -> str:
+    """'REAL MOSI from aligned_50.pkl (MMSA pickle, sha256 d3994fd25681, MMSA's published
+    file)': the data set, the file, its format and hash, and for a file named like one of
+    MMSA's published files whether its SHA-256 matches (also kept in ``meta['published']``)."""
+    fmt = FORMAT_NAMES.get(bundle.meta.get("format"), bundle.meta.get("format", "?"))
+    if len(digests) == 1:
+        (digest,) = digests.values()
+        bundle.meta["sha256"] = digest
+        where = f"{path.name} ({fmt}, sha256 {digest[:12]}"
+        published = check_published(path, digest)
+        if published is not None:
+            bundle.meta["published"] = published
+            where += (", MMSA's published file" if published["match"]
+                      else f", NOT the published {published['published_as']}: its SHA-256 differs")
+        where += ")"
+    else:
+        where = f"{path.name}/ ({len(digests)} {fmt} files, sha256 {hash_files([], digests)[:12]})"
+    return f"REAL {bundle.dataset.upper()} from {where}"
 
 
 def bayes_ceilings(bundle: DataBundle) -> dict | None:

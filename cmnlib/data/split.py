@@ -7,10 +7,11 @@ two) returns a :class:`DataBundle`: three :class:`Split` objects plus metadata. 
   with non-finite values already replaced by 0 (and counted in ``meta``);
 * ``lengths[modality]``: int64 (N,), the true number of steps, so padding masks come from
   lengths and never from all-zero frames (real GloVe 'sp' tokens are all-zero words);
-* ``labels``: MOSEI/MOSI: float32 (N,) sentiment in [-3, 3]; IEMOCAP: int64 (N, 4), one
+* ``labels``: MOSEI/MOSI: float32 (N,) sentiment in [-3, 3]; CH-SIMS: in [-1, 1]; IEMOCAP: int64 (N, 4), one
   one-vs-rest 0/1 column per emotion in the order of :data:`IEMOCAP_EMOTIONS`;
 * ``ids``: str (N,), the segment ids (``video[index]`` for SDK data);
-* ``extras``: optional per-sample arrays (synthetic ground truth, e.g. ``cue_mask``).
+* ``extras``: optional per-sample arrays (synthetic ground truth, e.g. ``cue_mask``; MMSA's
+  ``raw_text``; CH-SIMS's unimodal labels ``labels_T`` / ``labels_A`` / ``labels_V``).
 
 A bundle round-trips through HDF5 (:func:`save_bundle`, :func:`load_bundle`), which is
 the on-disk cache under ``data/cache``.
@@ -32,7 +33,6 @@ from .errors import DataError
 
 SPLITS = ("train", "valid", "test")
 DATASETS = tuple(config.DATASETS)
-SENTIMENT_RANGE = (-3.0, 3.0)
 
 
 def check_dataset_name(dataset: str) -> str:
@@ -169,14 +169,14 @@ def _validate_labels(dataset: str, split: Split, path) -> None:
         if labels.ndim != 1:
             raise DataError(path, "sentiment labels have the wrong shape", key=key,
                             expected="(N,) (or (N, 1, 1) in MulT files)", found=f"shape {labels.shape}")
+        low, high = config.dataset_info(dataset).label_range
         if not np.isfinite(labels).all():
             raise DataError(path, "sentiment labels contain NaN or inf", key=key,
-                            expected="finite values in [-3, 3]",
+                            expected=f"finite values in [{low:g}, {high:g}]",
                             found=f"{int((~np.isfinite(labels)).sum())} non-finite")
-        low, high = SENTIMENT_RANGE
         if labels.min() < low - 1e-6 or labels.max() > high + 1e-6:
             raise DataError(path, "sentiment labels out of range", key=key,
-                            expected="values in [-3, 3]",
+                            expected=f"values in [{low:g}, {high:g}] for {dataset}",
                             found=f"min {labels.min():.3g}, max {labels.max():.3g}")
 
 
@@ -219,12 +219,22 @@ def save_bundle(bundle: DataBundle, path: str | Path) -> Path:
                 group.create_dataset("labels", data=split.labels)
                 group.create_dataset("ids", data=split.ids.astype(object), dtype=h5py.string_dtype())
                 for key, array in split.extras.items():
-                    group.create_dataset(f"extras/{key}", data=array)
+                    if array.dtype.kind in "UO":  # per-sample text (raw transcripts)
+                        group.create_dataset(f"extras/{key}", data=array.astype(object), dtype=h5py.string_dtype())
+                    else:
+                        group.create_dataset(f"extras/{key}", data=array)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _decoded(array: np.ndarray) -> np.ndarray:
+    """h5py returns variable-length strings as bytes objects; give them back as str."""
+    if array.dtype.kind == "O":
+        return np.array([s.decode() if isinstance(s, bytes) else s for s in array])
+    return array
 
 
 def load_bundle(path: str | Path) -> DataBundle:
@@ -244,7 +254,7 @@ def load_bundle(path: str | Path) -> DataBundle:
             group = h5[name]
             features = {m: group["features"][m][()] for m in MODALITIES if m in group["features"]}
             lengths = {m: group["lengths"][m][()] for m in features}
-            extras = {k: group["extras"][k][()] for k in group["extras"]} if "extras" in group else {}
+            extras = {k: _decoded(group["extras"][k][()]) for k in group["extras"]} if "extras" in group else {}
             ids = np.array([s.decode() if isinstance(s, bytes) else s for s in group["ids"][()]])
             splits[name] = Split(name, features, lengths, group["labels"][()], ids, extras)
         return DataBundle(str(h5.attrs["dataset"]), splits, json.loads(h5.attrs["meta"]))
