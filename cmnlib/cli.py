@@ -64,12 +64,12 @@ def _cmd_train(args) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    config = TRAIN_PROFILES[args.profile]
+    train_config = TRAIN_PROFILES[args.profile]
     changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                                   ("device", args.device)) if v is not None}
     spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
                    profile=args.profile, model_overrides=_overrides(args.set),
-                   train=replace(config, **changes))
+                   train=replace(train_config, **changes))
     try:  # a bad --set or modality subset: one clear line before any training starts
         resolved = spec.resolved()
         build_model(resolved.model, resolved.head, bundle.feature_dims, resolved.modalities,

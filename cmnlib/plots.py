@@ -13,7 +13,10 @@ from .config import IEMOCAP_EMOTIONS
 from .data.split import SPLITS, DataBundle
 
 plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": False,
-                     "axes.spines.right": False, "font.size": 9})
+                     "axes.spines.right": False, "font.size": 9,
+                     # titles carry ids and file names; MMSA ids contain "$_$", which mathtext
+                     # would try to parse as an equation
+                     "text.parse_math": False})
 
 
 def save(fig, name: str, save_dir: str | Path | None):

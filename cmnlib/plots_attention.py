@@ -79,7 +79,10 @@ def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None):
 def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
     """Share of attention on the cue words divided by the uniform share, per attention map
     (rows of a :func:`cmnlib.analysis.compare_cue_shares` table) and model (its
-    '<model> ratio' columns). 1 = no preference for the cue words."""
+    '<model> ratio' columns). 1 = no preference for the cue words. Draws nothing and
+    returns None for ``table=None`` (data without a cue mask)."""
+    if table is None:
+        return None
     models = [c[:-len(" ratio")] for c in table.columns if c.endswith(" ratio")]
     labels = [f"{a} L{layer + 1} h{head}" if not a.endswith("flat") else a for a, layer, head in table.index]
     long = pd.DataFrame([{"map": label, "model": model, "ratio": table[f"{model} ratio"].iloc[i]}

@@ -107,7 +107,11 @@ def table_specs(dataset: str, profile: str = "quick", models=TABLE_MODELS) -> li
 
 def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
                        models=TABLE_MODELS, progress: bool = True, processes: int | None = None) -> list[dict]:
-    """Train (or reuse from the cache) every reproduced row's model; one summary per row."""
+    """Train (or reuse from the cache) every reproduced row's model; one summary per row.
+    Early fusion concatenates the modalities step by step, so on unaligned data (MMSA's
+    ``unaligned_50.pkl``, for example) its row is left out."""
+    if not bundle.aligned:
+        models = tuple((m, mods) for m, mods in models if m != "ef_lstm")
     return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
 
 

@@ -40,7 +40,22 @@ COLUMNS = {
               "acc2_non0": ("acc2_non0", "Acc2 (non-zero)"), "f1_non0": ("f1_non0", "F1 (non-zero)"),
               "mae": ("mae", "MAE"), "corr": ("corr", "Corr")},
 }
-PERCENT = {"prec", "recall", "f1", "acc", "acc2", "acc2_non0", "f1_non0"}
+COLUMNS["sims"] = {"acc2": ("acc2", "Acc2"), "acc3": ("acc3", "Acc3"), "acc5": ("acc5", "Acc5"),
+                   "f1": ("f1", "F1"), "mae": ("mae", "MAE"), "corr": ("corr", "Corr")}
+PERCENT = {"prec", "recall", "f1", "acc", "acc2", "acc2_non0", "f1_non0", "acc3", "acc5"}
+# the paper's tables: Table 1 is IEMOCAP, Table 2 CMU-MOSEI; other data sets have no reported rows
+PAPER_TABLES = {"iemocap": ("table1_iemocap", PAPER_TABLE1), "mosei": ("table2_mosei", PAPER_TABLE2)}
+
+
+def table_columns(dataset: str) -> dict:
+    """{column: (metric key, label)} of ``dataset``'s table, by its metric family."""
+    return COLUMNS[config.dataset_info(dataset).metrics]
+
+
+def table_name(dataset: str) -> str:
+    """The file name of ``dataset``'s table: the paper's table number where it has one
+    (table1_iemocap, table2_mosei), else ``table_<dataset>``."""
+    return PAPER_TABLES[dataset][0] if dataset in PAPER_TABLES else f"table_{dataset}"
 
 
 def _value(metric: str, value: float | None) -> float | None:
@@ -55,9 +70,9 @@ def results_frame(dataset: str, summaries: list[dict], ceilings: dict | None = N
     kinds: 'reported (paper)', 'mean over seeds', 'std over seeds', 'ensemble',
     'Bayes ceiling'. Values in percent (MAE and Corr as they are).
     """
-    columns = COLUMNS["iemocap" if dataset == "iemocap" else "mosei"]
+    columns = table_columns(dataset)
     rows = []
-    reported = PAPER_TABLE1 if dataset == "iemocap" else PAPER_TABLE2
+    reported = PAPER_TABLES[dataset][1] if dataset in PAPER_TABLES else []
     for row in reported:
         rows.append({"model": row["model"], "kind": "reported (paper)", "seeds": None,
                      **{c: row.get(c) for c in columns}})
@@ -294,7 +309,7 @@ def ceiling_gaps(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
                      "ceiling": round(float(ceiling), 1), "gap": round(float(ceiling - score), 1),
                      "captured %": round(100 * (score - base) / (ceiling - base), 0)})
     out = pd.DataFrame(rows)
-    out.attrs.update(metric=COLUMNS["iemocap" if dataset == "iemocap" else "mosei"][metric][1], constant=base)
+    out.attrs.update(metric=table_columns(dataset)[metric][1], constant=base)
     return out
 
 

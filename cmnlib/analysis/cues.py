@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from .. import findings
+from ..config import headline
 from ..data.loader import make_loader
 from ..data.split import Split
 from ..model.attention import capture_attention, padding_mask
@@ -192,7 +193,10 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
     step t puts on word t, times the number of words n (1 for uniform attention), averaged
     over all real steps ('all steps') and over the steps of ambiguous words only ('ambiguous
     steps', when the split has a cue mask). Rows: layer (1-based), head. Encoder-decoder
-    and stacked wirings (one guide), equal lengths per modality."""
+    and stacked wirings (one guide). None on unaligned data (steps of the modalities do
+    not correspond one to one)."""
+    if len({a.shape[1] for a in split.features.values()}) != 1:
+        return None
     guide = model.backbone.guide
     other = model.backbone.others[0]
     sums = {}
@@ -216,7 +220,8 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
     return table.round(decimals) if decimals is not None else table
 
 
-def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "mae", "corr")) -> pd.DataFrame:
+def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "acc2", "acc3", "f1", "mae",
+                                     "corr")) -> pd.DataFrame:
     """Test metrics of every seed of a :func:`cmnlib.train.train_seeds` summary (percent,
     one decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
     rows = []
@@ -251,10 +256,10 @@ def cue_findings(models: dict[str, list[CMN]], split: Split, threshold: float = 
     """For each group of models (e.g. ``{"trained": [...], "untrained": [...]}``, one model
     per seed) and each attention kind: does its best map put more than ``threshold`` times
     the uniform share on the cue (ambiguous) words? Group -> one
-    :class:`cmnlib.findings.Finding` per kind, over the group's seeds. None without a cue
-    mask (real data)."""
+    :class:`cmnlib.findings.Finding` per kind, over the group's seeds. Without a cue mask
+    (real data) every group's list is empty: there is nothing to measure."""
     if "cue_mask" not in split.extras:
-        return None
+        return {group: [] for group in models}
     ratios = {group: [best_cue_ratio(summarise_cue_shares(collect_cue_shares(m, split, batch_size), decimals=None))
                       for m in members] for group, members in models.items()}
     out = {}
@@ -272,9 +277,10 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     """For each group of models (one per seed): does the audio -> language guided attention,
     at the audio steps of ambiguous words, put more than ``threshold`` times the uniform
     weight on the word those steps belong to (its best layer and head, per seed)? Group ->
-    a list of one :class:`cmnlib.findings.Finding`; None without a cue mask."""
-    if "cue_mask" not in split.extras:
-        return None
+    a list of one :class:`cmnlib.findings.Finding`; empty lists without a cue mask or on
+    unaligned data."""
+    if "cue_mask" not in split.extras or len({a.shape[1] for a in split.features.values()}) != 1:
+        return {group: [] for group in models}
     out = {}
     for group, members in models.items():
         values = [float(aligned_attention(m, split, batch_size, decimals=None)["ambiguous steps"].max())
@@ -286,9 +292,11 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     return out
 
 
-def compare_to_ceilings(summary: dict, bundle, metric: str = "acc2_has0") -> pd.DataFrame:
+def compare_to_ceilings(summary: dict, bundle, metric: str | None = None) -> pd.DataFrame:
     """A trained model's mean test score over its seeds beside the Bayes ceilings of the
-    synthetic data for language alone, audio alone and language + audio, in %; no index."""
+    synthetic data for language alone, audio alone and language + audio, in %; no index.
+    ``metric``: default the data set's headline; real data has no ceiling rows."""
+    metric = metric or headline(bundle.dataset)[0]
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
     n = len(summary["members"])
     rows = [{"": f"{summary['label']}, test, mean of {n} seed{'s' if n > 1 else ''}",

@@ -17,7 +17,9 @@ How this reader turns that into a canonical :class:`DataBundle`:
 * dimensions and lengths are read from the file, never assumed;
 * text lengths come from the ``text_bert`` mask (or a ``text_lengths`` key, which
   ``cmn featurize`` writes; or, without either, from the padding);
-* audio and vision lengths come from ``*_lengths``. On aligned files (one T for all three)
+* audio and vision lengths come from ``*_lengths`` (a stated length above the stored
+  steps, which MMSA's feature extraction can record, is read as all of them, with a
+  warning). On aligned files (one T for all three)
   without them, the text length serves every modality, as MMSA's aligned models use it;
 * each length is checked against the data: the steps it calls padding must be zero on one
   side (MMSA pads at the end; a file padded at the start is moved to the front). Content
@@ -109,7 +111,7 @@ def check_published(path: str | Path, sha256: str | None = None) -> dict | None:
 # Lengths and padding
 # --------------------------------------------------------------------------------------
 
-def _as_lengths(value, n: int, t: int, path, key: str) -> np.ndarray:
+def _as_lengths(value, n: int, t: int, path, key: str, warn: list | None = None) -> np.ndarray:
     lengths = np.asarray(value)
     if lengths.dtype.kind not in "iuf" or lengths.shape != (n,):
         raise DataError(path, "lengths are not one integer per sample", key=key,
@@ -118,9 +120,14 @@ def _as_lengths(value, n: int, t: int, path, key: str) -> np.ndarray:
         raise DataError(path, "lengths are not whole numbers", key=key, expected="integers",
                         found=f"e.g. {lengths[lengths != np.round(lengths)][0]}")
     lengths = lengths.astype(np.int64)
-    if lengths.min(initial=0) < 0 or lengths.max(initial=0) > t:
+    if lengths.min(initial=0) < 0 or (warn is None and lengths.max(initial=0) > t):
         raise DataError(path, "lengths out of range", key=key, expected=f"values in [0, {t}]",
                         found=f"min {lengths.min()}, max {lengths.max()}")
+    if lengths.max(initial=0) > t:
+        # MMSA's feature extraction records a length before it cuts the sequence to T
+        warn.append(f"{key}: {int((lengths > t).sum())} stated lengths exceed the {t} steps stored "
+                    f"(max {lengths.max()}); read as {t}")
+        lengths = np.minimum(lengths, t)
     return lengths
 
 
@@ -290,7 +297,7 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
             length, side, start = mask_lengths(bert[:, 1, :], path, f"{split_name}/text_bert")
             source = "text_bert mask"
         elif "text_lengths" in part:
-            length = _as_lengths(part["text_lengths"], n, t_text, path, f"{split_name}/text_lengths")
+            length = _as_lengths(part["text_lengths"], n, t_text, path, f"{split_name}/text_lengths", warn)
             features["text"], side = place_with_lengths(features["text"], length, path, f"{split_name}/text", warn)
             start, source = np.zeros(n, np.int64), "text_lengths"
         else:
@@ -305,7 +312,7 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
                 continue
             key, t = f"{split_name}/{m}", features[m].shape[1]
             if f"{m}_lengths" in part:
-                stated = _as_lengths(part[f"{m}_lengths"], n, t, path, f"{split_name}/{m}_lengths")
+                stated = _as_lengths(part[f"{m}_lengths"], n, t, path, f"{split_name}/{m}_lengths", warn)
                 features[m], side = place_with_lengths(features[m], stated, path, key, warn)
                 lengths[m], source = stated, f"{m}_lengths"
             elif aligned:  # MMSA's aligned models use the text length for every modality

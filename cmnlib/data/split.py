@@ -104,6 +104,17 @@ class DataBundle:
         return {m: int(a.shape[1]) for m, a in self.splits["train"].features.items()}
 
     @property
+    def aligned(self) -> bool:
+        """Word-aligned: every modality has the same number of steps, and each sample the
+        same length in every modality (what early fusion needs)."""
+        for split in self.splits.values():
+            first = split.modalities[0]
+            if len({a.shape[1] for a in split.features.values()}) != 1 or any(
+                    not np.array_equal(split.lengths[m], split.lengths[first]) for m in split.modalities):
+                return False
+        return True
+
+    @property
     def source_label(self) -> str:
         """One line that says where the numbers come from; every table carries it."""
         return self.meta.get("source_label", "unknown source")
