@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .config import IEMOCAP_EMOTIONS
+from .config import IEMOCAP_EMOTIONS, headline
 from .data.split import SPLITS, DataBundle
 
 plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": False,
@@ -107,11 +107,16 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
 
 def training_curves(summary: dict, metric: str | None = None, save_dir=None, name: str | None = None):
     """Per seed: training and validation loss by epoch, and a validation metric; the
-    selected (best validation) epoch is marked."""
+    selected (best validation) epoch is marked. ``metric``: default the data set's headline
+    (falling back to the first validation metric the history has, for another head)."""
     members = [m for m in summary["members"] if m["history"]]
     if not members:
         return None
-    metric = metric or ("valid_macro_f1" if "valid_macro_f1" in members[0]["history"][0] else "valid_acc2_has0")
+    recorded = members[0]["history"][0]
+    if metric is None:
+        metric = f"valid_{headline(summary['spec']['dataset'])[0]}"
+        if metric not in recorded:
+            metric = next(k for k in recorded if k.startswith("valid_") and k != "valid_loss")
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3))
     for member in members:
         epochs = [h["epoch"] for h in member["history"]]

@@ -26,7 +26,8 @@
 # go to them?
 
 # %% tags=["parameters"]
-source = "synthetic"   # the cue analysis needs the synthetic MOSEI-like data (it knows the ambiguous words)
+dataset = "mosei"      # the cue analysis needs the synthetic MOSEI-like data (it knows the ambiguous words);
+source = "synthetic"   # other data sets and real files show the maps, and say that there is nothing to measure
 scale = "quick"        # synthetic only: "quick" or "paper"
 seed = 0               # synthetic data seed, and the seed of the untrained model's weights
 seeds = 4              # trained (and untrained) CMNs behind every statement about trained attention
@@ -102,9 +103,9 @@ print("SGA unit by hand == cmnlib's SGA:           ", torch.allclose(sga_out, ex
 # training notebook reuses seeds 0 and 1.
 
 # %%
-bundle = load_dataset("mosei", source, scale=scale, seed=seed)
+bundle = load_dataset(dataset, source, scale=scale, seed=seed)
 print(bundle.source_label)
-spec = RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick")
+spec = RunSpec(model="cmn", dataset=dataset, modalities="LA", profile="quick")
 summary = runs.train_specs([spec], bundle, seeds, "quick", progress=False)[0]
 trained_seeds = [load_model(summary["folder"], s, bundle) for s in summary["seeds"]]
 untrained_seeds = [analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=s) for s in summary["seeds"]]
@@ -249,8 +250,8 @@ groups = {"trained": trained_seeds, "untrained": untrained_seeds}
 cue = analysis.cue_findings(groups, test)
 aligned = analysis.aligned_findings(groups, test)
 ceilings = bayes_ceilings(bundle)
-scores = (tables.text_ceiling_findings([summary], "mosei", ceilings, models=(summary["label"],))
-          + tables.quality_findings([summary], "mosei", ceilings))
+scores = (tables.text_ceiling_findings([summary], dataset, ceilings, models=(summary["label"],))
+          + tables.quality_findings([summary], dataset, ceilings))
 show(findings.findings_table(cue["trained"] + aligned["trained"] + scores + cue["untrained"] + aligned["untrained"]))
 
 # %% tags=["nbval-ignore-output"]

@@ -36,7 +36,7 @@ profile = "quick"      # "quick" (small models, minutes on a CPU) or "paper" (th
 seeds = None           # None: 2 (quick) or 10 (paper, "averaged predictions of up to 10 models")
 figures_dir = None
 tables_dir = None
-wiring_dataset = "iemocap"   # the data set for the wiring comparison
+wiring_datasets = None  # the data sets of the wiring comparison (None: every one in datasets)
 
 # %%
 from IPython.display import Markdown, display
@@ -47,7 +47,8 @@ from cmnlib.data.sources import bayes_ceilings
 from cmnlib.reporting import show
 
 seeds = seeds or config.default_seeds(profile)
-bundles = {d: load_dataset(d, source, scale=scale) for d in sorted(set(datasets) | {wiring_dataset})}
+wiring_datasets = wiring_datasets or datasets
+bundles = {d: load_dataset(d, source, scale=scale) for d in sorted(set(datasets) | set(wiring_datasets))}
 for d, b in bundles.items():
     print(f"{d}: {b.source_label}")
 
@@ -130,13 +131,15 @@ constants
 # * `stacked`: audio layer *i* is guided by language layer *i*.
 # * `symmetric`: both modalities guide each other in every layer.
 #
-# Same data, profile and seeds for each; test scores of the selected (validation) epochs.
+# Same data, profile and seeds for each, on every data set; test scores of the selected
+# (validation) epochs.
 
 # %% tags=["nbval-ignore-output"]
-wiring = tables.wiring_table(wiring_dataset, runs.train_wirings(bundles[wiring_dataset], profile, seeds, progress=False))
-tables.save_table(wiring, f"mua_wiring_{wiring_dataset}", tables_dir, data=bundles[wiring_dataset].source_label)
-print(bundles[wiring_dataset].source_label)
-wiring.style.hide(axis="index")
+wirings = {d: tables.wiring_table(d, runs.train_wirings(bundles[d], profile, seeds, progress=False))
+           for d in wiring_datasets}
+for d, wiring in wirings.items():
+    tables.save_table(wiring, f"mua_wiring_{d}", tables_dir, data=bundles[d].source_label)
+    display(show(wiring, bundles[d].source_label))
 
 # %% [markdown]
 # Does another wiring score above the default? Over the seeds, with Welch's interval for the
@@ -145,5 +148,6 @@ wiring.style.hide(axis="index")
 # comparison. The sentences are generated from the table.
 
 # %% tags=["nbval-ignore-output"]
-display(show(findings.findings_table(wiring.attrs["findings"])))
-Markdown(findings.bullets(wiring.attrs["findings"]))
+wiring_findings = {d: wiring.attrs["findings"] for d, wiring in wirings.items()}
+display(show(findings.findings_table(wiring_findings)))
+Markdown(findings.bullets(wiring_findings))

@@ -1,4 +1,4 @@
-"""Data: the real formats (MulT pickles, SDK .csd), the synthetic stand-in, one canonical
+"""Data: the real formats (MulT and MMSA pickles, SDK .csd), the synthetic stand-in, one canonical
 split type and the torch loader. Start with :func:`load_dataset`."""
 from .errors import DataError
 from .loader import make_loader

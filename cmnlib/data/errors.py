@@ -5,7 +5,8 @@ from pathlib import Path
 
 REAL_DATA_HINT = (
     "Real features come from the MulT pickles (yaohungt/Multimodal-Transformer, "
-    "'{mosei_senti,iemocap,mosi}_data.pkl') or the CMU-MultimodalSDK computational "
+    "'{mosei_senti,iemocap,mosi}_data.pkl'), MMSA's feature pickles (thuiar/MMSA, "
+    "'MOSI/Processed/aligned_50.pkl' etc.) or the CMU-MultimodalSDK computational "
     "sequences (.csd); see data/README.md. Without them, use the built-in synthetic "
     "stand-in: source='synthetic' (or `cmn synth --dataset mosei --out DIR`)."
 )
