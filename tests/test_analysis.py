@@ -274,7 +274,7 @@ def test_run_metrics_and_compare_to_ceilings_read_every_seed():
     summary = {"label": "CMN (L+A)", "members": [
         {"seed": 0, "best_epoch": 3, "test": {"acc2_has0": 0.80, "mae": 0.61234}},
         {"seed": 1, "best_epoch": 5, "test": {"acc2_has0": 0.82, "mae": 0.6}}]}
-    bundle = SimpleNamespace(meta={"file_metadata": {"bayes_ceilings": {
+    bundle = SimpleNamespace(dataset="mosei", meta={"file_metadata": {"bayes_ceilings": {
         "L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}}})
     table = analysis.run_metrics(summary, keys=("acc2_has0", "mae"))
     assert table.to_dict("list") == {"seed": [0, 1], "selected epoch": [3, 5], "acc2_has0 %": [80.0, 82.0],

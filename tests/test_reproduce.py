@@ -85,3 +85,25 @@ def test_parameters_go_only_to_notebooks_that_declare_them(sequence, tmp_path):
     assert by_name["01_alpha"] == {"seeds": 4, "figures_dir": str(tmp_path / "figures"),
                                    "tables_dir": str(tmp_path / "tables")}
     assert by_name["06_tables"] == {"seeds": 4}
+
+
+def test_the_whole_sequence_runs_on_an_unaligned_mmsa_file(tmp_path, monkeypatch):
+    """Every notebook accepts MMSA's layout: the real sequence (not a toy one) on an
+    unaligned MOSI file written by the independent writer, into a temporary data folder."""
+    import csv
+
+    from external_layouts import write_mmsa_pickle
+    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    path = tmp_path / "MMSA" / "MOSI" / "Processed" / "unaligned_50.pkl"
+    path.parent.mkdir(parents=True)
+    write_mmsa_pickle(path, dataset="mosi", aligned=False, n=(40, 12, 12), lengths=(8, 12, 10), dims=(8, 5, 4),
+                      neg_inf_audio=True, seed=0)
+    out = tmp_path / "report"
+    assert reproduce.reproduce("quick", ("mosi",), data=str(tmp_path / "MMSA"), seeds=1, out=out) == 0
+    with open(out / "tables" / "table_mosi.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["data"] for r in rows} == {rows[0]["data"]} and rows[0]["data"].startswith(
+        "REAL MOSI from unaligned_50.pkl (MMSA pickle, sha256 ")
+    assert not any(r["kind"] == "reported (paper)" for r in rows)  # the paper has no MOSI rows
+    assert not any(r["model"].startswith("EF-LSTM") for r in rows)  # early fusion needs aligned data
