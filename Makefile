@@ -14,7 +14,7 @@ NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.c
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,featurize]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cmnlib)" > /dev/null
 	touch $(STAMP)
 

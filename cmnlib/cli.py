@@ -1,8 +1,9 @@
 """The command line: ``python -m cmnlib <command>`` (also installed as ``cmn``).
 
 Commands: ``synth`` (write a synthetic set in the real formats), ``inspect`` (validate
-and describe data), ``train`` (train models and ensembles), ``reproduce`` (run the
-notebook sequence into reports/), ``bench`` (speed and memory benchmark).
+and describe data), ``featurize`` (transcripts and labels to a text-only data set),
+``train`` (train models and ensembles), ``reproduce`` (run the notebook sequence into
+reports/), ``bench`` (speed and memory benchmark).
 
 Each command imports what it needs inside its function, on purpose: ``cmn --help`` and
 ``cmn inspect`` answer without loading torch, papermill or the benchmark.
@@ -99,6 +100,19 @@ def _cmd_reproduce(args) -> int:
                      out=args.out or f"reports/{args.profile}", in_place=args.in_place)
 
 
+def _cmd_featurize(args) -> int:
+    from .data import DataError
+    from .data.featurize import featurize
+    try:
+        path = featurize(args.labels, args.out, dataset=args.dataset, max_words=args.max_words)
+    except (DataError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    print(f"  train on it: cmn train --dataset <its data set> --data {path} --model lstm_l")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from .bench import run_from_args
     return run_from_args(args)
@@ -120,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--dataset", choices=list(config.DATASETS), default=None,
                          help="needed only when the file name does not tell")
     inspect.set_defaults(func=_cmd_inspect)
+
+    feat = sub.add_parser("featurize", help="MMSA's label.csv (transcripts, labels) -> a text-only data set")
+    feat.add_argument("--labels", required=True, help="MMSA's label.csv")
+    feat.add_argument("--out", required=True, help="output folder")
+    feat.add_argument("--dataset", choices=["mosi", "mosei", "sims"], default=None,
+                      help="default: from the folder names (MOSI/label.csv) or the columns")
+    feat.add_argument("--max-words", type=int, default=50, help="words kept per transcript (the first ones)")
+    feat.set_defaults(func=_cmd_featurize)
 
     tr = sub.add_parser("train", help="train a model (several seeds and their ensemble)")
     options.add_data_options(tr)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .config import TABLE_MODELS
+from .config import TABLE_MODELS, parse_modalities
 from .data.split import DataBundle
 from .model.cmn import CMNConfig
 from .train import RunSpec, run_dir, train_one, train_seeds
@@ -109,9 +109,14 @@ def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 
                        models=TABLE_MODELS, progress: bool = True, processes: int | None = None) -> list[dict]:
     """Train (or reuse from the cache) every reproduced row's model; one summary per row.
     Early fusion concatenates the modalities step by step, so on unaligned data (MMSA's
-    ``unaligned_50.pkl``, for example) its row is left out."""
+    ``unaligned_50.pkl``, for example) its row is left out; so are the rows of models whose
+    modalities the data lacks."""
     if not bundle.aligned:
         models = tuple((m, mods) for m, mods in models if m != "ef_lstm")
+    # a text-only set (cmn featurize) has rows only for the models its modalities allow
+    present = bundle["train"].modalities
+    models = tuple((m, mods if set(parse_modalities(mods)) <= set(present) else "L") for m, mods in models
+                   if m == "majority" or set(parse_modalities(mods)) <= set(present))  # majority reads no features
     return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
 
 
@@ -119,7 +124,10 @@ def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
                   wirings=("encoder_decoder", "stacked", "symmetric"), modalities: str = "LA",
                   processes: int | None = None, progress: bool = True) -> dict[str, dict]:
     """CMN with each MUA wiring on the same data, profile and seeds: wiring -> summary. The
-    default wiring is the tables' CMN run (read from the cache)."""
+    default wiring is the tables' CMN run (read from the cache). Empty when the data lacks
+    one of ``modalities`` (a text-only set)."""
+    if not set(parse_modalities(modalities)) <= set(bundle["train"].modalities):
+        return {}
     specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
                      model_overrides={} if w == CMNConfig.mua else {"mua": w}) for w in wirings]
     return dict(zip(wirings, train_specs(specs, bundle, seeds, profile, processes, progress)))

@@ -83,8 +83,10 @@ class RunSpec:
     def resolved(self) -> "RunSpec":
         head = self.head or default_head(self.dataset)
         train = self.train or TRAIN_PROFILES[self.profile]
-        return RunSpec(self.model, self.dataset, head, self.modalities, self.profile,
-                       dict(self.model_overrides), train)
+        # a unimodal LSTM reads its own modality, whatever --modalities says (a text-only set
+        # has no audio to load)
+        modalities = self.model[-1].upper() if self.model in ("lstm_l", "lstm_a", "lstm_v") else self.modalities
+        return RunSpec(self.model, self.dataset, head, modalities, self.profile, dict(self.model_overrides), train)
 
     def key(self, data_hash: str) -> str:
         spec = self.resolved()

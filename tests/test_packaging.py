@@ -23,6 +23,14 @@ def test_environment_yml_matches_pyproject():
     assert "-e ." in pip
 
 
+def test_the_tests_install_the_featurize_extra_and_pin_it():
+    # `make install` (what the README's test command runs first) installs the optional extra,
+    # so `cmn featurize` is tested; every package of it is pinned
+    assert "'.[dev,featurize]'" in (ROOT / "Makefile").read_text()
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["featurize"]
+    assert extra and all("==" in requirement for requirement in extra)
+
+
 def test_torch_is_pinned_to_the_cpu_wheel_version():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch==2.13.0" in deps

@@ -37,8 +37,10 @@ class DataError(ValueError):
             parts.append(f"[{key}]")
         head = " ".join(parts)
         text = f"{head}: {message}" if head else message
-        if expected is not None or found is not None:
-            text += f" (expected {expected}; found {found})"
+        details = [f"{word} {value}" for word, value in (("expected", expected), ("found", found))
+                   if value is not None]
+        if details:
+            text += f" ({'; '.join(details)})"
         if hint:
             text += f". {hint}"
         super().__init__(text)

@@ -36,6 +36,7 @@ runs.
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from pathlib import Path
 
@@ -266,6 +267,11 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
                         found=", ".join(map(str, raw)) if isinstance(raw, dict) else type(raw).__name__)
     meta: dict = {"format": "mmsa_pkl", "path": str(path), "nonfinite": {}, "ignored_keys": [], "padding": {},
                   "lengths_from": {}}
+    if "metadata" in raw:  # what `cmn featurize` records (MMSA's own files have none)
+        try:
+            meta["file_metadata"] = json.loads(raw["metadata"])
+        except (TypeError, ValueError):
+            raise DataError(path, "metadata is not a JSON string", key="metadata") from None
     warn: list[str] = []
     splits = {}
     for split_name in SPLITS:

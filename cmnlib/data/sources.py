@@ -211,6 +211,9 @@ def real_source_label(bundle: DataBundle, path: Path, digests: dict[str, str]) -
         where += ")"
     else:
         where = f"{path.name}/ ({len(digests)} {fmt} files, sha256 {hash_files([], digests)[:12]})"
+    written = bundle.meta.get("file_metadata", {})
+    if written.get("written_by") == "cmn featurize":
+        where += f", text only: {written['encoder']} word features by cmn featurize"
     return f"REAL {bundle.dataset.upper()} from {where}"
 
 
