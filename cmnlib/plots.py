@@ -137,8 +137,9 @@ def training_curves(summary: dict, metric: str | None = None, save_dir=None, nam
 
 
 def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
-    """Horizontal bars: each model's ensemble score, its own modality subset's Bayes
-    ceiling as a black tick and the constant predictor as a dotted line."""
+    """Horizontal bars from 0: each model's ensemble score, its own modality subset's Bayes
+    ceiling as a black tick, the language-only ceiling as a dashed line (a fusion model
+    left of it uses no more than the text) and the constant predictor as a dotted line."""
     if gaps is None or len(gaps) == 0:
         return None
     metric = [c for c in gaps.columns if c not in ("model", "modalities", "ceiling", "gap", "captured %")][0]
@@ -149,10 +150,12 @@ def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
     constant = gaps.attrs.get("constant")
     if constant is not None and np.isfinite(constant):
         ax.axvline(constant, ls=":", color="0.4", label="constant predictor")
+    text_ceiling = gaps.attrs.get("text_ceiling")
+    if text_ceiling is not None:
+        ax.axvline(text_ceiling, ls="--", color="#c44e52", label="language-only ceiling")
     ax.set_ylabel("")
     ax.set_xlabel(f"{gaps.attrs.get('metric', metric)} (%)")
-    low = min(gaps[metric].min(), constant if constant is not None and np.isfinite(constant) else 100)
-    ax.set_xlim(max(0, low - 10), 100)
+    ax.set_xlim(0, 100)  # from 0: a truncated axis makes small gaps look large
     ax.legend(frameon=False, fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
@@ -15,43 +16,65 @@ from .plots import save
 
 
 def _mark_cues(ax, cue, axis: str = "x") -> None:
+    # through the middle of the ambiguous word's cell; black, since the scale is white at uniform
     for t in np.flatnonzero(cue):
         if axis == "x":
-            ax.axvline(t, color="w", lw=0.7, ls=":")
+            ax.axvline(t + 0.5, color="black", lw=0.5, ls=":")
         else:
-            ax.axhline(t, color="w", lw=0.7, ls=":")
+            ax.axhline(t + 0.5, color="black", lw=0.5, ls=":")
+
+
+UNIFORM_SCALE_MAX = 3.0  # the colour scale runs at least from 0 to 3x uniform
 
 
 def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=None,
-                    query_label: str = "query", key_label: str = "key", cue_on_queries: bool = True):
-    """Attention maps (layers, heads, T_q, T_k) as a grid of heatmaps (rows: layers,
-    columns: heads) on one colour scale, from the smallest to the largest weight shown. ``cue`` (T,) marks the cue words with dotted lines
-    on the key axis (and on the query axis when ``cue_on_queries``, e.g. self-attention or
-    word-aligned queries)."""
+                    query_label: str = "query", key_label: str = "key", cue_on_queries: bool = True,
+                    key_names=None, caption: str | None = None):
+    """Attention maps (layers, heads, T_q, T_k) of one utterance as a grid of heatmaps
+    (rows: layers 1..L, columns: heads), each weight shown **relative to uniform attention**
+    (weight x T_k: 1 = the uniform level 1/T_k, white), on one fixed diverging scale for the
+    grid: blue below uniform, red above, from 0 to at least 3x uniform. A fixed scale keeps
+    noise around the uniform level pale instead of stretching it over the whole colour
+    range.
+
+    ``cue`` (T,) marks the ambiguous words with dotted lines on the key axis (and on the
+    query axis when ``cue_on_queries``, e.g. self-attention or word-aligned queries) and with
+    a '*' on the tick labels; ``key_names`` (T_k words) replace the key indices; ``caption``
+    (what to look for) is printed under the grid."""
     maps = np.asarray(maps)
-    layers, heads = maps.shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(2.1 * heads + 0.8, 2.0 * layers + 0.6),
+    layers, heads, t_q, t_k = maps.shape
+    relative = maps * t_k
+    norm = TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=max(UNIFORM_SCALE_MAX, float(relative.max())))
+    fig, axes = plt.subplots(layers, heads, figsize=(2.3 * heads + 0.8, 2.1 * layers + 0.9 + 0.3 * bool(caption)),
                              squeeze=False, sharex=True, sharey=True)
-    vmin, vmax = float(maps.min()), float(maps.max())
+    marked = [f"{i}*" if cue is not None and i < len(cue) and cue[i] else str(i) for i in range(max(t_q, t_k))]
+    key_ticks = list(key_names) if key_names is not None else marked[:t_k]
+    step_k = 1 if t_k <= 25 else 2
+    step_q = 1 if t_q <= 25 else 2
     for i in range(layers):
         for j in range(heads):
             ax = axes[i, j]
-            # one colour scale for the grid: one colour bar for all panels, drawn below
-            sns.heatmap(maps[i, j], ax=ax, cmap="viridis", vmin=vmin, vmax=vmax, cbar=False,
-                        xticklabels=max(1, maps.shape[3] // 5), yticklabels=max(1, maps.shape[2] // 5))
-            ax.tick_params(labelsize=6)
+            sns.heatmap(relative[i, j], ax=ax, cmap="RdBu_r", norm=norm, cbar=False,
+                        xticklabels=False, yticklabels=False)
+            ax.set_xticks(np.arange(0, t_k, step_k) + 0.5, key_ticks[::step_k], rotation=90)
+            ax.set_yticks(np.arange(0, t_q, step_q) + 0.5, marked[:t_q:step_q], rotation=0)
+            ax.tick_params(labelsize=5, length=1.5)
             if cue is not None:
-                _mark_cues(ax, cue[:maps.shape[3]], "x")
+                _mark_cues(ax, cue[:t_k], "x")
                 if cue_on_queries:
-                    _mark_cues(ax, cue[:maps.shape[2]], "y")
+                    _mark_cues(ax, cue[:t_q], "y")
             if i == 0:
                 ax.set_title(f"head {j}", fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"layer {i + 1}\n{query_label}", fontsize=8)
             if i == layers - 1:
                 ax.set_xlabel(key_label, fontsize=8)
-    fig.colorbar(axes[0, 0].collections[0], ax=axes, shrink=0.8, label="attention weight")
-    fig.suptitle(title + ("  (dotted: ambiguous words)" if cue is not None else ""), fontsize=9)
+    bar = fig.colorbar(axes[0, 0].collections[0], ax=axes, shrink=0.8,
+                       label=f"weight ÷ uniform (1/{t_k}); 1 = uniform")
+    bar.ax.axhline(1.0, color="black", lw=0.8)
+    fig.suptitle(title + ("  (dotted, *: ambiguous words)" if cue is not None else ""), fontsize=9)
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
     return save(fig, name, save_dir)
 
 
@@ -84,7 +107,7 @@ def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
     if table is None:
         return None
     models = [c[:-len(" ratio")] for c in table.columns if c.endswith(" ratio")]
-    labels = [f"{a} L{layer + 1} h{head}" if not a.endswith("flat") else a for a, layer, head in table.index]
+    labels = [f"{a} L{layer} h{head}" if not a.endswith("flat") else a for a, layer, head in table.index]
     long = pd.DataFrame([{"map": label, "model": model, "ratio": table[f"{model} ratio"].iloc[i]}
                          for i, label in enumerate(labels) for model in models])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(table) + 1.5), 3.2))

@@ -71,3 +71,67 @@ def completeness(summaries: list[dict], seeds: int) -> str:
                                            for m in s["members"])]
     ok = len(trained) == len(summaries) and all(len(s["members"]) == seeds for s in summaries)
     return f"{len(summaries)} models x {seeds} seeds trained and selected on validation: {'yes' if ok else 'NO'}"
+
+
+def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant: float | None = None,
+                   tolerance: float = 0.05) -> list[str]:
+    """What the learning curves show, as sentences generated from the runs (notebook 05):
+
+    * selection by validation loss against the validation ``metric``: how many seeds kept an
+      epoch whose validation score is below their best epoch's, and the largest such cost;
+    * the epoch cap: how many seeds selected the last epoch of ``max_epochs`` (still
+      improving when training stopped);
+    * collapsed models: those whose every seed's test score is within ``tolerance`` points of
+      the constant predictor's (``constant``, percent; default: the majority run's score
+      among ``summaries``), i.e. that predict a constant;
+    * the spread between seeds: the model whose seeds differ most on the test ``metric``.
+    """
+    trained = [s for s in summaries if s["spec"]["model"] != "majority" and all(m["history"] for m in s["members"])]
+    if not trained:
+        return []
+    majority = [s for s in summaries if s["spec"]["model"] == "majority"]
+    if constant is None and majority:
+        constant = 100 * sum(m["test"][metric] for m in majority[0]["members"]) / len(majority[0]["members"])
+    notes = []
+    key = f"valid_{metric}"
+    costs = []
+    for s in trained:
+        for m in s["members"]:
+            scores = [h[key] for h in m["history"]]
+            best = max(range(len(scores)), key=scores.__getitem__)
+            kept = m["best_epoch"] - 1
+            if scores[kept] < scores[best]:
+                costs.append((100 * (scores[best] - scores[kept]), s["label"], m["seed"], m["best_epoch"], best + 1,
+                              100 * scores[kept], 100 * scores[best]))
+    n_seeds = sum(len(s["members"]) for s in trained)
+    if costs:
+        cost, label, seed, kept, best, kept_score, best_score = max(costs)
+        notes.append(f"Selection by validation loss: {len(costs)} of {n_seeds} seeds kept an epoch with a lower "
+                     f"validation {metric} than their best; the largest cost is {label}, seed {seed}: epoch {kept} "
+                     f"({kept_score:.1f}) instead of epoch {best} ({best_score:.1f}), {cost:.1f} points. Loss and "
+                     f"accuracy need not agree; the loss is the criterion the paper's setting implies and the "
+                     f"one that does not look at the headline metric.")
+    else:
+        notes.append(f"Selection by validation loss: in all {n_seeds} seeds the epoch with the lowest validation "
+                     f"loss also has the best validation {metric}.")
+    capped = [(s["label"], m["seed"]) for s in trained for m in s["members"]
+              if m["best_epoch"] == m["epochs_run"] == max_epochs]
+    notes.append(f"The epoch cap: {len(capped)} of {n_seeds} seeds selected their last epoch ({max_epochs})"
+                 + (", so they were still improving when training stopped; more epochs (the paper profile) may "
+                    "change their scores." if capped else "; none was cut short by the cap."))
+    if constant is not None:
+        collapsed = [s["label"] for s in trained
+                     if all(abs(100 * m["test"][metric] - constant) <= tolerance for m in s["members"])]
+        notes.append(f"Collapsed models: {', '.join(collapsed)} score{'s' if len(collapsed) == 1 else ''} the "
+                     f"constant predictor's {constant:.1f} in every seed: such a model predicts one side for "
+                     f"every utterance, i.e. it found nothing in its input that beats the label prior."
+                     if collapsed else f"Collapsed models: none scores the constant predictor's {constant:.1f} in "
+                     f"every seed.")
+    spread = {s["label"]: (max(v) - min(v), v) for s in trained
+              if len(v := [100 * m["test"][metric] for m in s["members"]]) > 1}
+    if spread:
+        label, (width, values) = max(spread.items(), key=lambda kv: kv[1][0])
+        notes.append(f"The spread between seeds: {label} differs most, {width:.1f} points (test {metric} "
+                     f"{', '.join(f'{v:.1f}' for v in values)}); the tables therefore state mean ± std over seeds and "
+                     f"the ensemble, and notebooks 06-07 judge claims with intervals over seeds.")
+    return notes

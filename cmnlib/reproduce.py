@@ -267,7 +267,8 @@ font-size:.75rem;color:#444;text-decoration:none}.figs img{width:250px;border:1p
 
 
 def write_index(folder: Path, manifest: dict) -> Path:
-    """index.html: notebooks with status and time, tables inline, figures as thumbnails."""
+    """index.html: the verdict on the paper (when notebook 06 wrote one), then the data,
+    the notebooks with status and time, tables inline, figures as thumbnails."""
     rows = "".join(
         f"<tr><td>{html.escape(r['notebook'])}</td><td class='{r['status']}'>{r['status']}</td>"
         f"<td>{r.get('seconds', '')}</td><td><a href='html/{r['notebook']}.html'>HTML</a> · "
@@ -292,6 +293,10 @@ def write_index(folder: Path, manifest: dict) -> Path:
         tables.append(f"<h3>{html.escape(csv.stem)}</h3>{body}"
                       f"<p class='meta'><a href='tables/{csv.name}'>CSV</a> · "
                       f"<a href='tables/{csv.stem}.md'>Markdown</a> · <a href='tables/{csv.stem}.tex'>LaTeX</a></p>")
+    verdict_file = folder / "tables" / "verdict.html"
+    verdict = (f"<h2>What this companion concludes about the paper</h2>{verdict_file.read_text()}"
+               f"<p class='meta'>From notebook 06's claims audit (<a href='tables/verdict.md'>Markdown</a>); "
+               f"the data behind each finding is named in it.</p>") if verdict_file.exists() else ""
     figures = "".join(f"<a href='figures/{p.name}'><img src='figures/{p.name}' loading='lazy'>"
                       f"<br>{html.escape(p.stem)}</a>" for p in sorted((folder / "figures").glob("*.png")))
     versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items() if v and k != "platform")
@@ -302,6 +307,7 @@ def write_index(folder: Path, manifest: dict) -> Path:
 commit {html.escape(str(manifest['git_commit']))} · {html.escape(versions)}</p>
 {"<p class='note'>These numbers come from the <b>synthetic stand-in</b>, not from the real "
  "benchmarks; they are not a reproduction of the paper's results on real data.</p>" if synthetic else ""}
+{verdict}
 <h2>Data</h2><ul>{sources}</ul>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th><th>open</th><th>error</th></tr>
 {rows}</table>

@@ -11,6 +11,7 @@ parallelism for one large model is :mod:`cmnlib.distributed`.
 from __future__ import annotations
 
 import multiprocessing as mp
+from dataclasses import replace
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from .config import TABLE_MODELS, parse_modalities
 from .data.split import DataBundle
 from .model.cmn import CMNConfig
-from .train import RunSpec, run_dir, train_one, train_seeds
+from .train import TRAIN_PROFILES, RunSpec, run_dir, train_one, train_seeds
 
 # rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
 _JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
@@ -111,13 +112,36 @@ def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 
     Early fusion concatenates the modalities step by step, so on unaligned data (MMSA's
     ``unaligned_50.pkl``, for example) its row is left out; so are the rows of models whose
     modalities the data lacks."""
+    return train_specs(table_specs(bundle.dataset, profile, _feasible(bundle, models)), bundle, seeds, profile,
+                       processes, progress)
+
+
+def _feasible(bundle: DataBundle, models) -> tuple:
+    """``models`` ((name, modalities) pairs) that ``bundle`` can feed: early fusion only on
+    aligned data; only models whose modalities the data has (a text-only set from cmn
+    featurize), the constant predictor always (it reads no features, so it is given L)."""
     if not bundle.aligned:
         models = tuple((m, mods) for m, mods in models if m != "ef_lstm")
-    # a text-only set (cmn featurize) has rows only for the models its modalities allow
-    present = bundle["train"].modalities
-    models = tuple((m, mods if set(parse_modalities(mods)) <= set(present) else "L") for m, mods in models
-                   if m == "majority" or set(parse_modalities(mods)) <= set(present))  # majority reads no features
-    return train_specs(table_specs(bundle.dataset, profile, models), bundle, seeds, profile, processes, progress)
+    present = set(bundle["train"].modalities)
+    return tuple((m, mods if set(parse_modalities(mods)) <= present else "L") for m, mods in models
+                 if m == "majority" or set(parse_modalities(mods)) <= present)
+
+
+def train_longer(bundle: DataBundle, profile: str = "quick", seeds: int = 2, epochs: int = 30,
+                 models=(("ef_lstm", "LA"), ("cmn", "LA")), processes: int | None = None,
+                 progress: bool = True) -> list[dict]:
+    """The profile's runs of ``models`` allowed ``epochs`` epochs (early stopping and
+    patience unchanged): does a model that stays at the text-only ceiling within the
+    profile's epochs get past it with more? Rows whose modalities the data lacks, and early
+    fusion on unaligned data, are left out as in :func:`train_table_models`."""
+    models = _feasible(bundle, models)
+    train = replace(TRAIN_PROFILES[profile], epochs=epochs)
+    specs = [RunSpec(model=m, dataset=bundle.dataset, modalities=mods, profile=profile, train=train)
+             for m, mods in models]
+    summaries = train_specs(specs, bundle, seeds, profile, processes, progress)
+    for summary in summaries:  # the label says what differs from the table's run of the model
+        summary["label"] = f"{summary['label']}, {epochs} epochs"
+    return summaries
 
 
 def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2,

@@ -112,7 +112,8 @@ def test_uniform_attention_has_exactly_the_uniform_share(tiny_test_split, mua):
     assert set(shares["attention"]) == kinds
     np.testing.assert_allclose(shares["share"], shares["uniform"], atol=1e-6)
     # n_cue and the uniform share come straight from the cue mask and the lengths
-    first = shares[(shares["attention"] == "text/self") & (shares["layer"] == 0) & (shares["head"] == 0)]
+    first = shares[(shares["attention"] == "text/self") & (shares["layer"] == 1) & (shares["head"] == 0)]
+    assert sorted(set(shares["layer"])) == [1, 2]  # layers count from 1, as in the figures
     rows = first["utterance"].to_numpy()
     np.testing.assert_array_equal(first["n_cue"], split.extras["cue_mask"][rows].sum(1))
     np.testing.assert_allclose(first["uniform"], split.extras["cue_mask"][rows].sum(1) / split.lengths["text"][rows])
@@ -299,3 +300,42 @@ def test_reference_check_covers_every_wiring_and_detects_a_difference(tiny_mosei
     monkeypatch.setattr(reference.RefAttFlat, "forward", broken_softmax_pooling)
     broken = analysis.reference_check(bundle, features, lengths)
     assert not broken[f"below {analysis.REFERENCE_TOLERANCE:g}"].any()
+
+
+def test_word_types_recover_the_generators_words(tiny_mosei_dir, tiny_iemocap_dir):
+    from cmnlib.data import load_dataset
+    bundle = load_dataset("mosei", tiny_mosei_dir, cache=False)
+    types = analysis.word_types(bundle)
+    test = bundle["test"]
+    valid = np.arange(types.shape[1])[None, :] < test.lengths["text"][:, None]
+    assert ((types >= 0) == valid).all()  # a type for every word, -1 at padding
+    # the file stores the ambiguous words independently, as the cue mask
+    np.testing.assert_array_equal(types == 4, (test.extras["cue_mask"][:, :types.shape[1]] > 0) & valid)
+    assert set(np.unique(types[valid])) <= {0, 1, 2, 3, 4}
+    assert analysis.word_types(load_dataset("iemocap", tiny_iemocap_dir, cache=False)) is None
+
+
+def test_guided_attention_by_word_type_is_one_for_uniform_attention(tiny_test_split, tiny_mosei_dir):
+    from cmnlib.data import load_dataset
+    split, dims = tiny_test_split
+    types = analysis.word_types(load_dataset("mosei", tiny_mosei_dir, cache=False))
+    model = _uniform_cmn(dims)
+    table = analysis.guided_by_word_type(model, split, types, batch_size=7, decimals=None)
+    assert list(table.columns) == [f"{g} x n" for g in analysis.WORD_GROUPS]
+    assert sorted(set(table.index.get_level_values("layer"))) == [1, 2]
+    np.testing.assert_allclose(table.to_numpy(), 1.0, atol=1e-6)
+    found = analysis.word_type_findings({"uniform": [model, model]}, split, types, threshold=1.01, batch_size=7)
+    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.verdict == "not supported" for f in found["uniform"])
+    assert analysis.word_type_findings({"g": [model]}, split, None) == {"g": []}
+
+
+def test_strongest_columns_by_hand():
+    maps = np.full((1, 2, 3, 4), 0.25)                      # uniform over 4 keys
+    maps[0, 1, :, 2] = [0.7, 0.4, 0.4]                      # head 1: key 2 gets more ...
+    maps[0, 1, :, :2] = 0.0
+    maps[0, 1, :, 3] = [0.3, 0.6, 0.6]                      # ... and key 3 a bit less on average
+    types_row = np.array([1, 1, 2, 3])
+    table = analysis.strongest_columns(maps, types_row, top=2)
+    # head 1: key 2 mean 0.5 x 4 = 2.0 ("positive"); head 0: uniform, first key, 1.0
+    assert table.to_dict("records") == [{"layer": 1, "head": 1, "word": 2, "type": "positive", "x uniform": 2.0},
+                                        {"layer": 1, "head": 0, "word": 0, "type": "neutral", "x uniform": 1.0}]

@@ -107,3 +107,18 @@ def test_the_whole_sequence_runs_on_an_unaligned_mmsa_file(tmp_path, monkeypatch
         "REAL MOSI from unaligned_50.pkl (MMSA pickle, sha256 ")
     assert not any(r["kind"] == "reported (paper)" for r in rows)  # the paper has no MOSI rows
     assert not any(r["model"].startswith("EF-LSTM") for r in rows)  # early fusion needs aligned data
+
+
+def test_the_report_opens_with_the_verdict_that_notebook_06_writes(tmp_path):
+    from cmnlib import tables
+    audit = tables.claims_audit({}, None)
+    tables.save_verdict(tables.verdict_markdown(audit), tmp_path / "tables")
+    (tmp_path / "figures").mkdir()
+    manifest = {"notebooks": [], "data_sources": {"mosei": {"label": "SYNTHETIC x"}}, "versions": {},
+                "profile": "quick", "total_seconds": 1.0, "git_commit": None}
+    page = reproduce.write_index(tmp_path, manifest).read_text()
+    verdict = page.index("What this companion concludes about the paper")
+    assert verdict < page.index("<h2>Data</h2>") < page.index("<h2>Notebooks</h2>")
+    assert "<strong>Refuted by the paper" in page and "state of the art" in page
+    (tmp_path / "tables" / "verdict.html").unlink()  # a report without notebook 06 has no verdict section
+    assert "What this companion concludes" not in reproduce.write_index(tmp_path, manifest).read_text()

@@ -50,8 +50,15 @@ def test_display_table_formats_mean_and_std_and_saves_three_formats(mosei_frame,
     shown = tables.display_table(mosei_frame, "SYNTHETIC test label")
     row = shown[(shown.Model == "CMN (L+A)") & shown.Rows.str.startswith("mean")].iloc[0]
     assert row["Acc2"] == "85.0 ± 2.0" and row["MAE"] == "0.800 ± 0.010"
-    assert shown[shown.Model == "CMN (L+A)"].Rows.tolist() == ["reported (paper)", "mean over seeds (2 seeds)",
-                                                              "ensemble of 2"]
+    # the paper's own rows (real data) are not mixed into the reproduced table
+    assert shown[shown.Model == "CMN (L+A)"].Rows.tolist() == ["mean over seeds (2 seeds)", "ensemble of 2"]
+    assert "reported (paper)" not in set(shown.Rows)
+    reported = tables.reported_table("mosei")
+    assert reported.to_dict("list") == {"Model": [r["model"] for r in tables.PAPER_TABLE2],
+                                        "Acc2": [f"{r['acc2']:.1f}" for r in tables.PAPER_TABLE2],
+                                        "F1": [f"{r['f1']:.1f}" for r in tables.PAPER_TABLE2]}
+    assert reported.attrs["data"].startswith("reported by the paper (real MOSEI, its Table 2)")
+    assert tables.reported_table("mosi").empty
     paths = tables.save_table(shown, "table2", tmp_path, numeric=mosei_frame)
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
     fragment = paths[3].read_text()
@@ -102,6 +109,7 @@ def test_ceiling_gaps_use_each_models_own_modalities(mosei_frame):
     assert gaps.loc["CMN (L+A)", "captured %"] == pytest.approx(80.0)
     assert gaps.loc["LSTM (L)", "captured %"] == pytest.approx(90.0)
     assert "Majority / mean" not in gaps.index
+    assert gaps.attrs["text_ceiling"] == pytest.approx(80.0)  # drawn as the language-only line
     real = tables.results_frame("mosei", [_summary("CMN (L+A)", "cmn", _mosei_metrics(0.8))], None)
     assert tables.ceiling_gaps(real, "mosei").empty
 
@@ -165,3 +173,23 @@ def test_one_models_seeds_against_both_ceilings_as_notebook_03_asks():
     (near_top,) = tables.quality_findings(two_seeds, "mosei", ceilings)
     assert near_top.estimate == pytest.approx(9.0) and near_top.verdict == "inconclusive"
     assert tables.quality_findings(two_seeds, "mosei", None) == []
+
+
+def test_the_verdict_groups_claims_by_status_and_says_what_real_data_would_settle():
+    counts = {"cmn_modules": 2, "mult_crossmodal": 6, "mult_memory": 3, "cmn_params": 15_495_174,
+              "mult_params": 1_073_731}
+    synthetic = tables.claims_audit({"mosei": "SYNTHETIC MOSEI-like"}, counts,
+                                    {"mosei": tables.unimodal_finding(SEEDED, "mosei")})
+    status = dict(zip(synthetic.claim, synthetic.status))
+    assert status["IEMOCAP: CMN is state of the art"] == "refuted by the paper's own numbers"
+    assert status["MOSEI: fusing L+A with CMN beats the best single modality"] == "synthetic evidence only"
+    text = tables.verdict_markdown(synthetic)
+    # refuted claims come first, the synthetic finding last; every status present gets a paragraph
+    assert text.index("Refuted by the paper's own numbers** (2 claims)") < text.index("Holds as arithmetic") \
+        < text.index("Holds as a count") < text.index("Synthetic evidence only** (1 claim)")
+    settle = text.split("What real data would settle:")[1]
+    assert "state of the art" not in settle and "transformer modules" not in settle  # decided already
+    assert "MOSEI: CMN reaches Acc2 42.5" in settle and "fusing L+A" in settle
+    # the same finding on data not labelled SYNTHETIC counts as tested on real data
+    real = tables.claims_audit({"mosei": "REAL MOSEI from x.pkl"}, None, {"mosei": tables.unimodal_finding(SEEDED, "mosei")})
+    assert real.status.iloc[-1] == "tested on real data"

@@ -18,7 +18,8 @@ from .by_hand import (ToyExample, as_table, ffn_by_hand, layer_norm_by_hand, mas
 from .complexity import COMPLEXITY_MODELS, complexity_claims, complexity_table
 from .cues import (CONCENTRATION, aligned_attention, aligned_findings, best_cue_ratio,
                    collect_cue_shares, compare_cue_shares, compare_to_ceilings, cue_findings, cue_share,
-                   cue_shares_by_class, flat_attention_by_class, run_metrics, summarise_cue_shares, uniform_share)
+                   cue_shares_by_class, flat_attention_by_class, run_metrics, summarise_cue_shares, uniform_share,
+                   WORD_GROUPS, guided_by_word_type, strongest_columns, word_type_findings, word_types)
 from .maps import (attention_entropy, cue_of, describe_utterance, pick_example, seeded_cmn, utterance_attention,
                    utterance_inputs)
 from .structure import REFERENCE_TOLERANCE, example_batch, mua_guidance, reference_check, shape_trace
@@ -31,5 +32,6 @@ __all__ = [
     "mua_guidance", "example_batch", "shape_trace", "complexity_table", "complexity_claims", "COMPLEXITY_MODELS",
     "run_metrics", "cue_of", "describe_utterance", "attention_entropy", "cue_findings",
     "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings",
-    "CONCENTRATION", "reference_check", "REFERENCE_TOLERANCE",
+    "CONCENTRATION", "reference_check", "REFERENCE_TOLERANCE", "word_types", "guided_by_word_type",
+    "word_type_findings", "WORD_GROUPS", "strongest_columns",
 ]

@@ -3,6 +3,8 @@ only the aligned audio disambiguates), per map and over seeds, and trained model
 scores against the Bayes ceilings (notebook 03)."""
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pandas as pd
 import torch
@@ -11,6 +13,7 @@ from .. import findings
 from ..config import headline
 from ..data.loader import make_loader
 from ..data.split import Split
+from ..data.synthetic import MOSEI_TYPES, MoseiProcess, MoseiWorld
 from ..model.attention import capture_attention, padding_mask
 from ..model.cmn import CMN
 
@@ -75,7 +78,8 @@ def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.Da
     Needs ``split.extras['cue_mask']`` (synthetic data) and word-aligned modalities (step t
     of every modality is word t). Kinds: 'text/self', 'audio/self', 'audio/guided' (keys:
     the guiding language output; in the symmetric wiring also 'text/guided'), and
-    'text/flat', 'audio/flat' (AttFlat pooling, one "head" per glimpse, layer 0).
+    'text/flat', 'audio/flat' (AttFlat pooling, one "head" per glimpse, layer 1). Layers
+    count from 1, as everywhere in the notebooks and figures.
     Returns a long DataFrame: utterance, label, n_words, n_cue, attention, layer, head,
     share, uniform; None when the split has no cue mask (real data).
     """
@@ -96,7 +100,7 @@ def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.Da
                 maps, query_valid = [value.permute(0, 2, 1)[:, :, None, :]], None
             else:
                 maps, query_valid = value, valid[modality]
-            for layer, w in enumerate(maps):
+            for layer, w in enumerate(maps, start=1):  # layers count from 1, as in the figures
                 share = cue_share(w, key_cue, query_valid).numpy()
                 for head in range(share.shape[1]):
                     frames.append(pd.DataFrame({**base, "attention": key, "layer": layer, "head": head,
@@ -305,3 +309,114 @@ def compare_to_ceilings(summary: dict, bundle, metric: str | None = None) -> pd.
         if subset in ceilings:
             rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", f"{metric} %": 100 * ceilings[subset][metric]})
     return pd.DataFrame(rows).round(1)
+
+
+# ======================================================================================
+# Which words guided attention reads: the synthetic word types
+# ======================================================================================
+
+WORD_GROUPS = ("positive", "negative", "ambiguous", "neutral")
+
+
+def word_types(bundle, split_name: str = "test") -> np.ndarray | None:
+    """The synthetic MOSEI-like set's word type of every text step of ``split_name``, (N, T)
+    indices into :data:`cmnlib.data.synthetic.MOSEI_TYPES` (pause, neutral, positive,
+    negative, ambiguous), -1 at padding; None for any other data.
+
+    The files store only the ambiguous words (``cue_mask``), but every text feature is a
+    vocabulary vector of the generator's world, which the file's metadata (process and seed)
+    rebuilds exactly: each word is matched to its vector. A step that matches no vector (it
+    cannot happen with the generator's own files) raises."""
+    meta = bundle.meta.get("file_metadata", {})
+    if meta.get("generator") != "cmnlib.data.synthetic" or meta.get("dataset") != "mosei":
+        return None
+    process = meta["process"]
+    process = MoseiProcess(**(ast.literal_eval(process) if isinstance(process, str) else process))
+    world = MoseiWorld.create(process, int(meta["seed"]))
+    lookup = {np.round(vector.astype(np.float32), 4).tobytes(): t
+              for t, vocab in enumerate(world.vocab) for vector in vocab}
+    split = bundle[split_name]
+    text, lengths = split.features["text"], split.lengths["text"]
+    types = np.full(text.shape[:2], -1, np.int64)
+    for i in range(text.shape[0]):
+        for t in range(int(lengths[i])):
+            key = np.round(text[i, t].astype(np.float32), 4).tobytes()
+            if key not in lookup:
+                raise ValueError(f"{split_name} row {i}, word {t}: not a vocabulary vector of the generator")
+            types[i, t] = lookup[key]
+    return types
+
+
+@torch.no_grad()
+def guided_by_word_type(model: CMN, split: Split, types: np.ndarray, batch_size: int = 200,
+                        decimals: int | None = 2) -> pd.DataFrame:
+    """Where the audio -> language guided attention goes, by word type: for each map (layer
+    from 1, head) and each group of :data:`WORD_GROUPS`, the mean weight per word of that
+    type times the number of words n (1 = uniform), averaged over the real audio queries of
+    the utterances that have such a word. ``types``: :func:`word_types` of ``split``."""
+    names = dict(zip(("neutral", "positive", "negative", "ambiguous"), (1, 2, 3, 4)))
+    other = model.backbone.others[0]
+    sums: dict = {}
+    for index, lengths, attention, valid, _ in _attention_batches(model, split, batch_size):
+        t_k = attention[f"{other}/guided"][0].shape[-1]
+        batch_types = torch.from_numpy(types[index.numpy(), :t_k])
+        n = lengths[model.backbone.guide].double()
+        queries = valid[other]
+        for layer, w in enumerate(attention[f"{other}/guided"], start=1):  # (B, H, T_q, T_k)
+            for group in WORD_GROUPS:
+                member = (batch_types == names[group]).double()               # (B, T_k)
+                count = member.sum(1)                                          # (B,)
+                per_word = (w.double() * member[:, None, None, :]).sum(-1) / count.clamp(min=1)[:, None, None]
+                relative = per_word * n[:, None, None]                         # (B, H, T_q)
+                use = (queries & (count > 0)[:, None])[:, None, :].double()   # (B, 1, T_q)
+                entry = sums.setdefault((layer, group), [torch.zeros(w.shape[1], dtype=torch.float64), 0.0])
+                entry[0] += (relative * use).sum((0, 2))
+                entry[1] += float(use.sum())
+    layers = sorted({k[0] for k in sums})
+    index = pd.MultiIndex.from_product([layers, range(model.config.heads)], names=["layer", "head"])
+    table = pd.DataFrame({f"{group} x n": torch.cat([sums[(layer, group)][0] / max(sums[(layer, group)][1], 1)
+                                                     for layer in layers]).numpy()
+                          for group in WORD_GROUPS}, index=index)
+    return table.round(decimals) if decimals is not None else table
+
+
+def word_type_findings(models: dict[str, list[CMN]], split: Split, types: np.ndarray | None,
+                       threshold: float = CONCENTRATION, batch_size: int = 200) -> dict:
+    """For each group of models (one per seed): does its best guided-attention head put more
+    than ``threshold`` times the uniform weight per word on the **polar** words (positive or
+    negative, whichever that head prefers), and on the ambiguous words? Group -> two
+    :class:`cmnlib.findings.Finding`; empty lists without word types (other data)."""
+    if types is None:
+        return {group: [] for group in models}
+    out = {}
+    for group, members in models.items():
+        tables = [guided_by_word_type(m, split, types, batch_size, decimals=None) for m in members]
+        polar = [float(t[["positive x n", "negative x n"]].max(axis=1).max()) for t in tables]
+        ambiguous = [float(t["ambiguous x n"].max()) for t in tables]
+        out[group] = [
+            findings.exceeds(f"the {group} models' guided attention puts more than {threshold:g}x uniform on "
+                             "polar (positive or negative) words", "best head: weight per polar word x n",
+                             polar, threshold, unit="x", digits=2),
+            findings.exceeds(f"the {group} models' guided attention puts more than {threshold:g}x uniform on "
+                             "ambiguous words", "best head: weight per ambiguous word x n",
+                             ambiguous, threshold, unit="x", digits=2)]
+    return out
+
+
+def strongest_columns(maps: np.ndarray, types_row: np.ndarray | None, top: int = 3) -> pd.DataFrame:
+    """The stripes of one utterance's attention maps (layers, heads, T_q, T_k): per map the
+    key (word) that receives the most attention averaged over all queries, as a multiple of
+    uniform (mean weight x T_k), with the word's type when ``types_row`` (that utterance's
+    :func:`word_types` row) is given; the ``top`` strongest maps, strongest first; layers
+    from 1."""
+    maps = np.asarray(maps)
+    column = maps.mean(axis=2) * maps.shape[-1]                       # (layers, heads, T_k)
+    rows = []
+    for layer in range(maps.shape[0]):
+        for head in range(maps.shape[1]):
+            word = int(column[layer, head].argmax())
+            kind = MOSEI_TYPES[types_row[word]] if types_row is not None and types_row[word] >= 0 else ""
+            rows.append({"layer": layer + 1, "head": head, "word": word, "type": kind,
+                         "x uniform": round(float(column[layer, head, word]), 2)})
+    table = pd.DataFrame(rows).sort_values("x uniform", ascending=False, kind="stable").head(top)
+    return table.reset_index(drop=True)

@@ -1,0 +1,46 @@
+"""The sentences notebook 05 generates from its runs, against hand-made histories."""
+from __future__ import annotations
+
+from cmnlib import reporting
+
+
+def _member(seed, valid_acc, test_acc, best_epoch):
+    history = [{"epoch": e + 1, "valid_loss": 1.0, "valid_acc2_has0": a} for e, a in enumerate(valid_acc)]
+    return {"seed": seed, "best_epoch": best_epoch, "epochs_run": len(valid_acc), "history": history,
+            "test": {"acc2_has0": test_acc}}
+
+
+def _summary(label, model, members):
+    return {"label": label, "spec": {"model": model}, "members": members}
+
+
+RUNS = [
+    # seed 0 keeps epoch 3 (valid 0.75) though epoch 2 had 0.855: 10.5 points; seed 1 keeps its best
+    _summary("CMN (L+A)", "cmn", [_member(0, [0.70, 0.855, 0.75], 0.80, 3), _member(1, [0.70, 0.72, 0.74], 0.65, 3)]),
+    # the audio model scores the constant predictor (71.0) in both seeds
+    _summary("LSTM (A)", "lstm_a", [_member(0, [0.71, 0.71, 0.71], 0.710, 1), _member(1, [0.71, 0.71, 0.71], 0.7104, 2)]),
+    _summary("Majority / mean", "majority", [{"seed": 0, "best_epoch": 0, "epochs_run": 0, "history": [],
+                                              "test": {"acc2_has0": 0.71}}]),
+]
+
+
+def test_training_notes_are_generated_from_the_histories():
+    selection, cap, collapsed, spread = reporting.training_notes(RUNS, "acc2_has0", max_epochs=3, constant=71.0)
+    assert selection.startswith("Selection by validation loss: 1 of 4 seeds kept an epoch with a lower")
+    assert "CMN (L+A), seed 0: epoch 3 (75.0) instead of epoch 2 (85.5), 10.5 points" in selection
+    # CMN's two seeds picked epoch 3 of 3; LSTM (A) seed 1 picked epoch 2
+    assert cap.startswith("The epoch cap: 2 of 4 seeds selected their last epoch (3)")
+    assert collapsed.startswith("Collapsed models: LSTM (A) scores the constant predictor's 71.0 in every seed")
+    assert spread.startswith("The spread between seeds: CMN (L+A) differs most, 15.0 points (test acc2_has0 80.0, 65.0)")
+
+
+def test_training_notes_when_nothing_happened():
+    clean = [_summary("CMN (L+A)", "cmn", [_member(0, [0.7, 0.8], 0.8, 2), _member(1, [0.7, 0.8], 0.8, 2)])]
+    selection, cap, collapsed, spread = reporting.training_notes(clean, "acc2_has0", max_epochs=8, constant=71.0)
+    assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "
+                         "loss also has the best validation acc2_has0.")
+    assert cap.endswith("none was cut short by the cap.") and collapsed.startswith("Collapsed models: none")
+    assert "0.0 points" in spread
+    assert reporting.training_notes(RUNS[2:], "acc2_has0", 3) == []  # only a constant: nothing to say
+    # without `constant`, the majority run among the summaries gives it
+    assert reporting.training_notes(RUNS, "acc2_has0", 3)[2] == reporting.training_notes(RUNS, "acc2_has0", 3, 71.0)[2]
