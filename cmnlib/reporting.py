@@ -109,8 +109,8 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
         notes.append(f"Selection by validation loss: {len(costs)} of {n_seeds} seeds kept an epoch with a lower "
                      f"validation {metric} than their best; the largest cost is {label}, seed {seed}: epoch {kept} "
                      f"({kept_score:.1f}) instead of epoch {best} ({best_score:.1f}), {cost:.1f} points. Loss and "
-                     f"accuracy need not agree; the loss is the criterion the paper's setting implies and the "
-                     f"one that does not look at the headline metric.")
+                     f"accuracy need not agree; cmnlib selects on the validation loss (TrainConfig.select_on), "
+                     f"so the epoch is not tuned to the metric the tables report.")
     else:
         notes.append(f"Selection by validation loss: in all {n_seeds} seeds the epoch with the lowest validation "
                      f"loss also has the best validation {metric}.")

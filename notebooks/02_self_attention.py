@@ -35,10 +35,11 @@ figures_dir = None     # where the batch runner collects figures
 import pandas as pd
 import torch
 
-from cmnlib import analysis, plots_attention
+from cmnlib import analysis, plots_attention, runs
 from cmnlib.data import load_dataset
 from cmnlib.model import capture_attention
 from cmnlib.reporting import show
+from cmnlib.train import RunSpec, load_model
 
 # %% [markdown]
 # ## Eq. (1): scaled dot-product attention
@@ -165,22 +166,30 @@ analysis.masking_checks(example.mha, example.a, example.b, mask, seed=seed)
 # self-attention over the audio frames (their second is the guided attention of notebook
 # 03).
 #
-# The model here is a CMN at the *quick* setting (hidden 64, 2 layers, 4 heads) that is
-# **untrained**: its weights come from `torch.manual_seed(seed)`. Its maps show the
-# mechanics (shapes, masking, one row per query), not learned behaviour; notebook 03 looks at
-# a trained model. The utterance is a short test utterance with ambiguous words (on the
-# synthetic MOSEI-like data: words whose polarity only the aligned audio reveals; dotted
-# lines).
+# Two CMNs at the *quick* setting (hidden 64, 2 layers, 4 heads): one **untrained**, its
+# weights from `torch.manual_seed(seed)`, whose maps show the mechanics (shapes, masking, one
+# row per query) and not learned behaviour; and the same model **trained** (seed 0 of the
+# runs notebooks 03 and 05 use, trained here if absent). The utterance is a short test
+# utterance with ambiguous words (on the synthetic MOSEI-like data: words whose polarity only
+# the aligned audio reveals; dotted lines and a * on the ticks).
+#
+# Every map is drawn relative to uniform attention (weight × T: 1, white, is the uniform
+# level 1/T; red is more, blue less), on one fixed scale, so a pale map is a near-uniform
+# one and the trained and untrained maps can be compared panel by panel.
 
 # %%
 bundle = load_dataset(dataset, source, scale=scale, seed=seed)
 print(bundle.source_label)
 model = analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=seed)
+summary = runs.train_specs([RunSpec(model="cmn", dataset=dataset, modalities="LA", profile="quick")], bundle, 1,
+                           "quick", progress=False)[0]
+trained = load_model(summary["folder"], 0, bundle)
 test = bundle["test"]
 index = analysis.pick_example(test)
 cue = analysis.cue_of(test, index)
 print(analysis.describe_utterance(test, index))
 maps = analysis.utterance_attention(model, test, index)
+maps_trained = analysis.utterance_attention(trained, test, index)
 show(pd.DataFrame({"map": list(maps), "shape": [str(value.shape) for value in maps.values()]}))
 
 # %% [markdown]
@@ -189,23 +198,41 @@ show(pd.DataFrame({"map": list(maps), "shape": [str(value.shape) for value in ma
 #
 # ### Language: the SA units (rows: layers, columns: heads)
 #
-# Row $q$ of each panel is where word $q$ looks; rows sum to 1.
+# Row $q$ of each panel is where word $q$ looks; rows sum to 1. What to look for: the
+# untrained maps are pale (near uniform) with faint vertical stripes (keys that every query
+# scores a little higher: random projections favour some LSTM states); in the trained maps,
+# whether any head's red lands on the ambiguous words (*) rather than elsewhere.
 
 # %%
-plots_attention.layer_head_grid(maps["text/self"], "Language self-attention, untrained CMN (quick)",
-                                "sa_text_layers_heads", figures_dir, cue=cue,
-                                query_label="query word", key_label="key word")
+plots_attention.layer_head_grid(maps["text/self"], f"{dataset}: language self-attention, untrained CMN (quick)",
+                                f"{dataset}_sa_text_untrained", figures_dir, cue=cue,
+                                query_label="query word", key_label="key word",
+                                caption="Untrained: near-uniform rows; the structure shown is the mechanics only.")
+
+# %% tags=["nbval-ignore-output"]
+plots_attention.layer_head_grid(maps_trained["text/self"],
+                                f"{dataset}: language self-attention, trained CMN (L+A, quick, seed 0)",
+                                f"{dataset}_sa_text_trained", figures_dir, cue=cue,
+                                query_label="query word", key_label="key word",
+                                caption="Trained: compare each panel with the untrained one above (same scale).")
 
 # %% [markdown]
 # ### Audio: the self-attention sub-layer of the SGA units
 #
-# The data is word-aligned, so audio step $t$ is the average of the audio frames inside word
-# $t$.
+# On word-aligned data audio step $t$ is the average of the audio frames inside word $t$.
 
 # %%
-plots_attention.layer_head_grid(maps["audio/self"], "Audio self-attention (SGA units), untrained CMN (quick)",
-                                "sa_audio_layers_heads", figures_dir, cue=cue,
-                                query_label="query step", key_label="key step")
+plots_attention.layer_head_grid(maps["audio/self"], f"{dataset}: audio self-attention (SGA units), untrained CMN (quick)",
+                                f"{dataset}_sa_audio_untrained", figures_dir, cue=cue,
+                                query_label="query step", key_label="key step",
+                                caption="Untrained: near-uniform rows.")
+
+# %% tags=["nbval-ignore-output"]
+plots_attention.layer_head_grid(maps_trained["audio/self"],
+                                f"{dataset}: audio self-attention (SGA units), trained CMN (L+A, quick, seed 0)",
+                                f"{dataset}_sa_audio_trained", figures_dir, cue=cue,
+                                query_label="query step", key_label="key step",
+                                caption="Trained: compare with the untrained maps above (same scale).")
 
 # %% [markdown]
 # ### How peaked are these maps?
@@ -213,13 +240,20 @@ plots_attention.layer_head_grid(maps["audio/self"], "Audio self-attention (SGA u
 # The normalised entropy of a row, $H / \log T$, is 1 for uniform attention and 0 for
 # attention on a single key; "max weight × T" is 1 for uniform attention. An untrained
 # model attends almost uniformly (its scores are small: random projections of LayerNorm'd
-# LSTM states), which is what these numbers show.
+# LSTM states), which is what these numbers show; the trained model's follow (their values
+# depend on the CPU the model was trained on).
 
 # %%
 analysis.attention_entropy(maps['text/self'])
 
 # %%
 analysis.attention_entropy(maps['audio/self'])
+
+# %% tags=["nbval-ignore-output"]
+analysis.attention_entropy(maps_trained['text/self'])
+
+# %% tags=["nbval-ignore-output"]
+analysis.attention_entropy(maps_trained['audio/self'])
 
 # %% [markdown]
 # ## Summary

@@ -35,7 +35,7 @@ figures_dir = None     # where the batch runner collects figures
 
 # %%
 import torch
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from cmnlib import analysis, findings, plots_attention, runs, summaries, tables
 from cmnlib.data import load_dataset
@@ -138,25 +138,31 @@ cue = analysis.cue_of(test, index)
 print(analysis.describe_utterance(test, index))
 maps_trained = analysis.utterance_attention(trained, test, index)
 maps_untrained = analysis.utterance_attention(untrained, test, index)
-plots_attention.layer_head_grid(maps_trained["audio/guided"], "Audio → language guided attention, trained CMN (L+A, quick, seed 0)",
-                                "ga_audio_to_text_trained", figures_dir, cue=cue,
-                                query_label="audio step", key_label="word (final language)")
+plots_attention.layer_head_grid(maps_trained["audio/guided"],
+                                f"{dataset}: audio → language guided attention, trained CMN (L+A, quick, seed 0)",
+                                f"{dataset}_ga_audio_to_text_trained", figures_dir, cue=cue,
+                                query_label="audio step", key_label="word (final language)",
+                                caption="What to look for: red on the diagonal at the ambiguous words (*) would be "
+                                        "'this audio step looks at its own word'; a red column is one word that "
+                                        "every audio step reads.")
 
 # %% [markdown]
 # The same utterance through the untrained model (weights from `torch.manual_seed(seed)`):
 
 # %%
-plots_attention.layer_head_grid(maps_untrained["audio/guided"], "Audio → language guided attention, untrained CMN (quick)",
-                                "ga_audio_to_text_untrained", figures_dir, cue=cue,
-                                query_label="audio step", key_label="word (final language)")
+plots_attention.layer_head_grid(maps_untrained["audio/guided"],
+                                f"{dataset}: audio → language guided attention, untrained CMN (quick)",
+                                f"{dataset}_ga_audio_to_text_untrained", figures_dir, cue=cue,
+                                query_label="audio step", key_label="word (final language)",
+                                caption="Untrained: near uniform, on the same scale as the trained maps above.")
 
 # %% [markdown]
 # After the MUA stack, each modality is pooled by **AttFlat** (a softmax over its steps, then
 # a weighted sum); the trained model's pooling weights for this utterance:
 
 # %%
-plots_attention.flat_attention(maps_trained, cue, "AttFlat pooling weights, trained CMN (L+A, quick, seed 0)",
-                               "attflat_trained", figures_dir)
+plots_attention.flat_attention(maps_trained, cue, f"{dataset}: AttFlat pooling weights, trained CMN (L+A, quick, seed 0)",
+                               f"{dataset}_attflat_trained", figures_dir)
 
 # %% [markdown]
 # ## How much attention falls on the ambiguous words?
@@ -214,8 +220,9 @@ comparison = analysis.compare_cue_shares({"untrained": analysis.summarise_cue_sh
 comparison
 
 # %%
-plots_attention.cue_share_ratios(comparison, "Attention on ambiguous words relative to uniform attention (test split, seed 0)",
-                                 "cue_share_ratio", figures_dir)
+plots_attention.cue_share_ratios(comparison,
+                                 f"{dataset}: attention on ambiguous words relative to uniform attention (test split, seed 0)",
+                                 f"{dataset}_cue_share_ratio", figures_dir)
 
 # %% [markdown]
 # ### Attention on the aligned word
@@ -230,6 +237,37 @@ analysis.aligned_attention(untrained, test)
 
 # %% tags=["nbval-ignore-output"]
 analysis.aligned_attention(trained, test)
+
+# %% [markdown]
+# ### The stripes: which words guided attention reads
+#
+# The trained map of the utterance above has vertical stripes: a word that *every* audio
+# step attends to, whatever the step. On the synthetic MOSEI-like set every word has a type
+# (neutral, positive, negative, ambiguous; notebook 01), which `analysis.word_types`
+# recovers exactly from the features (each is a vocabulary vector of the generator). The
+# strongest columns of the trained and the untrained map of this utterance, with the type of
+# the word each one reads ("x uniform": the column's mean weight times the number of words):
+
+# %% tags=["nbval-ignore-output"]
+types = analysis.word_types(bundle)
+types_row = None if types is None else types[index]
+show(analysis.strongest_columns(maps_trained["audio/guided"], types_row), "trained (seed 0)")
+
+# %%
+show(analysis.strongest_columns(maps_untrained["audio/guided"], types_row), "untrained")
+
+# %% [markdown]
+# Over the whole test split: per head of the trained model (seed 0), the mean weight per
+# word of each type, times the number of words (1 = uniform). A head far above 1 on the
+# positive or the negative words reads the sentiment words for every audio step: in one
+# utterance that is a stripe on each such word. Such a summary of the polar words is what
+# the label mostly depends on (the count of positive minus negative words), but it is not
+# the word-by-word pairing that the ambiguous words need: their column says whether any
+# head looks at them more than uniformly.
+
+# %% tags=["nbval-ignore-output"]
+if types is not None:
+    display(show(analysis.guided_by_word_type(trained, test, types)))
 
 # %% [markdown]
 # ### What trained models do, over seeds
@@ -249,13 +287,15 @@ analysis.aligned_attention(trained, test)
 groups = {"trained": trained_seeds, "untrained": untrained_seeds}
 cue = analysis.cue_findings(groups, test)
 aligned = analysis.aligned_findings(groups, test)
+by_type = analysis.word_type_findings(groups, test, types)
 ceilings = bayes_ceilings(bundle)
 scores = (tables.text_ceiling_findings([summary], dataset, ceilings, models=(summary["label"],))
           + tables.quality_findings([summary], dataset, ceilings))
-show(findings.findings_table(cue["trained"] + aligned["trained"] + scores + cue["untrained"] + aligned["untrained"]))
+show(findings.findings_table(cue["trained"] + aligned["trained"] + by_type["trained"] + scores
+                             + cue["untrained"] + aligned["untrained"] + by_type["untrained"]))
 
 # %% tags=["nbval-ignore-output"]
-Markdown(findings.bullets(cue["trained"] + aligned["trained"] + scores))
+Markdown(findings.bullets(cue["trained"] + aligned["trained"] + by_type["trained"] + scores))
 
 # %% [markdown]
 # How to read this against the data: the synthetic set is built so that language alone
@@ -283,8 +323,8 @@ by_class = analysis.flat_attention_by_class(trained, test)
 by_class
 
 # %%
-plots_attention.attention_by_class(by_class, "trained CMN (L+A, seed 0): AttFlat weight by sentiment class",
-                                   "attention_by_class", figures_dir)
+plots_attention.attention_by_class(by_class, f"{dataset}: trained CMN (L+A, seed 0): AttFlat weight by sentiment class",
+                                   f"{dataset}_attention_by_class", figures_dir)
 
 # %% [markdown]
 # ## Summary

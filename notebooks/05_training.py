@@ -40,7 +40,7 @@ tables_dir = None
 
 # %%
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from cmnlib import config, plots, reporting, runs
 from cmnlib.data import load_dataset
@@ -90,6 +90,20 @@ for d in datasets:
 # %%
 for d in datasets:
     display(plots.training_curves(results[d][0], save_dir=figures_dir))
+
+# %% [markdown]
+# ## What the runs show
+#
+# Four things to look for in the curves and the table above, stated from the runs
+# themselves (the sentences are generated; on another CPU the numbers differ, the checks
+# do not): whether selecting the epoch by validation loss cost validation accuracy, whether
+# the epoch cap cut training short, whether a model collapsed to the constant predictor,
+# and how far the seeds of one model lie apart.
+
+# %% tags=["nbval-ignore-output"]
+Markdown("\n".join(f"* **{d}**: {note}" for d in datasets
+                    for note in reporting.training_notes(results[d], config.headline(d)[0],
+                                                         TRAIN_PROFILES[profile].epochs)))
 
 # %% [markdown]
 # ## What each run wrote
