@@ -152,9 +152,12 @@ def make_norm(kind: str, size: int) -> nn.Module:
     raise ValueError(f"layer_norm must be 'mcan' or 'torch', got {kind!r}")
 
 
-def scaled_dot_product(q, k, v, key_padding_mask=None, dropout: nn.Dropout | None = None):
-    """Eq. (1), written out: returns (output, weights). Shapes (B, H, T, d)."""
+def scaled_dot_product(q, k, v, key_padding_mask=None, dropout: nn.Dropout | None = None, bias=None):
+    """Eq. (1), written out: returns (output, weights). Shapes (B, H, T, d). ``bias``: an
+    additive score bias broadcast to (B, H, T_q, T_k) (a position prior; None in the paper)."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if bias is not None:
+        scores = scores + bias
     if key_padding_mask is not None:  # (B, T_k) True at padding -> (B, 1, 1, T_k)
         scores = scores.masked_fill(key_padding_mask[:, None, None, :], MASK_FILL)
     weights = scores.softmax(dim=-1)
@@ -184,21 +187,25 @@ class MultiHeadAttention(nn.Module):
         b, t, d = x.shape
         return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
 
-    def forward(self, v, k, q, key_padding_mask=None):
+    def forward(self, v, k, q, key_padding_mask=None, position_bias=None):
         """Queries ``q`` attend to keys ``k`` / values ``v``.
 
         ``key_padding_mask``: (B, T_k) bool, True = padding key, or the additive bias of
         :func:`attention_bias` (B, 1, 1, T_k), 0 at real keys and -1e9 at padding.
+        ``position_bias``: an additive score bias broadcast to (B, H, T_q, T_k), e.g. a prior
+        for aligned positions (``CMNConfig.alignment``); None in the paper's model.
         """
         qh, kh, vh = self._split(self.linear_q(q)), self._split(self.linear_k(k)), self._split(self.linear_v(v))
         if self.keep_weights:
             if key_padding_mask is not None and key_padding_mask.is_floating_point():
                 key_padding_mask = key_padding_mask[:, 0, 0, :] < 0
-            out, self.weights = scaled_dot_product(qh, kh, vh, key_padding_mask, self.dropout)
+            out, self.weights = scaled_dot_product(qh, kh, vh, key_padding_mask, self.dropout, position_bias)
         else:
             # The same function as eq. (1) with MCAN's masking, as an additive -1e9 bias: a
             # row whose keys are all padding still averages them, as MCAN does.
             bias = attention_bias(key_padding_mask, qh.dtype)
+            if position_bias is not None:
+                bias = position_bias.to(qh.dtype) if bias is None else bias + position_bias.to(qh.dtype)
             p = self.dropout.p if self.training else 0.0
             if p > 0 and qh.device.type == "cpu":
                 # training on CPU: the explicit product (what the kernel itself falls back to
@@ -290,9 +297,9 @@ class SGA(nn.Module):
         self.dropout2, self.norm2 = nn.Dropout(dropout), make_norm(norm, hidden)
         self.dropout3, self.norm3 = nn.Dropout(dropout), make_norm(norm, hidden)
 
-    def forward(self, x, y, x_mask=None, y_mask=None):
+    def forward(self, x, y, x_mask=None, y_mask=None, guided_bias=None):
         x = self.norm1(x + dropout(self.mhatt1(x, x, x, x_mask), self.dropout1))
-        x = self.norm2(x + dropout(self.mhatt2(y, y, x, y_mask), self.dropout2))
+        x = self.norm2(x + dropout(self.mhatt2(y, y, x, y_mask, guided_bias), self.dropout2))
         return self.norm3(x + dropout(self.ffn(x), self.dropout3))
 
 

@@ -14,9 +14,26 @@ architecture (Delbrouck, Tits & Dupont 2020, MCAN's encoder-decoder) as the defa
   reproduce its outputs exactly) or ``torch`` (``nn.LayerNorm``);
 * fusion: MCAN's AttFlat per modality (MLP width ``flat_mid`` = ``ff_size``, one glimpse,
   output 2 x hidden), summed, LayerNorm, dropout ``output_dropout``, linear head.
+
+Beyond the paper, ``alignment`` (one of :data:`ALIGNMENTS`) lets the model use word
+alignment, which the paper's content-based guided attention cannot see (notebook 08):
+
+* ``none`` (default): the paper's model, unchanged (same parameters, same outputs);
+* ``shared_positions``: the same sinusoidal position code added to every modality's LSTM
+  output, so that step i means word i in every stream;
+* ``diagonal_prior``: a fixed score bias ``-alignment_strength * |i - j|`` in every guided
+  attention, so that audio step i prefers the words near word i;
+* ``relative_bias``: a learned bias per head and clipped offset ``i - j`` (within
+  ``alignment_window``) in every guided attention, initialised at 0 (the paper's model);
+* ``stepwise_fusion``: before the MUA stack, each non-guiding stream is replaced by a linear
+  map of its steps concatenated with the aligned language steps (early fusion, step by step).
+
+Every variant but ``none`` needs word-aligned input (one length per utterance in every
+modality) and refuses anything else with a ValueError.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -27,6 +44,7 @@ from . import heads
 from .attention import SA, SGA, AttFlat, dropout, make_norm, padding_mask
 
 MUA_WIRINGS = ("encoder_decoder", "stacked", "symmetric")
+ALIGNMENTS = ("none", "shared_positions", "diagonal_prior", "relative_bias", "stepwise_fusion")
 
 
 @dataclass
@@ -50,10 +68,15 @@ class CMNConfig:
     guide: str = "text"          # the modality that guides the others (language in the paper)
     pack_lstm: bool = False      # right-padded input: real steps never see padding either way
     head: str = "regression"
+    alignment: str = "none"      # beyond the paper: how word alignment is used (ALIGNMENTS)
+    alignment_strength: float = 0.3  # diagonal_prior: the score penalty per step of distance
+    alignment_window: int = 8        # relative_bias: offsets beyond +-window share one bias
 
     def __post_init__(self):
         if self.mua not in MUA_WIRINGS:
             raise ValueError(f"mua must be one of {MUA_WIRINGS}, got {self.mua!r}")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
         heads.output_size(self.head)
         parse_modalities(self.modalities)
 
@@ -63,6 +86,22 @@ class CMNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def sinusoidal_positions(steps: int, width: int) -> torch.Tensor:
+    """The Transformer's position code (Vaswani et al. 2017), (steps, width):
+    ``PE[i, 2k] = sin(i / 10000^(2k/width))``, ``PE[i, 2k+1] = cos(i / 10000^(2k/width))``."""
+    position = torch.arange(steps, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    code = torch.zeros(steps, width)
+    code[:, 0::2] = torch.sin(position * frequency)
+    code[:, 1::2] = torch.cos(position * frequency[: width // 2])
+    return code
+
+
+def distance(t_q: int, t_k: int, device=None) -> torch.Tensor:
+    """(T_q, T_k) signed offsets ``i - j`` between query step i and key step j."""
+    return torch.arange(t_q, device=device)[:, None] - torch.arange(t_k, device=device)[None, :]
 
 
 class MUA(nn.Module):
@@ -84,6 +123,20 @@ class MUA(nn.Module):
             self.encoder = nn.ModuleList(SA(**unit) for _ in range(config.layers))
             self.blocks = nn.ModuleDict({m: nn.ModuleList(SGA(**unit) for _ in range(config.layers))
                                          for m in self.others})
+        if config.alignment == "relative_bias":  # one learned bias per head and clipped offset
+            self.relative_bias = nn.Parameter(torch.zeros(config.heads, 2 * config.alignment_window + 1))
+
+    def guided_bias(self, t_q: int, t_k: int, device) -> torch.Tensor | None:
+        """The position bias of the guided attention, (1 or H, T_q, T_k) broadcast over the
+        batch, or None (the paper). In the symmetric wiring the keys are the other modalities
+        concatenated, each aligned with the queries, so the offsets repeat per modality."""
+        if self.config.alignment not in ("diagonal_prior", "relative_bias"):
+            return None
+        offset = distance(t_q, t_q, device).repeat(1, t_k // t_q)  # t_k is a multiple of t_q
+        if self.config.alignment == "diagonal_prior":
+            return (-self.config.alignment_strength * offset.abs().float())[None]
+        window = self.config.alignment_window
+        return self.relative_bias[:, offset.clamp(-window, window) + window]
 
     def forward(self, seqs: dict, masks: dict) -> dict:
         seqs = dict(seqs)
@@ -92,7 +145,8 @@ class MUA(nn.Module):
                 new = {}
                 for m in seqs:
                     y, y_mask = self._others(seqs, masks, m)
-                    new[m] = self.blocks[m][i](seqs[m], y, masks[m], y_mask)
+                    bias = self.guided_bias(seqs[m].shape[1], y.shape[1], y.device)
+                    new[m] = self.blocks[m][i](seqs[m], y, masks[m], y_mask, bias)
                 seqs = new
             return seqs
         guide_layers = []
@@ -102,9 +156,10 @@ class MUA(nn.Module):
             guide_layers.append(x)
         seqs[self.guide] = x
         for m in self.others:
+            bias = self.guided_bias(seqs[m].shape[1], x.shape[1], x.device)
             for i, layer in enumerate(self.blocks[m]):
                 guide = guide_layers[i] if self.config.mua == "stacked" else x
-                seqs[m] = layer(seqs[m], guide, masks[m], masks[self.guide])
+                seqs[m] = layer(seqs[m], guide, masks[m], masks[self.guide], bias)
         return seqs
 
     @staticmethod
@@ -143,6 +198,9 @@ class CMN(nn.Module):
         self.lstm = nn.ModuleDict({m: nn.LSTM(config.input_dims[m], config.hidden, batch_first=True)
                                    for m in names})
         self.backbone = MUA(config)
+        if config.alignment == "stepwise_fusion":  # each other stream sees the aligned words
+            self.stepwise = nn.ModuleDict({m: nn.Linear(2 * config.hidden, config.hidden)
+                                           for m in self.backbone.others})
         self.attflat = nn.ModuleDict({m: AttFlat(config.hidden, flat_mid, flat_out, config.glimpses,
                                                  config.dropout) for m in names})
         self.proj_norm = make_norm(config.layer_norm, flat_out)
@@ -159,10 +217,36 @@ class CMN(nn.Module):
         out, _ = lstm(packed)
         return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
+    def check_aligned(self, features: dict, lengths: dict) -> None:
+        """The alignment variants need word-aligned input: one step count and, per utterance,
+        one length in every modality."""
+        names = self.config.modality_names
+        first = names[0]
+        steps = {m: features[m].shape[1] for m in names}
+        if len(set(steps.values())) != 1 or not all(torch.equal(lengths[m], lengths[first]) for m in names):
+            raise ValueError(f"alignment={self.config.alignment!r} needs word-aligned input (the same steps and "
+                             f"lengths in every modality); got steps {steps}. Use alignment='none' (the "
+                             "paper's model) on unaligned data")
+
+    def align(self, seqs: dict) -> dict:
+        """Stage 1b, beyond the paper: what ``config.alignment`` does before the MUA stack."""
+        if self.config.alignment == "shared_positions":
+            x = next(iter(seqs.values()))
+            code = sinusoidal_positions(x.shape[1], self.config.hidden).to(device=x.device, dtype=x.dtype)
+            return {m: x + code for m, x in seqs.items()}
+        if self.config.alignment == "stepwise_fusion":
+            guide = seqs[self.backbone.guide]
+            return {m: x if m == self.backbone.guide else self.stepwise[m](torch.cat([x, guide], dim=-1))
+                    for m, x in seqs.items()}
+        return seqs
+
     def forward(self, features: dict, lengths: dict) -> torch.Tensor:
         names = self.config.modality_names
+        if self.config.alignment != "none":
+            self.check_aligned(features, lengths)
         masks = {m: padding_mask(lengths[m], features[m].shape[1]) for m in names}
-        seqs = self.backbone({m: self.encode(features[m], lengths[m], m) for m in names}, masks)
+        seqs = self.align({m: self.encode(features[m], lengths[m], m) for m in names})
+        seqs = self.backbone(seqs, masks)
         fused = sum(self.attflat[m](seqs[m], masks[m]) for m in names)
         raw = self.proj(dropout(self.proj_norm(fused), self.proj_drop))
         return heads.shape_output(self.config.head, raw)

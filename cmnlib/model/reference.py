@@ -195,6 +195,8 @@ class ReferenceCMN(nn.Module):
         super().__init__()
         if config.layer_norm != "mcan":
             raise ValueError("the reference implements the MCAN LayerNorm only")
+        if config.alignment != "none":
+            raise ValueError("the reference implements the paper's model only (alignment='none')")
         self.config = config
         names = config.modality_names
         flat_mid = config.flat_mid or config.ff_size

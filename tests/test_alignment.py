@@ -1,0 +1,138 @@
+"""CMN's alignment variants (beyond the paper, issue 'a CMN that uses word alignment'):
+'none' is the paper's model unchanged; each variant does what its equation says; unaligned
+input is refused."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cmnlib import cli
+from cmnlib.model import CMN, CMNConfig, capture_attention
+from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
+from cmnlib.model.reference import reference_from
+
+DIMS = {"text": 12, "audio": 7, "vision": 5}
+
+
+def config(**kw) -> CMNConfig:
+    base = dict(modalities="LA", input_dims=DIMS, hidden=16, layers=2, heads=4, ff_size=24, dropout=0.0,
+                output_dropout=0.0, head="regression")
+    return CMNConfig(**{**base, **kw})
+
+
+def aligned_batch(b=4, t=7, seed=0, modalities=("text", "audio")):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([7, 3, 5, 1][:b])
+    features = {m: torch.randn(b, t, DIMS[m], generator=g) * (torch.arange(t)[None, :, None] < lengths[:, None, None])
+                for m in modalities}
+    return features, {m: lengths.clone() for m in modalities}
+
+
+def test_none_is_the_papers_model_unchanged():
+    torch.manual_seed(0)
+    model = CMN(config()).eval()
+    assert model.config.alignment == "none" and ALIGNMENTS[0] == "none"
+    # no parameter beyond the paper's: the plain reference (which has only those) loads strictly
+    reference = reference_from(model).eval()
+    features, lengths = aligned_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(model(features, lengths), reference(features, lengths), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="paper's model only"):
+        reference_from(CMN(config(alignment="diagonal_prior")))
+
+
+def test_the_position_code_by_hand():
+    code = sinusoidal_positions(3, 4)
+    # PE[i, 0] = sin(i), PE[i, 1] = cos(i), PE[i, 2] = sin(i / 100), PE[i, 3] = cos(i / 100)
+    for i in range(3):
+        assert code[i].tolist() == pytest.approx([math.sin(i), math.cos(i), math.sin(i / 100), math.cos(i / 100)],
+                                                 abs=1e-6)
+
+
+def _uniform_scores(model):
+    """Zero query projections: every content score is 0, so only the position bias remains."""
+    with torch.no_grad():
+        for module in model.modules():
+            if hasattr(module, "linear_q"):
+                module.linear_q.weight.zero_()
+                module.linear_q.bias.zero_()
+
+
+@pytest.mark.parametrize("mua", ["encoder_decoder", "symmetric"])
+def test_diagonal_prior_gives_the_hand_computed_weights(mua):
+    torch.manual_seed(1)
+    model = CMN(config(alignment="diagonal_prior", alignment_strength=0.5, mua=mua)).eval()
+    _uniform_scores(model)
+    features, lengths = aligned_batch()
+    with torch.no_grad(), capture_attention(model):
+        model(features, lengths)
+    weights = model.attention_maps()["audio/guided"][0][0, 0]  # utterance 0 (7 steps), head 0
+    # softmax over j of -0.5 |i - j|
+    for i in range(7):
+        expected = torch.tensor([math.exp(-0.5 * abs(i - j)) for j in range(7)])
+        torch.testing.assert_close(weights[i], expected / expected.sum(), atol=1e-6, rtol=1e-5)
+    # padding keys still get nothing (utterance 1 has 3 words)
+    assert float(model.attention_maps()["audio/guided"][0][1, 0, :3, 3:].abs().max()) == 0.0
+
+
+def test_relative_bias_starts_as_the_paper_and_learns_per_offset():
+    torch.manual_seed(2)
+    paper = CMN(config()).eval()
+    relative = CMN(config(alignment="relative_bias", alignment_window=2)).eval()
+    missing = relative.load_state_dict(paper.state_dict(), strict=False)
+    assert missing.missing_keys == ["backbone.relative_bias"] and not missing.unexpected_keys
+    assert relative.backbone.relative_bias.shape == (4, 5)
+    features, lengths = aligned_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(relative(features, lengths), paper(features, lengths), atol=1e-6, rtol=1e-6)
+        _uniform_scores(relative)
+        relative.backbone.relative_bias[:, 2] = 20.0  # offset 0: the aligned word
+        with capture_attention(relative):
+            relative(features, lengths)
+    weights = relative.attention_maps()["audio/guided"][1][0]  # utterance 0, every head
+    assert torch.allclose(torch.diagonal(weights, dim1=-2, dim2=-1), torch.ones(()), atol=1e-6)
+    # a bias at offset +-window is shared by every larger offset
+    bias = relative.backbone.guided_bias(7, 7, "cpu")
+    assert bias.shape == (4, 7, 7) and bool((bias[:, 6, :3] == bias[:, 6, 0:1]).all())
+
+
+def test_shared_positions_and_stepwise_fusion_change_what_the_mua_stack_sees():
+    torch.manual_seed(3)
+    features, lengths = aligned_batch()
+    outputs = {}
+    for alignment in ALIGNMENTS:
+        torch.manual_seed(3)
+        model = CMN(config(alignment=alignment)).eval()
+        with torch.no_grad():
+            outputs[alignment] = model(features, lengths)
+    # the same seed gives the same LSTM/MUA weights; each variant changes the function
+    assert not torch.allclose(outputs["shared_positions"], outputs["none"])
+    assert not torch.allclose(outputs["diagonal_prior"], outputs["none"])
+    assert torch.allclose(outputs["relative_bias"], outputs["none"])  # zero-initialised bias
+    stepwise = CMN(config(alignment="stepwise_fusion"))
+    assert set(stepwise.stepwise) == {"audio"} and stepwise.stepwise["audio"].in_features == 32
+
+
+@pytest.mark.parametrize("alignment", ALIGNMENTS[1:])
+def test_every_variant_refuses_unaligned_input(alignment):
+    model = CMN(config(alignment=alignment)).eval()
+    features, lengths = aligned_batch()
+    features["audio"] = torch.randn(4, 11, DIMS["audio"])  # another number of steps
+    lengths["audio"] = torch.tensor([11, 4, 6, 2])
+    with pytest.raises(ValueError, match="needs word-aligned input"):
+        model(features, lengths)
+    assert CMN(config()).eval()(features, lengths).shape == (4,)  # the paper's model takes it
+
+
+def test_an_unknown_alignment_is_refused():
+    with pytest.raises(ValueError, match="alignment must be one of"):
+        config(alignment="diagonal")
+
+
+@pytest.mark.parametrize("alignment", ALIGNMENTS)
+def test_every_alignment_trains_from_the_command_line(alignment, tiny_mosei_dir, tmp_path):
+    assert cli.main(["train", "--dataset", "mosei", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
+                     "--model", "cmn", "--set", f"alignment={alignment}", "--set", "hidden=16",
+                     "--epochs", "1", "--seeds", "1", "--out", str(tmp_path)]) == 0
