@@ -35,7 +35,8 @@ from nbconvert import HTMLExporter
 from .data.sources import load_dataset, project_root
 
 # A notebook is skipped when one it depends on failed.
-DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"]}
+DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"],
+              "08_alignment": ["05_training", "06_tables"]}
 
 
 @dataclass

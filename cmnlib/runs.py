@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .config import TABLE_MODELS, parse_modalities
 from .data.split import DataBundle
-from .model.cmn import CMNConfig
+from .model.cmn import ALIGNMENTS, CMNConfig
 from .train import TRAIN_PROFILES, RunSpec, run_dir, train_one, train_seeds
 
 # rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
@@ -142,6 +142,25 @@ def train_longer(bundle: DataBundle, profile: str = "quick", seeds: int = 2, epo
     for summary in summaries:  # the label says what differs from the table's run of the model
         summary["label"] = f"{summary['label']}, {epochs} epochs"
     return summaries
+
+
+def train_alignments(bundle: DataBundle, profile: str = "quick", seeds: int = 2, alignments=None,
+                     modalities: str = "LA", overrides: dict | None = None, processes: int | None = None,
+                     progress: bool = True) -> dict[str, dict]:
+    """CMN with each ``alignment`` (default every value of :data:`cmnlib.model.cmn.ALIGNMENTS`)
+    and the early-fusion LSTM on the same modalities, same data, profile and seeds:
+    name -> summary ('none' is the tables' CMN run, read from the cache; 'ef_lstm' the
+    early-fusion baseline). ``overrides``: other CMN fields for every variant (e.g.
+    ``{"hidden": 512}``, the paper's width). Empty on unaligned data, which the variants
+    refuse."""
+    if not bundle.aligned or not set(parse_modalities(modalities)) <= set(bundle["train"].modalities):
+        return {}
+    alignments = tuple(alignments or ALIGNMENTS)
+    overrides = dict(overrides or {})
+    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
+                     model_overrides=overrides if a == "none" else {**overrides, "alignment": a}) for a in alignments]
+    specs.append(RunSpec(model="ef_lstm", dataset=bundle.dataset, modalities=modalities, profile=profile))
+    return dict(zip((*alignments, "ef_lstm"), train_specs(specs, bundle, seeds, profile, processes, progress)))
 
 
 def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2,

@@ -193,13 +193,16 @@ SETTLED_BY = {
     "mosei": "CMN (L+A) trained on real MOSEI, Acc2 reported with its convention beside the constant "
              "predictor (71.0 over all samples, 62.9 without zero labels)",
     "fusion": "the same finding over seeds on the real data set (cmn reproduce --data ...)",
+    "guide": "the ablation of notebook 08 on word-aligned real data (MulT's aligned pickles, MMSA's "
+             "aligned_50), where the words that need the audio are not known: the scores against the "
+             "paper's CMN and the text-only LSTM",
 }
 STATUS_ORDER = ("refuted by the paper's own numbers", "holds as arithmetic on the paper's numbers",
                 "holds as a count", "tested on real data", "synthetic evidence only")
 
 
 def claims_audit(data_labels: dict, module_counts: dict | None = None,
-                 fusion_findings: dict | None = None) -> pd.DataFrame:
+                 fusion_findings: dict | None = None, extra_rows: list[dict] | None = None) -> pd.DataFrame:
     """Every claim of the paper's results section with a verdict, its evidence, a status and
     what real data would settle.
 
@@ -209,6 +212,8 @@ def claims_audit(data_labels: dict, module_counts: dict | None = None,
     dataset -> :func:`unimodal_finding`): supported / not supported / inconclusive on the
     data named. Status (one of :data:`STATUS_ORDER`) says what kind of evidence decides the
     verdict; a finding on data labelled SYNTHETIC is 'synthetic evidence only'.
+    ``extra_rows``: rows of the same columns from later analyses (notebook 08's
+    :func:`guide_attention_claim`).
     """
     cmn = PAPER_TABLE1[0]
     e1, e2 = PAPER_TABLE1[3], PAPER_TABLE1[4]
@@ -256,6 +261,7 @@ def claims_audit(data_labels: dict, module_counts: dict | None = None,
         add(f"{dataset.upper()}: fusing L+A with CMN beats the best single modality",
             f"{finding.verdict} on this data", f"{label}: " + findings.sentence(finding),
             "synthetic evidence only" if "SYNTHETIC" in label else "tested on real data", "fusion")
+    rows += list(extra_rows or [])
     return pd.DataFrame(rows)
 
 
@@ -425,3 +431,76 @@ def wiring_table(dataset: str, summaries: dict[str, dict], default: str = "encod
                        seed_scores(s, metric), base)
         for w, s in summaries.items() if w != default]
     return table
+
+
+def alignment_table(dataset: str, summaries: dict[str, dict], ceilings: dict | None = None) -> pd.DataFrame:
+    """The alignment ablation (notebook 08): one row per CMN alignment variant and the
+    early-fusion LSTM (``summaries``: name -> summary, from
+    :func:`cmnlib.runs.train_alignments`), headline metric as test mean ± std over seeds and
+    ensemble, in percent; with the data's language-only and L+A Bayes ceilings as rows when
+    it has them."""
+    metric, label = config.headline(dataset)
+    rows = [{"model": s["label"], f"{label}: mean": round(100 * s["mean"][metric], 1),
+             f"{label}: std": round(100 * s["std"][metric], 1),
+             f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1), "seeds": len(s["seeds"])}
+            for s in summaries.values()]
+    for subset in ("L", "LA"):
+        if ceilings is not None and subset in ceilings:
+            rows.append({"model": f"Bayes ceiling ({'+'.join(subset)})",
+                         f"{label}: mean": round(100 * ceilings[subset][metric], 1)})
+    return pd.DataFrame(rows)
+
+
+def alignment_findings(dataset: str, summaries: dict[str, dict], ceilings: dict | None,
+                       tolerance: float = 1.0) -> list:
+    """The ablation's questions as findings over seeds, for every variant other than 'none'
+    (the paper's CMN): does it score above the language-only ceiling (it uses the audio),
+    and does it lose more than ``tolerance`` points against the paper's CMN (Welch's
+    interval for the difference; 'loses nothing' is supported when the whole interval of
+    variant minus paper lies above -tolerance)."""
+    metric, label = config.headline(dataset)
+    if "none" not in summaries:
+        return []
+    paper = seed_scores(summaries["none"], metric)
+    out = []
+    for name, summary in summaries.items():
+        if name == "none":
+            continue
+        scores = seed_scores(summary, metric)
+        if ceilings is not None:
+            ceiling = 100 * ceilings["L"][metric]
+            out.append(findings.exceeds(f"{summary['label']} scores above the language-only ceiling ({ceiling:.1f})",
+                                        f"test {label}", scores, ceiling))
+        out.append(findings.beats(f"{summary['label']} loses no more than {tolerance:g} point(s) against the "
+                                  f"paper's CMN", f"{label}: variant minus the paper's CMN, points",
+                                  scores, paper, threshold=-tolerance))
+    return out
+
+
+def guide_attention_claim(data_label: str, paper_aligned, paper_text, variant_text: list) -> dict:
+    """The claims-audit row on the paper's statement that Guide-Attention lets language guide
+    where audio attends (captures the interaction between the modalities), judged by notebook
+    08's ablation on ``data_label``: ``paper_aligned``, the paper's CMN's finding that audio
+    steps of ambiguous words attend to their own word (:func:`cmnlib.analysis.aligned_findings`);
+    ``paper_text``, its finding of scoring above the language-only ceiling
+    (:func:`text_ceiling_findings`); ``variant_text``, the same for the alignment variants.
+
+    Supported when both findings on the paper's CMN are supported, not supported when
+    either is not, inconclusive otherwise; the evidence names the variants that do score
+    above the ceiling."""
+    own = [f for f in (paper_aligned, paper_text) if f is not None]
+    if own and all(f.verdict == "supported" for f in own):
+        verdict = "supported"
+    elif any(f.verdict == "not supported" for f in own):
+        verdict = "not supported"
+    else:
+        verdict = "inconclusive"
+    better = [f.claim.split(" scores above")[0] for f in variant_text if f.verdict == "supported"]
+    evidence = " ".join(findings.sentence(f) for f in own)
+    evidence += (f" Variants that do score above the ceiling: {', '.join(better)}." if better
+                 else " No alignment variant is decided above the ceiling with these seeds.")
+    return {"claim": "MOSEI-like: Guide-Attention lets language guide where audio attends "
+                     "(captures the interaction between the modalities)",
+            "verdict": f"{verdict} on this data", "evidence": f"{data_label}: {evidence}",
+            "status": "synthetic evidence only" if "SYNTHETIC" in data_label else "tested on real data",
+            "real data would settle": SETTLED_BY["guide"]}

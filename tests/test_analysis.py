@@ -339,3 +339,15 @@ def test_strongest_columns_by_hand():
     # head 1: key 2 mean 0.5 x 4 = 2.0 ("positive"); head 0: uniform, first key, 1.0
     assert table.to_dict("records") == [{"layer": 1, "head": 1, "word": 2, "type": "positive", "x uniform": 2.0},
                                         {"layer": 1, "head": 0, "word": 0, "type": "neutral", "x uniform": 1.0}]
+
+
+def test_diagonal_prior_check_and_module_counts():
+    check = analysis.diagonal_prior_check(strength=0.5, steps=4)
+    assert check["agree"]
+    # row 0 by hand: exp(-0.5 * [0, 1, 2, 3]) normalised
+    row = np.exp(-0.5 * np.arange(4))
+    np.testing.assert_allclose(check["by_hand"][0].numpy(), row / row.sum(), rtol=1e-6)
+    counts = analysis.module_counts()
+    # the paper-profile CMN (L+A, 4 classes) counted by hand in test_model; MulT's 6 + 3 stacks
+    assert counts["cmn_params"] == 15_495_174 and counts["cmn_modules"] == 2
+    assert (counts["mult_crossmodal"], counts["mult_memory"]) == (6, 3)

@@ -193,3 +193,41 @@ def test_the_verdict_groups_claims_by_status_and_says_what_real_data_would_settl
     # the same finding on data not labelled SYNTHETIC counts as tested on real data
     real = tables.claims_audit({"mosei": "REAL MOSEI from x.pkl"}, None, {"mosei": tables.unimodal_finding(SEEDED, "mosei")})
     assert real.status.iloc[-1] == "tested on real data"
+
+
+def test_alignment_table_and_findings_by_hand():
+    def seeded(label, accs):
+        s = _seeded(label, "cmn", accs)
+        return {**s, "mean": _mosei_metrics(sum(accs) / len(accs)), "std": _mosei_metrics(0.01),
+                "ensemble": {"test": _mosei_metrics(max(accs))}}
+    summaries = {"none": seeded("CMN (L+A)", [0.78, 0.80]),
+                 "diagonal_prior": seeded("CMN (L+A), alignment=diagonal_prior", [0.86, 0.88]),
+                 "ef_lstm": seeded("EF-LSTM (L+A)", [0.84, 0.85])}
+    table = tables.alignment_table("mosei", summaries, CEILINGS)
+    assert table["model"].tolist() == ["CMN (L+A)", "CMN (L+A), alignment=diagonal_prior", "EF-LSTM (L+A)",
+                                       "Bayes ceiling (L)", "Bayes ceiling (L+A)"]
+    assert table["Acc2: mean"].tolist() == [79.0, 87.0, 84.5, 80.0, 90.0]
+    found = tables.alignment_findings("mosei", summaries, CEILINGS)
+    above, loses = found[0], found[1]
+    # 86, 88 against the text-only ceiling 80: mean 87, sd sqrt(2), t(1) = 12.706 -> 87 ± 12.706
+    assert above.estimate == pytest.approx(87.0) and above.verdict == "inconclusive"
+    # variant minus paper: 87 - 79 = 8; threshold -1 (loses no more than a point)
+    assert loses.estimate == pytest.approx(8.0) and loses.threshold == pytest.approx(-1.0)
+    assert len(found) == 4  # two per non-paper row
+    assert tables.alignment_findings("mosei", {"ef_lstm": summaries["ef_lstm"]}, CEILINGS) == []
+
+
+def test_the_guide_attention_claim_follows_the_findings():
+    from cmnlib import findings
+    no = findings.exceeds("paper CMN attends to its own word", "x", [1.1, 1.12, 1.15], 1.25)
+    below = findings.exceeds("CMN (L+A) scores above the language-only ceiling (81.6)", "Acc2", [79, 79.5, 80], 81.6)
+    above = findings.exceeds("CMN (L+A), alignment=diagonal_prior scores above the language-only ceiling (81.6)",
+                             "Acc2", [86, 86.5, 87], 81.6)
+    row = tables.guide_attention_claim("SYNTHETIC MOSEI-like", no, below, [above])
+    assert no.verdict == "not supported" and above.verdict == "supported"
+    assert row["verdict"] == "not supported on this data" and row["status"] == "synthetic evidence only"
+    assert "Variants that do score above the ceiling: CMN (L+A), alignment=diagonal_prior." in row["evidence"]
+    audit = tables.claims_audit({}, None, None, extra_rows=[row])
+    assert audit.iloc[-1]["claim"].startswith("MOSEI-like: Guide-Attention")
+    yes = findings.exceeds("x", "x", [1.5, 1.6, 1.55], 1.25)
+    assert tables.guide_attention_claim("REAL", yes, above, [])["verdict"] == "supported on this data"

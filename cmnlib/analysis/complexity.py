@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import parse_modalities
+from ..config import DATASETS, parse_modalities
 from ..model import build_model, count_flops, count_parameters, transformer_modules
 from ..model.attention import GA, SA, SGA, MultiHeadAttention
 from ..model.mult import MultiheadAttention as MulTAttention
@@ -69,3 +69,14 @@ def complexity_claims(table: pd.DataFrame, profile: str = "paper", cmn: str = "C
         f"  MFLOPs per utterance: {a['MFLOPs / utterance']:,.1f} vs {b['MFLOPs / utterance']:,.1f} "
         f"({a['MFLOPs / utterance'] / b['MFLOPs / utterance']:.1f}x)",
     ])
+
+
+def module_counts(feature_dims: dict | None = None) -> dict:
+    """What the claims audit needs about the paper's two models at their paper settings
+    (IEMOCAP head): CMN (L+A)'s transformer stacks and parameters, MulT's six crossmodal
+    and three memory transformers and its parameters."""
+    dims = feature_dims or DATASETS["iemocap"].feature_dims
+    cmn = build_model("cmn", "4class", dims, "LA", "paper")
+    mult = build_model("mult", "4class", dims, "LAV", "paper")
+    return {"cmn_modules": transformer_modules(cmn), "mult_crossmodal": 6, "mult_memory": 3,
+            "cmn_params": count_parameters(cmn), "mult_params": count_parameters(mult)}

@@ -10,7 +10,7 @@ from torch import nn
 from ..config import parse_modalities
 from ..data.split import Split
 from ..model import count_parameters
-from ..model.attention import SA, SGA
+from ..model.attention import SA, SGA, capture_attention
 from ..model.cmn import CMN, CMNConfig, MUA_WIRINGS
 from ..model.reference import reference_from
 from .maps import seeded_cmn
@@ -186,3 +186,31 @@ def reference_check(bundle, features: dict, lengths: dict, modalities: str = "LA
         rows.append({"wiring": mua, "max |CMN - reference|": diff, f"below {REFERENCE_TOLERANCE:g}":
                      diff < REFERENCE_TOLERANCE})
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def diagonal_prior_check(strength: float = 0.3, steps: int = 6, seed: int = 0) -> dict:
+    """The diagonal prior alone: a small CMN with ``alignment='diagonal_prior'`` whose query
+    projections are zero (every content score equal), run on one random word-aligned
+    utterance of ``steps`` words; its first guided map (layer 1, head 0) against the formula
+    ``exp(-a|i-j|) / sum_j' exp(-a|i-j'|)`` written out. Returns {'model', 'by_hand'
+    (tensors, (steps, steps)), 'agree' (within 1e-6)}."""
+    torch.manual_seed(seed)
+    config = CMNConfig(modalities="LA", input_dims={"text": 6, "audio": 5}, hidden=8, layers=1, heads=2,
+                       ff_size=8, dropout=0.0, output_dropout=0.0, alignment="diagonal_prior",
+                       alignment_strength=strength)
+    model = CMN(config).eval()
+    for module in model.modules():
+        if hasattr(module, "linear_q"):
+            module.linear_q.weight.zero_()
+            module.linear_q.bias.zero_()
+    features = {m: torch.randn(1, steps, d) for m, d in config.input_dims.items()}
+    lengths = {m: torch.tensor([steps]) for m in features}
+    with capture_attention(model):
+        model(features, lengths)
+    weights = model.attention_maps()["audio/guided"][0][0, 0]
+    offset = (torch.arange(steps)[:, None] - torch.arange(steps)[None, :]).abs().double()
+    scores = torch.exp(-strength * offset)
+    by_hand = scores / scores.sum(dim=1, keepdim=True)
+    return {"model": weights, "by_hand": by_hand.float(),
+            "agree": bool(torch.allclose(weights.double(), by_hand, atol=1e-6))}
