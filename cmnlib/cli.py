@@ -67,7 +67,7 @@ def _cmd_train(args) -> int:
         return 2
     train_config = TRAIN_PROFILES[args.profile]
     changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
-                                  ("device", args.device)) if v is not None}
+                                  ("device", args.device), ("precision", args.precision)) if v is not None}
     spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
                    profile=args.profile, model_overrides=_overrides(args.set),
                    train=replace(train_config, **changes))
@@ -97,7 +97,7 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
     return reproduce(profile=args.profile, datasets=tuple(args.dataset.split(",")), data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
-                     out=args.out or f"reports/{args.profile}", in_place=args.in_place)
+                     out=args.out or f"reports/{args.profile}", in_place=args.in_place, precision=args.precision)
 
 
 def _cmd_featurize(args) -> int:
@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seeds", type=int, default=None, help="default: 2 (quick) or 10 (paper)")
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--device", default=None, help="cpu or cuda")
+    options.add_precision_option(tr, default=None)
     tr.add_argument("--out", default=None, help="runs folder (default: data/runs, or $CMN_RUNS_DIR)")
     tr.set_defaults(func=_cmd_train)
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
+    options.add_precision_option(repro)
     repro.set_defaults(func=_cmd_reproduce)
 
     bench = sub.add_parser("bench", help="speed and memory benchmark (CMN fast vs plain reference, MulT, data)")

@@ -119,7 +119,7 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
         for indices in global_batches(longest, global_batch, seed * 100_003 + epoch, bucket):
             batch = dataset.__getitems__(indices[rank * local:(rank + 1) * local])
             # the mean loss over this shard; DDP averages the gradients over the processes
-            loss = train_step(net, optimizer, spec.head, batch, device, settings.grad_clip)
+            loss = train_step(net, optimizer, spec.head, batch, device, settings.grad_clip, settings.precision)
             total[0] += loss.double() * local
             total[1] += local
             steps += 1
@@ -136,7 +136,8 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
               "backend": dist.get_backend() if net is not model else None, "device": str(device)}
     if rank == 0 and evaluate:
         for name in ("valid", "test"):
-            outputs = predict_outputs(model, bundle[name], spec.modalities, spec.head, device=str(device))
+            outputs = predict_outputs(model, bundle[name], spec.modalities, spec.head, device=str(device),
+                                      precision=settings.precision)
             result[name] = split_metrics(spec.dataset, spec.head, outputs, bundle[name])
     return result, model
 
@@ -152,7 +153,8 @@ def train_to_folder(spec: RunSpec, bundle: DataBundle, seed: int, out: str | Pat
         spec = spec.resolved()
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "model.pt")
         torch.save({name: predict_outputs(model, bundle[name], spec.modalities, spec.head,
-                                          device=str(next(model.parameters()).device))
+                                          device=str(next(model.parameters()).device),
+                                          precision=spec.train.precision)
                     for name in ("valid", "test")}, out / "outputs.pt")
         (out / "result.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     if dist.is_available() and dist.is_initialized():

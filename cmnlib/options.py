@@ -30,6 +30,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="default: the profile's")
 
 
+PRECISIONS = ("fp32", "bf16", "auto")  # cmnlib.precision.PRECISIONS (not imported: it loads torch)
+
+
+def add_precision_option(parser: argparse.ArgumentParser, default: str | None = "fp32") -> None:
+    """--precision fp32 | bf16 | auto (bf16 where the hardware has bf16 matrix units)."""
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help="fp32 (default), bf16 (mixed precision: matrix products in bfloat16, weights, "
+                             "optimizer, loss, softmax and LayerNorm in float32) or auto (bf16 on CUDA and on "
+                             "CPUs with AMX, fp32 elsewhere)")
+
+
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (``cmn bench`` and ``python -m cmnlib.bench``)."""
     parser.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
@@ -38,3 +49,10 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper-data", action="store_true",
                         help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default): fp32, plus bf16 where the CPU has bf16 matrix units (AMX); "
+                             "bf16: both anyway; fp32: fp32 only")
+    parser.add_argument("--parity", action="store_true",
+                        help="instead of timing: train CMN (L+A) in fp32 and bf16 with the same seeds on both "
+                             "synthetic sets and judge over the seeds whether they agree (parity.md)")
+    parser.add_argument("--parity-seeds", type=int, default=4, help="seeds per precision for --parity")

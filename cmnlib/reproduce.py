@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import importlib.metadata as md
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -155,8 +156,24 @@ def _data_sources(datasets, data, profile) -> dict:
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iemocap"),
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path = "reports/quick", in_place: bool = False,
-              source_dir: Path | None = None) -> int:
-    """Run the sequence; return 0 when every notebook succeeded, 1 otherwise."""
+              source_dir: Path | None = None, precision: str = "fp32") -> int:
+    """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
+    reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
+    inherit the environment); it is recorded in each run's hash and summary."""
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
+    before = os.environ.get("CMN_PRECISION")
+    os.environ["CMN_PRECISION"] = precision
+    try:
+        return _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir)
+    finally:  # the kernels inherited it; this process gets its environment back
+        if before is None:
+            os.environ.pop("CMN_PRECISION")
+        else:
+            os.environ["CMN_PRECISION"] = before
+
+
+def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) -> int:
     if in_place:
         return _reproduce_in_place(profile, only, source_dir)
     out = Path(out)

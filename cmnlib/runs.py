@@ -163,6 +163,16 @@ def train_alignments(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
     return dict(zip((*alignments, "ef_lstm"), train_specs(specs, bundle, seeds, profile, processes, progress)))
 
 
+def train_precisions(bundle: DataBundle, profile: str = "quick", seeds: int = 4, model: str = "cmn",
+                     modalities: str = "LA", precisions=("fp32", "bf16"), processes: int | None = None,
+                     progress: bool = True) -> dict[str, dict]:
+    """The same model, data, profile and seeds trained in each precision: precision ->
+    summary (the fp32 run is the tables' run when the seeds match, read from the cache)."""
+    specs = [RunSpec(model=model, dataset=bundle.dataset, modalities=modalities, profile=profile,
+                     train=replace(TRAIN_PROFILES[profile], precision=p)) for p in precisions]
+    return dict(zip(precisions, train_specs(specs, bundle, seeds, profile, processes, progress)))
+
+
 def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
                   wirings=("encoder_decoder", "stacked", "symmetric"), modalities: str = "LA",
                   processes: int | None = None, progress: bool = True) -> dict[str, dict]:

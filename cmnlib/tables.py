@@ -98,7 +98,15 @@ def results_frame(dataset: str, summaries: list[dict], ceilings: dict | None = N
                          "seeds": None, **{k: values.get(k) for k in columns}})
     frame = pd.DataFrame(rows)
     frame.attrs["columns"] = {c: label for c, (_, label) in columns.items()}
+    frame.attrs["precision"] = precision_of(summaries)
     return frame
+
+
+def precision_of(summaries: list[dict]) -> str:
+    """The precision the runs trained in ('fp32', 'bf16', or both joined); runs cached before
+    the field existed are fp32."""
+    found = sorted({s.get("spec", {}).get("train", {}).get("precision", "fp32") for s in summaries})
+    return " and ".join(found) if found else "fp32"
 
 
 def display_table(frame: pd.DataFrame, data_label: str, decimals: int = 1) -> pd.DataFrame:
@@ -127,7 +135,7 @@ def display_table(frame: pd.DataFrame, data_label: str, decimals: int = 1) -> pd
             row["Rows"] = f"{kind} ({n} seed{'s' if n > 1 else ''})" if kind == "mean over seeds" else f"ensemble of {n}"
         out.append(row)
     table = pd.DataFrame(out)
-    table.attrs["data"] = data_label
+    table.attrs["data"] = f"{data_label}; precision {frame.attrs.get('precision', 'fp32')}"
     return table
 
 
@@ -504,3 +512,32 @@ def guide_attention_claim(data_label: str, paper_aligned, paper_text, variant_te
             "verdict": f"{verdict} on this data", "evidence": f"{data_label}: {evidence}",
             "status": "synthetic evidence only" if "SYNTHETIC" in data_label else "tested on real data",
             "real data would settle": SETTLED_BY["guide"]}
+
+
+def precision_findings(dataset: str, summaries: dict[str, dict]) -> list:
+    """bf16 against fp32 (``summaries``: precision -> summary, same model, data and seeds):
+    does mixed precision change the headline metric by more than the seed-to-seed variation
+    of fp32 (twice its standard deviation over seeds, at least one point)? Two one-sided
+    findings with Welch's interval for bf16 minus fp32: not more than that below, not more
+    than that above; both supported means the precisions agree."""
+    if not {"fp32", "bf16"} <= set(summaries):
+        return []
+    metric, label = config.headline(dataset)
+    fp32, bf16 = seed_scores(summaries["fp32"], metric), seed_scores(summaries["bf16"], metric)
+    tolerance = max(1.0, 2 * float(np.std(fp32, ddof=1))) if len(fp32) > 1 else 1.0
+    model = summaries["fp32"]["label"]
+    return [findings.beats(f"{model} in bf16 scores no more than {tolerance:.1f} points below fp32",
+                           f"{label}: bf16 minus fp32, points", bf16, fp32, threshold=-tolerance),
+            findings.beats(f"{model} in bf16 scores no more than {tolerance:.1f} points above fp32",
+                           f"{label}: fp32 minus bf16, points", fp32, bf16, threshold=-tolerance)]
+
+
+def precision_table(dataset: str, summaries: dict[str, dict]) -> pd.DataFrame:
+    """One row per precision: the headline metric per seed, mean ± std, the ensemble, and
+    the training seconds of all seeds."""
+    metric, label = config.headline(dataset)
+    return pd.DataFrame([{"precision": p, f"test {label} per seed": ", ".join(f"{v:.1f}" for v in seed_scores(s, metric)),
+                          "mean": round(100 * s["mean"][metric], 1), "std": round(100 * s["std"][metric], 1),
+                          "ensemble": round(100 * s["ensemble"]["test"][metric], 1),
+                          "train s": round(sum(m["train_seconds"] for m in s["members"]), 1)}
+                         for p, s in summaries.items()])

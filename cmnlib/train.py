@@ -24,7 +24,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,8 @@ import torch
 from tqdm import tqdm
 
 from . import metrics as M
-from . import config
+from . import config, precision
+from .precision import autocast as precision_context
 from .config import dataset_info, default_head
 from .data.loader import make_loader, task_targets
 from .data.sources import LOADER_VERSION, data_dir
@@ -59,13 +60,18 @@ class TrainConfig:
     bucket: bool = True                   # batches of similar lengths (less padding, same loss)
     device: str = "cpu"
     threads: int | None = None            # torch CPU threads; None = torch's default
+    precision: str = "fp32"               # "fp32", "bf16" (mixed) or "auto" (cmnlib.precision)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# the training settings of each profile of the registry (cmnlib.config.PROFILES)
-TRAIN_PROFILES = {name: TrainConfig(**p.train) for name, p in config.PROFILES.items()}
+# the training settings of each profile of the registry (cmnlib.config.PROFILES); the
+# precision comes from $CMN_PRECISION when set (`cmn reproduce --precision` sets it for the
+# notebooks' kernels), else fp32
+PRECISION_ENV = "CMN_PRECISION"
+TRAIN_PROFILES = {name: TrainConfig(**p.train, precision=os.environ.get(PRECISION_ENV, "fp32"))
+                  for name, p in config.PROFILES.items()}
 
 
 @dataclass
@@ -86,13 +92,18 @@ class RunSpec:
         # a unimodal LSTM reads its own modality, whatever --modalities says (a text-only set
         # has no audio to load)
         modalities = self.model[-1].upper() if self.model in ("lstm_l", "lstm_a", "lstm_v") else self.modalities
+        # 'auto' becomes what this machine uses, so the run's hash and summary say which
+        train = replace(train, precision=precision.resolve(train.precision, train.device))
         return RunSpec(self.model, self.dataset, head, modalities, self.profile, dict(self.model_overrides), train)
 
     def key(self, data_hash: str) -> str:
         spec = self.resolved()
+        train = spec.train.to_dict()
+        if train["precision"] == "fp32":  # float32 runs keep the hash they had before the field existed
+            del train["precision"]
         payload = {"model": spec.model, "dataset": spec.dataset, "head": spec.head,
                    "modalities": spec.modalities, "profile": spec.profile,
-                   "model_overrides": spec.model_overrides, "train": spec.train.to_dict(),
+                   "model_overrides": spec.model_overrides, "train": train,
                    "data": data_hash, "loader": LOADER_VERSION, "trainer": TRAINER_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -140,14 +151,16 @@ def _write_json(obj, path: Path) -> None:
 
 @torch.no_grad()
 def predict_outputs(model, split: Split, modalities: str, head: str, batch_size: int = 256,
-                    device: str = "cpu") -> torch.Tensor:
-    """The model's raw outputs on every row of ``split``, in order (eval mode)."""
+                    device: str = "cpu", precision: str = "fp32") -> torch.Tensor:
+    """The model's raw outputs on every row of ``split``, in order (eval mode), as float32."""
     model.eval()
     outputs = None
     for batch in make_loader(split, modalities, head, batch_size=batch_size, bucket=True):
         features = {m: x.to(device) for m, x in batch["features"].items()}
         lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
-        out = model(features, lengths).float().cpu()
+        with precision_context(precision, device):
+            out = model(features, lengths)
+        out = out.float().cpu()
         if outputs is None:
             outputs = torch.empty((len(split), *out.shape[1:]))
         outputs[batch["index"]] = out  # batches are sorted by length; put rows back in order
@@ -173,14 +186,19 @@ def split_metrics(dataset: str, head: str, outputs: torch.Tensor, split: Split) 
 
 
 def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str, batch: dict,
-               device: str | torch.device = "cpu", grad_clip: float | None = None) -> torch.Tensor:
+               device: str | torch.device = "cpu", grad_clip: float | None = None,
+               precision: str = "fp32") -> torch.Tensor:
     """One optimizer step on one batch: forward, the head's mean loss, backward, optional
     gradient clipping, Adam. ``net`` may be a DistributedDataParallel wrapper, which
     averages the gradients over the processes during ``backward``. Returns the detached
-    loss. The single-process trainer and the data-parallel one both step through here."""
+    loss. The single-process trainer and the data-parallel one both step through here.
+    ``precision='bf16'``: the forward runs under autocast; the weights, their gradients,
+    Adam's state and the loss stay float32 (:mod:`cmnlib.precision`)."""
     features = {m: x.to(device) for m, x in batch["features"].items()}
     lengths = {m: x.to(device) for m, x in batch["lengths"].items()}
-    loss = H.loss(head, net(features, lengths), batch["target"].to(device))
+    with precision_context(precision, str(device)):
+        output = net(features, lengths)
+    loss = H.loss(head, output.float(), batch["target"].to(device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip:
@@ -266,11 +284,12 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                                  shuffle=True, seed=seed * 100_003 + epoch, bucket=settings.bucket)
             total, count = 0.0, 0
             for batch in loader:
-                loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip)
+                loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip, settings.precision)
                 total += float(loss) * batch["target"].shape[0]
                 count += batch["target"].shape[0]
             valid = split_metrics(spec.dataset, spec.head,
-                                  predict_outputs(model, valid_split, spec.modalities, spec.head, device=device),
+                                  predict_outputs(model, valid_split, spec.modalities, spec.head, device=device,
+                                                  precision=settings.precision),
                                   valid_split)
             criterion = valid[settings.select_on]
             if scheduler is not None:
@@ -301,8 +320,10 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         history, best_epoch = state["history"], state["best_epoch"]
         model.load_state_dict(best_state)
     seconds = time.time() - t_start
-    valid_out = predict_outputs(model, valid_split, spec.modalities, spec.head, device=device)
-    test_out = predict_outputs(model, bundle["test"], spec.modalities, spec.head, device=device)
+    valid_out = predict_outputs(model, valid_split, spec.modalities, spec.head, device=device,
+                                precision=settings.precision)
+    test_out = predict_outputs(model, bundle["test"], spec.modalities, spec.head, device=device,
+                               precision=settings.precision)
     torch.save({"valid": valid_out, "test": test_out}, out_dir / "outputs.pt")
     result = {"seed": seed, "best_epoch": best_epoch, "epochs_run": len(history), "history": history,
               "valid": split_metrics(spec.dataset, spec.head, valid_out, valid_split),

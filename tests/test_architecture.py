@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cmnlib"
 # station -> the stations it may import (besides itself); a station is a top-level module
 # or the data / model package
 ALLOWED = {
-    "config": set(), "findings": set(), "metrics": {"config"}, "options": {"config"},
+    "config": set(), "findings": set(), "precision": set(), "metrics": {"config"}, "options": {"config"},
     "data": {"config"},
     "model": {"config"},
-    "train": {"config", "data", "model", "metrics"},
+    "train": {"config", "data", "model", "metrics", "precision"},
     "runs": {"config", "data", "model", "train"},
     "distributed": {"config", "options", "data", "model", "train"},
     "summaries": {"config", "data"},
@@ -23,9 +23,9 @@ ALLOWED = {
     "plots": {"config", "data"},
     "plots_attention": {"config", "plots"},
     "numerics": {"config", "model", "train"},
-    "bench": {"config", "options", "data", "model"},
+    "bench": {"config", "options", "data", "model", "precision", "runs", "tables", "findings"},
     "reproduce": {"config", "data"},
-    "cli": {"config", "options", "data", "model", "train", "reproduce", "bench"},
+    "cli": {"config", "options", "data", "model", "train", "reproduce", "bench", "precision"},
     "__main__": {"cli"},
     "__init__": set(),
 }

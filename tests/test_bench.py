@@ -87,9 +87,13 @@ def test_fast_dropout_keeps_1_minus_p_scales_and_is_seeded():
 
 def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data_home):
     results = bench.run_bench(tmp_path / "out", mode="tiny", data_source=str(tiny_mosei_dir / "mosei_senti_data.pkl"),
-                              isolate=False, echo=False)
+                              isolate=False, echo=False, precision="bf16")
     written = json.loads((tmp_path / "out" / "bench.json").read_text())
-    assert set(written) == {"meta", "gemm", "equality", "training", "speedup", "scaling", "data", "epoch"}
+    assert set(written) == {"meta", "gemm", "gemm_bf16", "equality", "training", "speedup", "scaling", "data",
+                            "epoch"}
+    assert written["gemm_bf16"]["dtype"] == "bfloat16" and written["gemm_bf16"]["gflops"] > 0
+    assert {("cmn", "bf16")} <= {(r["kind"], r["precision"]) for r in written["training"]}
+    assert set(written["meta"]["cpu_features"]) == {"AVX2", "AVX-512", "AVX512-BF16", "AMX-BF16"}
     assert written["gemm"]["gflops"] > 0
     assert {(r["kind"], r["profile"]) for r in written["training"]} >= {("cmn", "tiny"), ("reference", "tiny")}
     assert any(r["model"] == "MulT" for r in written["training"])
@@ -104,8 +108,20 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     assert {"cache_load_s", "loader_samples_per_s"} <= set(written["data"][0])
     assert {"samples_per_s", "ratio", "mean_padded_length_epoch"} <= set(written["epoch"])
     table = re.sub(r" +", " ", (tmp_path / "out" / "bench.md").read_text())  # columns are padded to width
-    assert "| CMN | plain reference | tiny |" in table and "GEMM peak" in table
+    assert "| CMN | plain reference | fp32 | tiny |" in table and "GEMM peak" in table
+    assert "## bf16 against the 3x target" in table and "| CMN | cmnlib (fast) | bf16 | tiny |" in table
     assert results["meta"]["mode"] == "tiny"
+
+
+def test_bench_precisions_follow_the_cpu(monkeypatch):
+    features = {"AVX2": True, "AVX-512": True, "AVX512-BF16": True, "AMX-BF16": False}
+    monkeypatch.setattr(bench, "cpu_features", lambda: dict(features))
+    measured, note = bench.bench_precisions("auto")
+    assert measured == ["fp32"] and "no bf16 matrix units" in note  # the README states this machine's case
+    assert bench.bench_precisions("bf16")[0] == ["fp32", "bf16"]
+    features["AMX-BF16"] = True
+    assert bench.bench_precisions("auto") == (["fp32", "bf16"], "fp32 and bf16: this CPU has bf16 matrix units (AMX)")
+    assert bench.bench_precisions("fp32")[0] == ["fp32"]
 
 
 def test_bench_measures_each_configuration_in_its_own_process():
@@ -135,3 +151,18 @@ def test_reference_and_fast_cmn_agree_on_cuda():
         torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-4, rtol=1e-3, msg=name)
     with_dropout = CMN(config(modalities="LA")).cuda().train()  # CUDA keeps F.dropout
     with_dropout(features, lengths).sum().backward()
+
+
+def test_parity_study_trains_both_precisions_and_writes_its_findings(tmp_path, tiny_mosei_dir, tiny_iemocap_dir,
+                                                                     monkeypatch):
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    results = bench.run_parity(tmp_path / "out", seeds=2, echo=False,
+                               sources={"mosei": str(tiny_mosei_dir / "mosei_senti_data.pkl"),
+                                        "iemocap": str(tiny_iemocap_dir / "iemocap_data.pkl")})
+    for dataset in ("mosei", "iemocap"):
+        assert set(results[dataset]["scores"]) == {"fp32", "bf16"}
+        assert all(len(v) == 2 for v in results[dataset]["scores"].values())
+        assert len(results[dataset]["findings"]) == 2
+    text = (tmp_path / "out" / "parity.md").read_text()
+    assert "in bf16 scores no more than" in text and "| bf16 " in text
+    assert json.loads((tmp_path / "out" / "parity.json").read_text()).keys() == {"mosei", "iemocap"}

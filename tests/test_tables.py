@@ -2,6 +2,7 @@
 whose expected cells are computed by hand."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,12 +60,14 @@ def test_display_table_formats_mean_and_std_and_saves_three_formats(mosei_frame,
                                         "F1": [f"{r['f1']:.1f}" for r in tables.PAPER_TABLE2]}
     assert reported.attrs["data"].startswith("reported by the paper (real MOSEI, its Table 2)")
     assert tables.reported_table("mosi").empty
+    # the caption names the data and the precision the runs trained in (cached runs: fp32)
+    assert shown.attrs["data"] == "SYNTHETIC test label; precision fp32"
     paths = tables.save_table(shown, "table2", tmp_path, numeric=mosei_frame)
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
     fragment = paths[3].read_text()
-    assert "data: SYNTHETIC test label" in fragment and "85.0 ± 2.0" in fragment
+    assert "data: SYNTHETIC test label; precision fp32" in fragment and "85.0 ± 2.0" in fragment
     csv = pd.read_csv(paths[0])
-    assert set(csv["data"]) == {"SYNTHETIC test label"} and len(csv) == len(mosei_frame)
+    assert set(csv["data"]) == {"SYNTHETIC test label; precision fp32"} and len(csv) == len(mosei_frame)
     assert "SYNTHETIC test label" in paths[1].read_text() and "85.0 ± 2.0" in paths[1].read_text()
     assert "SYNTHETIC test label" in paths[2].read_text() and "\\begin{tabular}" in paths[2].read_text()
     assert tables.save_table(shown, "table2", None) == []
@@ -231,3 +234,16 @@ def test_the_guide_attention_claim_follows_the_findings():
     assert audit.iloc[-1]["claim"].startswith("MOSEI-like: Guide-Attention")
     yes = findings.exceeds("x", "x", [1.5, 1.6, 1.55], 1.25)
     assert tables.guide_attention_claim("REAL", yes, above, [])["verdict"] == "supported on this data"
+
+
+def test_precision_findings_by_hand():
+    fp32 = _seeded("CMN (L+A)", "cmn", [0.80, 0.82, 0.81, 0.83])
+    same = {"fp32": fp32, "bf16": _seeded("CMN (L+A)", "cmn", [0.81, 0.81, 0.82, 0.82])}
+    below, above = tables.precision_findings("mosei", same)
+    # fp32 sd over seeds: scores 80, 82, 81, 83 -> sd 1.29, tolerance 2 x 1.29 = 2.58
+    assert below.threshold == pytest.approx(-2 * np.std([80, 82, 81, 83], ddof=1))
+    assert below.estimate == pytest.approx(0.0) and above.estimate == pytest.approx(0.0)
+    assert below.verdict == above.verdict == "supported"
+    worse = {"fp32": fp32, "bf16": _seeded("CMN (L+A)", "cmn", [0.70, 0.71, 0.70, 0.71])}
+    assert tables.precision_findings("mosei", worse)[0].verdict == "not supported"
+    assert tables.precision_findings("mosei", {"fp32": fp32}) == []

@@ -43,8 +43,10 @@ from pathlib import Path
 import torch
 
 from .. import options
+from ..precision import cpu_features
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
+from .parity import run_parity
 from .report import markdown
 from .workers import (PLANS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch, worker_gemm,
                       worker_scaling, worker_train)
@@ -59,14 +61,35 @@ __all__ = ["run_bench", "main", "run_from_args", "markdown", "ReferenceCMN", "re
 # The run
 # ======================================================================================
 
+def bench_precisions(precision: str = "auto") -> tuple[list[str], str]:
+    """The precisions the benchmark measures for ``--precision``, and why: 'auto' adds bf16
+    where the CPU has bf16 matrix units (AMX) and says so where it has none; 'bf16' measures
+    both anyway (e.g. on a CPU with AVX512-BF16 dot products but no AMX); 'fp32' only fp32."""
+    features = cpu_features()
+    if precision == "fp32":
+        return ["fp32"], "fp32 only (--precision fp32)"
+    if precision == "bf16":
+        return ["fp32", "bf16"], "fp32 and bf16 (--precision bf16)" + (
+            "" if features["AMX-BF16"] else "; this CPU has no bf16 matrix units (AMX), so bf16 runs on "
+            + ("AVX512-BF16 dot products" if features["AVX512-BF16"] else "emulation") + " here")
+    if features["AMX-BF16"]:
+        return ["fp32", "bf16"], "fp32 and bf16: this CPU has bf16 matrix units (AMX)"
+    return ["fp32"], ("fp32 only: this CPU has no bf16 matrix units (AMX)"
+                      + (", only AVX512-BF16 dot products; --precision bf16 measures it anyway"
+                         if features["AVX512-BF16"] else ""))
+
+
 def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_data: bool = False,
               threads: int | None = None, data_source: str = "synthetic", isolate: bool = True,
-              echo: bool = True) -> dict:
+              echo: bool = True, precision: str = "auto") -> dict:
     """Run the benchmark ``mode`` ('default', 'quick' or 'tiny'), write ``bench.json`` and
     ``bench.md`` under ``out`` and return the results. ``data_source``: 'synthetic' (the
     MOSEI-like stand-in) or a path to MOSEI files; ``isolate``: one spawned process per
-    measurement (needed for per-configuration peak RSS)."""
+    measurement (needed for per-configuration peak RSS); ``precision``: see
+    :func:`bench_precisions` (bf16 rows are the fast CMN in mixed precision, compared with
+    the plain reference in fp32)."""
     plan = PLANS[mode]
+    precisions, precision_note = bench_precisions(precision)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -77,7 +100,8 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "threads": threads or torch.get_num_threads(), "load_start": load_average(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"), "batch": plan["batch"], "modalities": "LA",
-        "dtype": "float32", "optimizer": "Adam lr 1e-4", "isolated_processes": isolate}}
+        "dtype": "float32", "optimizer": "Adam lr 1e-4", "isolated_processes": isolate,
+        "cpu_features": cpu_features(), "precisions": precisions, "precision_note": precision_note}}
 
     stages, last = {}, [time.time()]
 
@@ -87,6 +111,8 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
 
     say("GEMM peak ...")
     results["gemm"] = spawn(worker_gemm, {**base, "n": 1024}, isolate)
+    if "bf16" in precisions:
+        results["gemm_bf16"] = spawn(worker_gemm, {**base, "n": 1024, "dtype": "bfloat16"}, isolate)
     stage("gemm")
 
     say("equality of fast and reference ...")
@@ -98,19 +124,22 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
     for lengths in plan["lengths"]:
         for label, profile, overrides in plan["profiles"]:
             for kind in ("reference", "cmn"):
-                jobs.append((kind, label, profile, overrides, lengths))
+                jobs.append((kind, label, profile, overrides, lengths, "fp32"))
+            if "bf16" in precisions:
+                jobs.append(("cmn", label, profile, overrides, lengths, "bf16"))
         jobs.append(("mult", f"{plan['mult'][0]} (MulT defaults)" if plan["mult"][0] == "paper" else "tiny",
-                     plan["mult"][0], plan["mult"][1], lengths))
-    for kind, label, profile, overrides, lengths in jobs:
-        say(f"training {kind} {label} {lengths[0]}/{lengths[1]} ...")
+                     plan["mult"][0], plan["mult"][1], lengths, "fp32"))
+    for kind, label, profile, overrides, lengths, job_precision in jobs:
+        say(f"training {kind} {label} {lengths[0]}/{lengths[1]} {job_precision} ...")
         job = {**base, "kind": kind, "profile": profile, "overrides": overrides, "lengths": lengths,
                "batch": plan["batch"], "warmup": plan["warmup"], "steps": plan["steps"],
-               "latency_reps": plan["latency_reps"]}
+               "latency_reps": plan["latency_reps"], "precision": job_precision}
         row = spawn(worker_train, job, isolate)
         row.update(model="MulT" if kind == "mult" else "CMN",
                    impl={"cmn": "cmnlib (fast)", "reference": "plain reference", "mult": "cmnlib MulT"}[kind],
                    kind=kind, profile=label, lengths=list(lengths))
-        row["gemm_fraction"] = row["train_gflops"] / results["gemm"]["gflops"]
+        peak = results["gemm_bf16" if job_precision == "bf16" else "gemm"]["gflops"]
+        row["gemm_fraction"] = row["train_gflops"] / peak
         results["training"].append(row)
     stage("training")
 
@@ -123,7 +152,8 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
                    "profile_steps": plan["profile_steps"] if (i == 0 and label == plan["profiles"][0][0]) else 0}
             ab = spawn(worker_ab, job, isolate)
             sep = {r["kind"]: r["samples_per_s"] for r in results["training"]
-                   if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"}
+                   if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"
+                   and r.get("precision", "fp32") == "fp32"}
             ab.update(profile=label, lengths=list(lengths),
                       ratio_separate_processes=sep["cmn"] / sep["reference"])
             results["speedup"].append(ab)
@@ -172,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_from_args(args) -> int:
+    if args.parity:  # the parity study alone: it trains models, the benchmark times them
+        run_parity(args.out, seeds=args.parity_seeds)
+        return 0
     run_bench(args.out, mode="quick" if args.quick else "default", paper_data=args.paper_data,
-              threads=args.threads)
+              threads=args.threads, precision=args.precision)
     return 0
 

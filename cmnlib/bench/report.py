@@ -33,11 +33,17 @@ def markdown(results: dict) -> str:
              f"batch {meta['batch']}, modalities {meta['modalities']}, {meta['optimizer']}; "
              f"load average {meta['load_start']} at the start, {meta.get('load_end')} at the end; "
              f"{_f(meta.get('seconds'), 0)} s in all.", "",
-             f"GEMM peak (torch.mm {gemm['n']}x{gemm['n']} fp32): **{_f(gemm['gflops'])} GFLOP/s**.", "",
+             "CPU features: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in meta.get("cpu_features", {}).items())
+             + f". Precisions measured: {meta.get('precision_note', 'fp32')}.", "",
+             f"GEMM peak (torch.mm {gemm['n']}x{gemm['n']}): fp32 **{_f(gemm['gflops'])} GFLOP/s**"
+             + (f", bf16 **{_f(results['gemm_bf16']['gflops'])} GFLOP/s** "
+                f"({results['gemm_bf16']['gflops'] / gemm['gflops']:.1f}x)" if "gemm_bf16" in results else "")
+             + ".", "",
              "## Training throughput, peak RSS, latency", "",
              "Each row in its own process (peak RSS = ru_maxrss of that process, torch included). "
              "Training step = forward, L1 loss, backward, Adam; median step. Latency: eval, no grad, median.", "",
-             _table([{"model": r["model"], "implementation": r["impl"], "profile": r["profile"],
+             _table([{"model": r["model"], "implementation": r["impl"], "precision": r.get("precision", "fp32"),
+                      "profile": r["profile"],
                       "text/audio length": f"{r['lengths'][0]}/{r['lengths'][1]}",
                       "samples/s": _f(r["samples_per_s"]), "step ms": _f(1e3 * r["step_s"], 0),
                       "peak RSS MiB": _f(r["peak_rss_mb"], 0), "latency b1 ms": _f(r["latency_ms"]["1"]),
@@ -89,6 +95,21 @@ def markdown(results: dict) -> str:
                       for impl, how, key in rows if key in e["samples_per_s"]]), "",
               f"Speed-up as a trainer sees it (fast CMN on bucketed batches vs the plain reference on plain "
               f"batches): **{_f(e['ratio'], 2)}x**.", ""]
+    bf16 = [r for r in results["training"] if r.get("precision") == "bf16"]
+    if bf16:
+        reference = {(r["profile"], tuple(r["lengths"])): r["samples_per_s"] for r in results["training"]
+                     if r["kind"] == "reference"}
+        lines += ["## bf16 against the 3x target", "",
+                  "Target: the fast CMN in bf16 (mixed precision) at 3x or more the samples/s of the plain "
+                  "reference CMN in fp32, on a CPU with bf16 matrix units. Measured in this run (separate "
+                  "processes, median step):", "",
+                  _table([{"profile": r["profile"], "text/audio length": f"{r['lengths'][0]}/{r['lengths'][1]}",
+                           "bf16 samples/s": _f(r["samples_per_s"]),
+                           "reference fp32 samples/s": _f(reference[(r["profile"], tuple(r["lengths"]))]),
+                           "ratio": f"{r['samples_per_s'] / reference[(r['profile'], tuple(r['lengths']))]:.2f}x",
+                           "3x met": "yes" if r["samples_per_s"] >= 3 * reference[(r["profile"], tuple(r["lengths"]))]
+                           else "no"} for r in bf16]), "",
+                  f"{meta.get('precision_note', '')}.", ""]
     first = results["speedup"][0] if results["speedup"] else None
     if first:
         lines += ["## Against the target", "",

@@ -22,6 +22,7 @@ from ..data.loader import make_loader
 from ..model import build_model, count_flops
 from ..model import heads as H
 from ..model.reference import DIMS, make_batch, reference_from
+from ..precision import autocast
 
 
 # A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).
@@ -82,8 +83,10 @@ def _model(kind: str, profile: str, overrides: dict, modalities: str = "LA", see
     return reference
 
 
-def _step(model, optimizer, features, lengths, target) -> None:
-    loss = H.loss("regression", model(features, lengths), target)
+def _step(model, optimizer, features, lengths, target, precision: str = "fp32") -> None:
+    with autocast(precision):  # bf16: the forward in mixed precision; the loss and Adam in float32
+        output = model(features, lengths)
+    loss = H.loss("regression", output.float(), target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -106,16 +109,19 @@ def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
 # ======================================================================================
 
 def worker_gemm(job: dict) -> dict:
-    """GFLOP/s of ``torch.mm`` on n x n fp32 matrices (best of a few medians)."""
+    """GFLOP/s of ``torch.mm`` on n x n matrices in ``job['dtype']`` ('float32' or
+    'bfloat16'; best of a few medians)."""
     _threads(job)
     n = job.get("n", 1024)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = torch.empty(n, n)
+    dtype = getattr(torch, job.get("dtype", "float32"))
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    out = torch.empty(n, n, dtype=dtype)
     best = 0.0
     for _ in range(3):
         seconds, _ = _median_time(lambda: torch.mm(a, b, out=out), 2, job.get("reps", 10))
         best = max(best, 2 * n ** 3 / seconds / 1e9)
-    return {"n": n, "gflops": best, "threads": torch.get_num_threads(), "load": load_average()}
+    return {"n": n, "dtype": str(dtype).split(".")[-1], "gflops": best, "threads": torch.get_num_threads(),
+            "load": load_average()}
 
 
 def worker_train(job: dict) -> dict:
@@ -130,18 +136,19 @@ def worker_train(job: dict) -> dict:
     flops = count_flops(model, DIMS, {"text": tl, "audio": al}, ["text", "audio"])
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    step_s, steps = _median_time(lambda: _step(model, optimizer, features, lengths, target),
+    precision = job.get("precision", "fp32")
+    step_s, steps = _median_time(lambda: _step(model, optimizer, features, lengths, target, precision),
                                  job["warmup"], job["steps"])
     model.eval()
     latency = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision):
         for batch, reps in zip((1, job["batch"]), job["latency_reps"]):
             f1 = {m: x[:batch] for m, x in features.items()}
             l1 = {m: x[:batch] for m, x in lengths.items()}
             latency[str(batch)] = 1e3 * _median_time(lambda: model(f1, l1), 1, reps)[0]
     return {"step_s": step_s, "steps_s": steps, "samples_per_s": job["batch"] / step_s,
             "flops_per_utt": flops, "train_gflops": 3 * flops * job["batch"] / step_s / 1e9,
-            "latency_ms": latency, "peak_rss_mb": _peak_rss_mb(), "rss_base_mb": rss_base,
+            "latency_ms": latency, "peak_rss_mb": _peak_rss_mb(), "rss_base_mb": rss_base, "precision": precision,
             "threads": torch.get_num_threads(), "load": [load_before, load_average()]}
 
 

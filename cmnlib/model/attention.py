@@ -44,6 +44,15 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 MASK_FILL = -1e9  # MCAN fills masked scores with -1e9 before the softmax
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
+    """Softmax, computed in float32 when ``scores`` are in a low precision (mixed precision
+    keeps the normalisation exact); unchanged for float32."""
+    if scores.dtype in LOW_PRECISION:
+        return scores.float().softmax(dim=dim).to(scores.dtype)
+    return scores.softmax(dim=dim)
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -109,7 +118,10 @@ def _normalise(x: torch.Tensor, eps: float):
 
 
 def mcan_layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """MCAN's LayerNorm as a function: ``a * (x - mean) / (std + eps) + b``, unbiased std."""
+    """MCAN's LayerNorm as a function: ``a * (x - mean) / (std + eps) + b``, unbiased std.
+    In mixed precision (a bfloat16 or float16 ``x``) the statistics are computed in float32."""
+    if x.dtype in LOW_PRECISION:
+        return mcan_layer_norm(x.float(), a.float(), b.float(), eps).to(x.dtype)
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad or b.requires_grad):
         return _MCANLayerNormFunction.apply(x, a, b, eps)
     return torch.addcmul(b, _normalise(x, eps)[0], a)  # no graph to record: skip the Function
@@ -160,7 +172,7 @@ def scaled_dot_product(q, k, v, key_padding_mask=None, dropout: nn.Dropout | Non
         scores = scores + bias
     if key_padding_mask is not None:  # (B, T_k) True at padding -> (B, 1, 1, T_k)
         scores = scores.masked_fill(key_padding_mask[:, None, None, :], MASK_FILL)
-    weights = scores.softmax(dim=-1)
+    weights = softmax(scores, dim=-1)
     attended = dropout(weights) if dropout is not None else weights
     return attended @ v, weights
 
@@ -213,7 +225,7 @@ class MultiHeadAttention(nn.Module):
                 scores = qh @ kh.transpose(-2, -1) * (1.0 / math.sqrt(qh.shape[-1]))
                 if bias is not None:
                     scores = scores + bias
-                out = dropout(scores.softmax(dim=-1), self.dropout) @ vh
+                out = dropout(softmax(scores, dim=-1), self.dropout) @ vh
             else:
                 out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, dropout_p=p)
         b, h, t, dh = out.shape
@@ -319,7 +331,7 @@ class AttFlat(nn.Module):
         scores = self.mlp(x)  # (B, T, G)
         if x_mask is not None:
             scores = scores.masked_fill(x_mask[:, :, None], MASK_FILL)
-        weights = scores.softmax(dim=1)
+        weights = softmax(scores, dim=1)
         if self.keep_weights:
             self.weights = weights
         return self.linear_merge(torch.einsum("btg,btd->bgd", weights, x).flatten(1))

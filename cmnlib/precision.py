@@ -1,0 +1,61 @@
+"""Numeric precision of training and inference: ``fp32`` (the default, every number in
+float32) or ``bf16`` (mixed precision: matrix products in bfloat16 under
+``torch.autocast``; weights, optimizer state, the loss, softmax and LayerNorm statistics
+in float32), and ``auto``, which picks bf16 where the hardware has bfloat16 matrix units
+(an NVIDIA GPU, or a CPU with Intel AMX) and fp32 elsewhere.
+
+A CPU with AVX512-BF16 but no AMX (this project's AMD EPYC machines, for example) has bf16
+dot-product instructions, not matrix units; ``auto`` keeps fp32 there, and ``bf16`` can
+still be asked for explicitly.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where it does not exist)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_features() -> dict[str, bool]:
+    """What the CPU offers for the kernels that matter here."""
+    flags = cpu_flags()
+    return {"AVX2": "avx2" in flags, "AVX-512": "avx512f" in flags, "AVX512-BF16": "avx512_bf16" in flags,
+            "AMX-BF16": "amx_bf16" in flags}
+
+
+def bf16_matrix_units(device: str = "cpu") -> bool:
+    """True on a CUDA device with bf16 support, or a CPU with AMX-BF16 tiles."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return cpu_features()["AMX-BF16"]
+
+
+def resolve(precision: str, device: str = "cpu") -> str:
+    """``fp32`` or ``bf16`` for a requested ``precision`` (``auto``: :func:`bf16_matrix_units`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if bf16_matrix_units(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device: str = "cpu"):
+    """The context a forward pass runs in: ``torch.autocast`` to bfloat16 for ``bf16``,
+    nothing for ``fp32``."""
+    if resolve(precision, device) == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
