@@ -44,7 +44,7 @@ import numpy as np
 
 from ..config import MODALITIES
 from .errors import DataError, DataWarning
-from .mult_pkl import padding_spans, safe_load_pickle
+from .mult_pkl import padding_spans, safe_load_pickle, shift_left_padded_to_right
 from .split import SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite, validate_bundle
 
 # MMSA's README publishes the SHA-256 of each processed feature file.
@@ -184,9 +184,7 @@ def place_with_lengths(array: np.ndarray, lengths: np.ndarray, path, key: str,
                     f"(e.g. row {first}, length {lengths[first]} of {t}); the first `length` steps were kept")
     move = left & ~right  # padded at the start: bring the valid steps to the front
     if move.any():
-        array = array.copy()
-        for i in np.flatnonzero(move):
-            array[i] = np.concatenate([array[i, t - lengths[i]:], np.zeros_like(array[i, :t - lengths[i]])])
+        array = shift_left_padded_to_right(array, np.where(move, t - lengths, 0))
     return array, side
 
 
@@ -194,17 +192,6 @@ def detect_lengths(array: np.ndarray) -> tuple[np.ndarray, str, np.ndarray]:
     """Lengths from the zeros at either end (files without lengths): (lengths, side, start)."""
     side, pad, lengths = padding_spans(array)
     return lengths, side, np.where(lengths > 0, pad, 0)  # content starts after the leading zeros
-
-
-def _shift(array: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Row i becomes array[i, start[i]:] followed by zeros (valid steps first)."""
-    if not start.any():
-        return array
-    n, t = array.shape[:2]
-    source = np.arange(t)[None, :] + start[:, None]
-    out = np.take_along_axis(array, np.minimum(source, t - 1).reshape(n, t, *([1] * (array.ndim - 2))), axis=1)
-    out[source >= t] = 0
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -309,7 +296,7 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
         else:
             length, side, start = detect_lengths(features["text"])
             source = "padding"
-        features["text"] = _shift(features["text"], start)
+        features["text"] = shift_left_padded_to_right(features["text"], start)
         lengths["text"], meta["padding"][f"{split_name}/text"] = length, side
         meta["lengths_from"][f"{split_name}/text"] = source
         aligned = len({a.shape[1] for a in features.values()}) == 1
@@ -326,7 +313,7 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
                 lengths[m], source = lengths["text"].copy(), "the text length (aligned file)"
             else:
                 lengths[m], side, start = detect_lengths(features[m])
-                features[m], source = _shift(features[m], start), "padding"
+                features[m], source = shift_left_padded_to_right(features[m], start), "padding"
             meta["padding"][key], meta["lengths_from"][key] = side, source
         extras = {}
         if "raw_text" in part:
