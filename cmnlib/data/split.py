@@ -61,6 +61,14 @@ class Split:
     def modalities(self) -> tuple[str, ...]:
         return tuple(m for m in MODALITIES if m in self.features)
 
+    @property
+    def aligned(self) -> bool:
+        """Word-aligned: every modality has the same number of steps, and each sample the
+        same length in every modality (what early fusion needs)."""
+        first = self.modalities[0]
+        return len({a.shape[1] for a in self.features.values()}) == 1 and all(
+            np.array_equal(self.lengths[m], self.lengths[first]) for m in self.modalities)
+
     def class_index(self) -> np.ndarray:
         """IEMOCAP: the 4-class target (argmax of the one-vs-rest columns).
 
@@ -105,14 +113,8 @@ class DataBundle:
 
     @property
     def aligned(self) -> bool:
-        """Word-aligned: every modality has the same number of steps, and each sample the
-        same length in every modality (what early fusion needs)."""
-        for split in self.splits.values():
-            first = split.modalities[0]
-            if len({a.shape[1] for a in split.features.values()}) != 1 or any(
-                    not np.array_equal(split.lengths[m], split.lengths[first]) for m in split.modalities):
-                return False
-        return True
+        """Every split is word-aligned (:attr:`Split.aligned`)."""
+        return all(split.aligned for split in self.splits.values())
 
     @property
     def source_label(self) -> str:

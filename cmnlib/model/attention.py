@@ -61,6 +61,14 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
+def word_aligned(features: dict, lengths: dict, names) -> bool:
+    """Word-aligned input: modalities ``names`` have the same number of steps and, per
+    utterance, the same length (what early fusion and CMN's alignment variants need)."""
+    first = names[0]
+    return (len({features[m].shape[1] for m in names}) == 1
+            and all(torch.equal(lengths[m], lengths[first]) for m in names))
+
+
 class MCANLayerNorm(nn.Module):
     """MCAN's LayerNorm: ``a * (x - mean) / (std + eps) + b`` with the *unbiased* std.
 

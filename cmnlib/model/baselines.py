@@ -12,6 +12,7 @@ from torch import nn
 
 from ..config import DATASETS, parse_modalities
 from . import heads
+from .attention import word_aligned
 from .mult import MulT, MulTConfig
 
 
@@ -74,11 +75,8 @@ class LSTMBaseline(nn.Module):
 
     def forward(self, features: dict, lengths: dict):
         first = self.modalities[0]
-        if len(self.modalities) > 1:
-            steps = {features[m].shape[1] for m in self.modalities}
-            same = all(torch.equal(lengths[m], lengths[first]) for m in self.modalities)
-            if len(steps) != 1 or not same:
-                raise ValueError("early fusion needs word-aligned modalities (same lengths)")
+        if len(self.modalities) > 1 and not word_aligned(features, lengths, self.modalities):
+            raise ValueError("early fusion needs word-aligned modalities (same lengths)")
         x = torch.cat([features[m] for m in self.modalities], dim=-1)
         out, _ = self.lstm(x)  # right-padded: the state at a valid step never saw padding
         last = (lengths[first].clamp(min=1) - 1)[:, None, None].expand(-1, 1, out.shape[2])

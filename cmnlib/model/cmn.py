@@ -41,7 +41,7 @@ from torch import nn
 
 from ..config import DATASETS, parse_modalities
 from . import heads
-from .attention import SA, SGA, AttFlat, dropout, make_norm, padding_mask
+from .attention import SA, SGA, AttFlat, dropout, make_norm, padding_mask, word_aligned
 
 MUA_WIRINGS = ("encoder_decoder", "stacked", "symmetric")
 ALIGNMENTS = ("none", "shared_positions", "diagonal_prior", "relative_bias", "stepwise_fusion")
@@ -221,9 +221,8 @@ class CMN(nn.Module):
         """The alignment variants need word-aligned input: one step count and, per utterance,
         one length in every modality."""
         names = self.config.modality_names
-        first = names[0]
-        steps = {m: features[m].shape[1] for m in names}
-        if len(set(steps.values())) != 1 or not all(torch.equal(lengths[m], lengths[first]) for m in names):
+        if not word_aligned(features, lengths, names):
+            steps = {m: features[m].shape[1] for m in names}
             raise ValueError(f"alignment={self.config.alignment!r} needs word-aligned input (the same steps and "
                              f"lengths in every modality); got steps {steps}. Use alignment='none' (the "
                              "paper's model) on unaligned data")
