@@ -422,17 +422,22 @@ def constant_predictors_real_mosei(stats: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("predictor").round(1)
 
 
+def _score_columns(summary: dict, metric: str, label: str) -> dict:
+    """A run's test ``metric`` as '<label>: mean / std / ensemble' columns (percent, one
+    decimal) and its number of seeds: the columns of the wiring and alignment tables."""
+    return {f"{label}: mean": round(100 * summary["mean"][metric], 1),
+            f"{label}: std": round(100 * summary["std"][metric], 1),
+            f"{label}: ensemble": round(100 * summary["ensemble"]["test"][metric], 1),
+            "seeds": len(summary["seeds"])}
+
+
 def wiring_table(dataset: str, summaries: dict[str, dict], default: str = "encoder_decoder") -> pd.DataFrame:
     """CMN with each MUA wiring (``summaries``: wiring -> its :func:`cmnlib.train.train_seeds`
     summary, same data, profile and seeds): test mean ± std over seeds and the ensemble, one
     row per wiring; ``attrs['findings']`` compares each other wiring with ``default`` over
     seeds (Welch's interval)."""
     metric, label = config.headline(dataset)
-    rows = [{"wiring": w, f"{label}: mean": round(100 * s["mean"][metric], 1),
-             f"{label}: std": round(100 * s["std"][metric], 1),
-             f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1),
-             "seeds": len(s["seeds"])} for w, s in summaries.items()]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([{"wiring": w, **_score_columns(s, metric, label)} for w, s in summaries.items()])
     base = seed_scores(summaries[default], metric) if default in summaries else None
     table.attrs["findings"] = [] if base is None else [
         findings.beats(f"{w} scores above {default}", f"{label}: {w} minus {default}, points",
@@ -448,10 +453,7 @@ def alignment_table(dataset: str, summaries: dict[str, dict], ceilings: dict | N
     ensemble, in percent; with the data's language-only and L+A Bayes ceilings as rows when
     it has them."""
     metric, label = config.headline(dataset)
-    rows = [{"model": s["label"], f"{label}: mean": round(100 * s["mean"][metric], 1),
-             f"{label}: std": round(100 * s["std"][metric], 1),
-             f"{label}: ensemble": round(100 * s["ensemble"]["test"][metric], 1), "seeds": len(s["seeds"])}
-            for s in summaries.values()]
+    rows = [{"model": s["label"], **_score_columns(s, metric, label)} for s in summaries.values()]
     for subset in ("L", "LA"):
         if ceilings is not None and subset in ceilings:
             rows.append({"model": f"Bayes ceiling ({'+'.join(subset)})",
