@@ -82,3 +82,8 @@ def test_cmn_train_records_the_precision(tiny_mosei_dir, tmp_path, capsys):
                      "--out", str(tmp_path)]) == 0
     (summary,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/ensemble.json")]
     assert summary["spec"]["train"]["precision"] == "bf16"
+
+
+def test_the_cli_offers_the_precisions_the_library_knows():
+    from cmnlib import options  # options repeats the tuple so that `cmn --help` does not load torch
+    assert options.PRECISIONS == precision.PRECISIONS
