@@ -11,6 +11,8 @@ still be asked for explicitly.
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from pathlib import Path
 
 import torch
@@ -37,6 +39,24 @@ def cpu_features() -> dict[str, bool]:
             "AMX-BF16": "amx_bf16" in flags}
 
 
+def machine_description() -> str:
+    """This CPU in one line, for the numbers it produces: its model name, the cores torch
+    sees and its matrix features, e.g. 'AMD EPYC, 2 cores, AVX-512, AVX512-BF16, no AMX'."""
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    features = cpu_features()
+    listed = [f for f in ("AVX-512", "AVX512-BF16", "AMX-BF16") if features[f]]
+    listed += [] if features["AMX-BF16"] else ["no AMX"]
+    return ", ".join([name, f"{os.cpu_count()} cores", *listed])
+
+
 def bf16_matrix_units(device: str = "cpu") -> bool:
     """True on a CUDA device with bf16 support, or a CPU with AMX-BF16 tiles."""
     if str(device).startswith("cuda"):
@@ -59,3 +79,14 @@ def autocast(precision: str, device: str = "cpu"):
     if resolve(precision, device) == "bf16":
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def adam(parameters, precision: str, lr: float, weight_decay: float = 0.0, device: str = "cpu") -> torch.optim.Adam:
+    """Adam as a run of ``precision`` steps it. bf16 (the fast step) uses the fused
+    implementation, one vectorised kernel over all parameters instead of a loop of small
+    element-wise operations per tensor (3x faster on the paper profile here: 13.6 against
+    39 ms per step, AMD EPYC Zen 5, one thread). fp32 keeps the per-tensor loop, so that fp32
+    runs stay bit-identical to those trained before precision was an option (their cached
+    results stay valid); both compute Adam, and differ only in the last bits."""
+    fused = resolve(precision, device) == "bf16"
+    return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)

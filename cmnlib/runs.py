@@ -10,9 +10,11 @@ parallelism for one large model is :mod:`cmnlib.distributed`.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
-from dataclasses import replace
 import os
+from dataclasses import replace
+from datetime import date
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -20,9 +22,11 @@ import torch
 from tqdm import tqdm
 
 from .config import TABLE_MODELS, parse_modalities
+from .data.sources import bayes_ceilings, load_dataset
 from .data.split import DataBundle
 from .model.cmn import ALIGNMENTS, CMNConfig
-from .train import TRAIN_PROFILES, RunSpec, run_dir, train_one, train_seeds
+from .precision import machine_description
+from .train import TRAIN_PROFILES, RunSpec, TrainConfig, run_dir, train_one, train_seeds
 
 # rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
 _JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
@@ -140,27 +144,153 @@ def train_longer(bundle: DataBundle, profile: str = "quick", seeds: int = 2, epo
              for m, mods in models]
     summaries = train_specs(specs, bundle, seeds, profile, processes, progress)
     for summary in summaries:  # the label says what differs from the table's run of the model
-        summary["label"] = f"{summary['label']}, {epochs} epochs"
+        summary["label"] += training_label({"epochs": epochs})
     return summaries
 
 
 def train_alignments(bundle: DataBundle, profile: str = "quick", seeds: int = 2, alignments=None,
-                     modalities: str = "LA", overrides: dict | None = None, processes: int | None = None,
-                     progress: bool = True) -> dict[str, dict]:
+                     modalities: str = "LA", overrides: dict | None = None, train: dict | None = None,
+                     processes: int | None = None, progress: bool = True) -> dict[str, dict]:
     """CMN with each ``alignment`` (default every value of :data:`cmnlib.model.cmn.ALIGNMENTS`)
     and the early-fusion LSTM on the same modalities, same data, profile and seeds:
     name -> summary ('none' is the tables' CMN run, read from the cache; 'ef_lstm' the
     early-fusion baseline). ``overrides``: other CMN fields for every variant (e.g.
-    ``{"hidden": 512}``, the paper's width). Empty on unaligned data, which the variants
-    refuse."""
+    ``{"hidden": 512}``, the paper's width). ``train``: training settings that differ from
+    the profile's for every row (e.g. ``{"epochs": 30}``; fields of
+    :class:`cmnlib.train.TrainConfig`), named in the labels; ``{"epochs": 30}`` gives the
+    runs of :func:`train_longer` where they coincide. Empty on unaligned data, which the
+    variants refuse."""
     if not bundle.aligned or not set(parse_modalities(modalities)) <= set(bundle["train"].modalities):
         return {}
+    specs = alignment_specs(bundle.dataset, profile, alignments, modalities, overrides, train)
+    summaries = train_specs(list(specs.values()), bundle, seeds, profile, processes, progress)
+    for summary in summaries:
+        summary["label"] += training_label(train)
+    return dict(zip(specs, summaries))
+
+
+def training_label(train: dict | None) -> str:
+    """What a label adds for training settings that differ from the profile's:
+    ``{"epochs": 30}`` -> ', 30 epochs'; other fields as ', name=value'."""
+    train = dict(train or {})
+    epochs = train.pop("epochs", None)
+    return (f", {epochs} epochs" if epochs is not None else "") + "".join(
+        f", {k}={v}" for k, v in sorted(train.items()))
+
+
+def alignment_specs(dataset: str, profile: str = "quick", alignments=None, modalities: str = "LA",
+                    overrides: dict | None = None, train: dict | None = None) -> dict[str, RunSpec]:
+    """The runs of :func:`train_alignments`: name ('none', each alignment, 'ef_lstm') -> RunSpec."""
     alignments = tuple(alignments or ALIGNMENTS)
     overrides = dict(overrides or {})
-    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
-                     model_overrides=overrides if a == "none" else {**overrides, "alignment": a}) for a in alignments]
-    specs.append(RunSpec(model="ef_lstm", dataset=bundle.dataset, modalities=modalities, profile=profile))
-    return dict(zip((*alignments, "ef_lstm"), train_specs(specs, bundle, seeds, profile, processes, progress)))
+    train = None if not train else replace(TRAIN_PROFILES[profile], **train)
+    specs = {a: RunSpec(model="cmn", dataset=dataset, modalities=modalities, profile=profile, train=train,
+                        model_overrides=overrides if a == "none" else {**overrides, "alignment": a})
+             for a in alignments}
+    specs["ef_lstm"] = RunSpec(model="ef_lstm", dataset=dataset, modalities=modalities, profile=profile, train=train)
+    return specs
+
+
+# ======================================================================================
+# Recorded runs: results too long to train in CI, shipped with the package
+# ======================================================================================
+RECORDED_DIR = Path(__file__).parent / "resources" / "recorded"
+
+_PLATEAU = {"epochs": 30, "patience": 8, "lr_schedule": "plateau"}
+# The alignment ablation's runs that are too long for CI (notebook 08 shows them; the
+# maintainers' tools/record_runs.py writes them): name -> arguments of record_alignments.
+ALIGNMENT_RECORDS = {
+    "alignment_mosei_quick_hidden512": dict(
+        description="quick MOSEI-like set, the paper's width (hidden 512), the quick profile's 8 epochs",
+        dataset="mosei", scale="quick", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
+        overrides={"hidden": 512}),
+    "alignment_mosei_quick_30epochs": dict(
+        description="quick MOSEI-like set, every variant allowed 30 epochs (early stopping unchanged: patience 3)",
+        dataset="mosei", scale="quick", seeds=4, train={"epochs": 30}),
+    "alignment_mosei_paper_30epochs": dict(
+        description="paper-size MOSEI-like set (16,326 training utterances), every variant allowed 30 epochs "
+                    "(early stopping unchanged: patience 3)",
+        dataset="mosei", scale="paper", seeds=2, train={"epochs": 30}),
+    "alignment_mosei_paper_plateau": dict(
+        description="paper-size MOSEI-like set, 30 epochs with patience 8 and the learning rate halved on a "
+                    "plateau of the validation loss",
+        dataset="mosei", scale="paper", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
+        train=_PLATEAU),
+}
+
+
+def record_alignments(name: str, description: str, dataset: str = "mosei", source: str = "synthetic",
+                      scale: str = "quick", profile: str = "quick", seeds: int = 2, folder: Path | None = None,
+                      **call) -> Path:
+    """Train (or read from the cache) :func:`train_alignments` on ``dataset`` from ``source``
+    (the synthetic stand-in at ``scale``, or a path) with ``call`` (its other arguments: ``alignments``, ``overrides``,
+    ``train``, ``processes``), and write the summaries to ``<folder>/<name>.json`` (default:
+    the package's ``resources/recorded``): metrics, per-seed histories and specs, without
+    weights, with the call, the data's label, hash and Bayes ceilings, the machine, torch
+    and the date. A notebook shows such a record with :func:`recorded` where training the
+    runs would take too long for CI, and :func:`retrain` trains the same runs again (the
+    same run folders, see :func:`recorded_run_names`). The file is written whole or not at
+    all."""
+    bundle = load_dataset(dataset, source, scale=scale)
+    summaries = train_alignments(bundle, profile, seeds, **call)
+    call = {"dataset": dataset, "source": str(source), "scale": scale, "profile": profile, "seeds": seeds,
+            **{k: v for k, v in call.items() if k not in ("processes", "progress")}}
+    payload = {"name": name, "description": description, "call": call, "machine": machine_description(),
+               "torch": torch.__version__, "recorded": date.today().isoformat(),
+               "data": bundle.source_label, "data_hash": bundle.meta.get("source_hash"),
+               "ceilings": bayes_ceilings(bundle),
+               "summaries": {key: {**{k: v for k, v in s.items() if k != "folder"},
+                                   "run": Path(s["folder"]).name} for key, s in summaries.items()}}
+    folder = Path(folder or RECORDED_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n")  # key order kept: the rows' order
+    os.replace(tmp, path)
+    return path
+
+
+def recorded(name: str, folder: Path | None = None) -> dict:
+    """A record written by :func:`record_alignments`: its fields, with every summary marked
+    ``recorded`` (and ``folder`` None: no weights were shipped). A missing file or field is
+    one ValueError naming the file and what was expected."""
+    path = Path(folder or RECORDED_DIR) / f"{name}.json"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise ValueError(f"{path}: no such record; recorded runs: {', '.join(known) or 'none'}")
+    payload = json.loads(path.read_text())
+    for key in ("call", "summaries", "data", "data_hash", "ceilings", "machine", "recorded"):
+        if key not in payload:
+            raise ValueError(f"{path}: key {key!r} is missing (expected a record written by "
+                             f"cmnlib.runs.record_alignments)")
+    for summary in payload["summaries"].values():
+        summary.update(recorded=True, folder=None)
+    return payload
+
+
+def retrain(name: str, folder: Path | None = None, processes: int | None = None, progress: bool = True) -> dict:
+    """The runs of record ``name`` trained on this machine (or read from ``data/runs`` when
+    cached): the record's fields with live summaries (weights in their folders) and this
+    machine's description."""
+    payload = recorded(name, folder)
+    call = dict(payload["call"])
+    bundle = load_dataset(call.pop("dataset"), call.pop("source"), scale=call.pop("scale"))
+    summaries = train_alignments(bundle, call.pop("profile"), call.pop("seeds"), processes=processes,
+                                 progress=progress, **call)
+    return {**payload, "summaries": summaries, "machine": machine_description(), "recorded": None,
+            "data": bundle.source_label, "data_hash": bundle.meta.get("source_hash")}
+
+
+def recorded_run_names(payload: dict) -> dict[str, str]:
+    """name -> the run folder (``<model>-<key>``) that the record's specs give with today's
+    code and the recorded data hash: equal to the recorded ``run`` while the record is
+    current (a test checks this for every shipped record)."""
+    names = {}
+    for key, summary in payload["summaries"].items():
+        spec_dict = summary["spec"]
+        spec = RunSpec(**{k: v for k, v in spec_dict.items() if k != "train"}, train=TrainConfig(**spec_dict["train"]))
+        names[key] = f"{spec.resolved().model}-{spec.key(payload['data_hash'])}"
+    return names
 
 
 def train_precisions(bundle: DataBundle, profile: str = "quick", seeds: int = 4, model: str = "cmn",

@@ -461,18 +461,35 @@ def alignment_table(dataset: str, summaries: dict[str, dict], ceilings: dict | N
     return pd.DataFrame(rows)
 
 
+def record_label(record: dict) -> str:
+    """Which data and which machine a record of long runs (:func:`cmnlib.runs.recorded`, or
+    :func:`cmnlib.runs.retrain`) comes from, for its tables' captions."""
+    where = (f"recorded on {record['machine']}, {record['recorded']}, torch {record['torch']} "
+             f"(shipped with cmnlib as resources/recorded/{record['name']}.json, not retrained in this run)"
+             if record.get("recorded") else f"trained on {record['machine']}")
+    return f"{record['data']}; {record['description']}; {where}"
+
+
 def alignment_findings(dataset: str, summaries: dict[str, dict], ceilings: dict | None,
-                       tolerance: float = 1.0) -> list:
+                       tolerance: float = 1.0, near_ceiling: float | None = None) -> list:
     """The ablation's questions as findings over seeds, for every variant other than 'none'
     (the paper's CMN): does it score above the language-only ceiling (it uses the audio),
     and does it lose more than ``tolerance`` points against the paper's CMN (Welch's
     interval for the difference; 'loses nothing' is supported when the whole interval of
-    variant minus paper lies above -tolerance)."""
+    variant minus paper lies above -tolerance). With ``near_ceiling`` (points), also for
+    every model, the paper's CMN included: does it come within that many points of the L+A
+    ceiling (the issue's paper-size target: 3)?"""
     metric, label = config.headline(dataset)
     if "none" not in summaries:
         return []
     paper = seed_scores(summaries["none"], metric)
     out = []
+    if near_ceiling is not None and ceilings is not None and "LA" in ceilings:
+        target = 100 * ceilings["LA"][metric]
+        for summary in summaries.values():
+            out.append(findings.exceeds(f"{summary['label']} comes within {near_ceiling:g} points of the L+A "
+                                        f"ceiling ({target:.1f})", f"test {label}", seed_scores(summary, metric),
+                                        target - near_ceiling))
     for name, summary in summaries.items():
         if name == "none":
             continue

@@ -43,6 +43,7 @@ from .model import heads as H
 from .model.baselines import ConstantPredictor
 
 TRAINER_VERSION = 2  # bump when a change alters what training computes (drops stale caches)
+LOW_PRECISION_STEP = 2  # bump when only the bf16 step changes (2: fused Adam); fp32 caches stay valid
 
 
 @dataclass
@@ -105,6 +106,8 @@ class RunSpec:
                    "modalities": spec.modalities, "profile": spec.profile,
                    "model_overrides": spec.model_overrides, "train": train,
                    "data": data_hash, "loader": LOADER_VERSION, "trainer": TRAINER_VERSION}
+        if "precision" in train:  # the low-precision step changed (fused Adam) without touching fp32
+            payload["low_precision_step"] = LOW_PRECISION_STEP
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -260,7 +263,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         best_state = model.state_dict()
         atomic_save(best_state, out_dir / "best.pt")
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = precision.adam(model.parameters(), settings.precision, settings.lr, settings.weight_decay, device)
         scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
                      if settings.lr_schedule == "plateau" else None)
         state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0}

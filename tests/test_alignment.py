@@ -3,12 +3,14 @@
 input is refused."""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from cmnlib import cli
+from cmnlib import cli, runs
 from cmnlib.model import CMN, CMNConfig, capture_attention
 from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
 from cmnlib.model.reference import reference_from
@@ -136,3 +138,62 @@ def test_every_alignment_trains_from_the_command_line(alignment, tiny_mosei_dir,
     assert cli.main(["train", "--dataset", "mosei", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
                      "--model", "cmn", "--set", f"alignment={alignment}", "--set", "hidden=16",
                      "--epochs", "1", "--seeds", "1", "--out", str(tmp_path)]) == 0
+
+
+# --------------------------------------------------------------------------------------
+# Recorded runs: the paper-size ablation is shipped as summaries (cmnlib/resources/recorded)
+# --------------------------------------------------------------------------------------
+def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mosei_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    call = dict(alignments=("none", "diagonal_prior"), overrides={"hidden": 16}, train={"epochs": 1})
+    path = runs.record_alignments("tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1, folder=tmp_path / "rec",
+                                  processes=1, progress=False, **call)
+    back = runs.recorded("tiny", folder=tmp_path / "rec")
+    assert back["description"] == "a test" and back["call"]["seeds"] == 1 and back["call"]["train"] == {"epochs": 1}
+    assert list(back["summaries"]) == ["none", "diagonal_prior", "ef_lstm"]
+    # training the record again reads the same run folders from the cache: same numbers
+    live = runs.retrain("tiny", folder=tmp_path / "rec", processes=1, progress=False)
+    assert live["data"] == back["data"] and live["data_hash"] == back["data_hash"]
+    for name, summary in live["summaries"].items():
+        shipped = back["summaries"][name]
+        assert shipped["recorded"] is True and shipped["folder"] is None
+        assert summary["label"].endswith(", 1 epochs") and summary["spec"]["train"]["epochs"] == 1
+        assert shipped["run"] == Path(summary["folder"]).name
+        assert shipped["label"] == summary["label"]
+        assert shipped["members"] == json.loads(json.dumps(summary["members"]))
+        assert shipped["ensemble"] == json.loads(json.dumps(summary["ensemble"]))
+    # the specs give today's folder names: the record is current...
+    assert runs.recorded_run_names(back) == {name: s["run"] for name, s in back["summaries"].items()}
+    # ...and a record whose runs the code would no longer produce is told apart
+    back["summaries"]["none"]["spec"]["train"]["epochs"] = 2
+    assert runs.recorded_run_names(back)["none"] != back["summaries"]["none"]["run"]
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"no such record; recorded runs: none"):
+        runs.recorded("absent", folder=tmp_path)
+    (tmp_path / "broken.json").write_text(json.dumps({"call": {}, "summaries": {}}))
+    with pytest.raises(ValueError, match=r"broken\.json: key 'data' is missing"):
+        runs.recorded("broken", folder=tmp_path)
+
+
+def test_the_shipped_records_are_exactly_the_declared_ones():
+    assert sorted(p.stem for p in runs.RECORDED_DIR.glob("*.json")) == sorted(runs.ALIGNMENT_RECORDS)
+
+
+@pytest.mark.parametrize("name", sorted(runs.ALIGNMENT_RECORDS))
+def test_every_shipped_record_is_current_and_consistent(name):
+    payload = runs.recorded(name)
+    declared = {k: v for k, v in runs.ALIGNMENT_RECORDS[name].items() if k != "description"}
+    assert all(json.loads(json.dumps(v)) == payload["call"][k] for k, v in declared.items())
+    assert payload["description"] == runs.ALIGNMENT_RECORDS[name]["description"]
+    # the code of this checkout would train exactly the recorded runs (same folder names)
+    assert runs.recorded_run_names(payload) == {k: s["run"] for k, s in payload["summaries"].items()}
+    assert set(payload["summaries"]) == {*declared.get("alignments", ALIGNMENTS), "ef_lstm"}
+    for summary in payload["summaries"].values():
+        members = summary["members"]
+        assert [m["seed"] for m in members] == summary["seeds"] == list(range(payload["call"]["seeds"]))
+        for metric, mean in summary["mean"].items():  # the means are those of the members
+            assert mean == pytest.approx(sum(m["test"][metric] for m in members) / len(members))
+        assert all(1 <= m["best_epoch"] <= m["epochs_run"] <= summary["spec"]["train"]["epochs"] for m in members)

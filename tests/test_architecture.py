@@ -14,7 +14,7 @@ ALLOWED = {
     "data": {"config"},
     "model": {"config"},
     "train": {"config", "data", "model", "metrics", "precision"},
-    "runs": {"config", "data", "model", "train"},
+    "runs": {"config", "data", "model", "precision", "train"},
     "distributed": {"config", "options", "data", "model", "train"},
     "summaries": {"config", "data"},
     "reporting": {"config", "data"},

@@ -89,8 +89,11 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     results = bench.run_bench(tmp_path / "out", mode="tiny", data_source=str(tiny_mosei_dir / "mosei_senti_data.pkl"),
                               isolate=False, echo=False, precision="bf16")
     written = json.loads((tmp_path / "out" / "bench.json").read_text())
-    assert set(written) == {"meta", "gemm", "gemm_bf16", "equality", "training", "speedup", "scaling", "data",
-                            "epoch"}
+    assert set(written) == {"meta", "gemm", "gemm_bf16", "equality", "training", "speedup", "speedup_bf16",
+                            "scaling", "data", "epoch"}
+    bf16_ab = written["speedup_bf16"][0]
+    assert bf16_ab["fast_precision"] == "bf16" and bf16_ab["ratio"] > 0
+    assert "optimizer (Adam)" in bf16_ab["profile_s"]["fast"]  # the fused kernel is counted as Adam
     assert written["gemm_bf16"]["dtype"] == "bfloat16" and written["gemm_bf16"]["gflops"] > 0
     assert {("cmn", "bf16")} <= {(r["kind"], r["precision"]) for r in written["training"]}
     assert set(written["meta"]["cpu_features"]) == {"AVX2", "AVX-512", "AVX512-BF16", "AMX-BF16"}
@@ -110,6 +113,7 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     table = re.sub(r" +", " ", (tmp_path / "out" / "bench.md").read_text())  # columns are padded to width
     assert "| CMN | plain reference | fp32 | tiny |" in table and "GEMM peak" in table
     assert "## bf16 against the 3x target" in table and "| CMN | cmnlib (fast) | bf16 | tiny |" in table
+    assert "Where the bf16 step's time goes" in table and "| dropout RNG |" in table
     assert results["meta"]["mode"] == "tiny"
 
 

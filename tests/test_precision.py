@@ -60,7 +60,7 @@ def test_a_bf16_step_leaves_float32_weights_and_adam_state(tiny_mosei_dir):
     bundle = load_dataset("mosei", tiny_mosei_dir, cache=False)
     torch.manual_seed(0)
     model = CMN(CMNConfig(input_dims=bundle.feature_dims, hidden=16, heads=4, ff_size=24))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = precision.adam(model.parameters(), "bf16", lr=1e-3)
     batch = next(iter(make_loader(bundle["train"], "LA", "regression", batch_size=8, shuffle=True, seed=0)))
     loss = train_step(model, optimizer, "regression", batch, precision="bf16")
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
@@ -87,3 +87,35 @@ def test_cmn_train_records_the_precision(tiny_mosei_dir, tmp_path, capsys):
 def test_the_cli_offers_the_precisions_the_library_knows():
     from cmnlib import options  # options repeats the tuple so that `cmn --help` does not load torch
     assert options.PRECISIONS == precision.PRECISIONS
+
+
+def test_the_bf16_step_uses_fused_adam_which_computes_the_same_adam():
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3), torch.randn(7)]
+    by_precision = {}
+    for name in ("fp32", "bf16"):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        optimizer = precision.adam(params, name, lr=1e-2, weight_decay=1e-3)
+        by_precision[name] = (params, optimizer)
+    assert by_precision["bf16"][1].defaults["fused"] is True
+    assert not by_precision["fp32"][1].defaults["fused"]  # the loop: fp32 runs keep their bits
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        grads = [torch.randn(w.shape, generator=generator) for w in weights]
+        for params, optimizer in by_precision.values():
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            optimizer.step()
+    for fused, loop in zip(by_precision["bf16"][0], by_precision["fp32"][0]):
+        torch.testing.assert_close(fused, loop, atol=1e-6, rtol=1e-6)
+    # and both moved the weights as Adam does: by about lr per step in the gradient's sign
+    assert (by_precision["fp32"][0][0] - weights[0]).abs().max() <= 5 * 1e-2 * 1.01
+
+
+def test_a_bf16_run_hash_names_the_low_precision_step_and_fp32_does_not(monkeypatch):
+    from cmnlib import train as T
+    fp32 = T.RunSpec(train=T.TrainConfig(precision="fp32"))
+    bf16 = T.RunSpec(train=T.TrainConfig(precision="bf16"))
+    before = fp32.key("h"), bf16.key("h")
+    monkeypatch.setattr(T, "LOW_PRECISION_STEP", T.LOW_PRECISION_STEP + 1)
+    assert fp32.key("h") == before[0] and bf16.key("h") != before[1]

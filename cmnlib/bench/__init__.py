@@ -157,6 +157,14 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
             ab.update(profile=label, lengths=list(lengths),
                       ratio_separate_processes=sep["cmn"] / sep["reference"])
             results["speedup"].append(ab)
+    if "bf16" in precisions:  # the bf16 step against the fp32 reference, alternating in one process
+        label, profile, overrides = plan["profiles"][0]
+        lengths = plan["lengths"][0]
+        say(f"fast bf16 vs reference fp32, one process, {label} {lengths[0]}/{lengths[1]} ...")
+        job = {**base, "profile": profile, "overrides": overrides, "lengths": lengths, "batch": plan["batch"],
+               "warmup": 1, "steps": plan["ab_steps"], "profile_steps": plan["profile_steps"],
+               "fast_precision": "bf16"}
+        results["speedup_bf16"] = [{**spawn(worker_ab, job, isolate), "profile": label, "lengths": list(lengths)}]
     stage("speedup")
 
     say("length scaling ...")

@@ -110,6 +110,20 @@ def markdown(results: dict) -> str:
                            "3x met": "yes" if r["samples_per_s"] >= 3 * reference[(r["profile"], tuple(r["lengths"]))]
                            else "no"} for r in bf16]), "",
                   f"{meta.get('precision_note', '')}.", ""]
+        for s in results.get("speedup_bf16", []):
+            lines += [f"The same comparison in one process, steps alternating ({s['profile']}, "
+                      f"{s['lengths'][0]}/{s['lengths'][1]}; less sensitive to other load): bf16 step "
+                      f"{_f(1e3 * s['step_s']['fast'], 0)} ms against {_f(1e3 * s['step_s']['reference'], 0)} ms, "
+                      f"**{s['ratio']:.2f}x**.", ""]
+            if s.get("profile_s"):
+                kinds = list(dict.fromkeys(list(s["profile_s"]["fast"]) + list(s["profile_s"]["reference"])))
+                total = sum(s["profile_s"]["fast"].values()) or 1.0
+                lines += ["Where the bf16 step's time goes (torch.profiler self CPU time on the calling thread, "
+                          "seconds; share of the bf16 step):", "",
+                          _table([{"kind": k, "reference fp32": f"{s['profile_s']['reference'].get(k, 0):.3f}",
+                                   "fast bf16": f"{s['profile_s']['fast'].get(k, 0):.3f}",
+                                   "share of bf16": f"{100 * s['profile_s']['fast'].get(k, 0) / total:.0f}%"}
+                                  for k in kinds]), ""]
     first = results["speedup"][0] if results["speedup"] else None
     if first:
         lines += ["## Against the target", "",

@@ -22,7 +22,7 @@ from ..data.loader import make_loader
 from ..model import build_model, count_flops
 from ..model import heads as H
 from ..model.reference import DIMS, make_batch, reference_from
-from ..precision import autocast
+from ..precision import adam, autocast
 
 
 # A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).
@@ -135,8 +135,8 @@ def worker_train(job: dict) -> dict:
     target = torch.randn(job["batch"], generator=torch.Generator().manual_seed(1))
     flops = count_flops(model, DIMS, {"text": tl, "audio": al}, ["text", "audio"])
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     precision = job.get("precision", "fp32")
+    optimizer = adam(model.parameters(), precision, lr=1e-4)  # bf16: the trainer's fused Adam
     step_s, steps = _median_time(lambda: _step(model, optimizer, features, lengths, target, precision),
                                  job["warmup"], job["steps"])
     model.eval()
@@ -154,7 +154,8 @@ def worker_train(job: dict) -> dict:
 
 _KINDS = {"mm": "GEMM (mm/addmm/bmm)", "addmm": "GEMM (mm/addmm/bmm)", "bmm": "GEMM (mm/addmm/bmm)",
           "mkldnn_rnn_layer": "LSTM", "mkldnn_rnn_layer_backward": "LSTM",
-          "uniform_": "dropout RNG", "bernoulli_": "dropout RNG"}
+          "uniform_": "dropout RNG", "bernoulli_": "dropout RNG", "_fused_adam_": "optimizer (Adam)",
+          "copy_": "copies and dtype conversions", "_to_copy": "copies and dtype conversions"}
 
 
 def _profile_step(fn) -> dict:
@@ -191,22 +192,28 @@ def worker_ab(job: dict) -> dict:
         diff = float((fast(features, lengths) - reference(features, lengths)).abs().max())
     fast.train(), reference.train()
     runs = {"fast": fast, "reference": reference}
-    optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in runs.items()}
+    # the fast CMN in job['fast_precision'] (fp32 or bf16, with that precision's Adam); the
+    # reference always in fp32 with the plain Adam
+    precisions = {"fast": job.get("fast_precision", "fp32"), "reference": "fp32"}
+    optimizers = {k: adam(m.parameters(), precisions[k], lr=1e-4) for k, m in runs.items()}
+
+    def step(k):
+        _step(runs[k], optimizers[k], features, lengths, target, precisions[k])
+
     times = {k: [] for k in runs}
-    for k, m in runs.items():
+    for k in runs:
         for _ in range(max(job["warmup"], 1)):
-            _step(m, optimizers[k], features, lengths, target)
+            step(k)
     for _ in range(job["steps"]):
-        for k, m in runs.items():
+        for k in runs:
             start = time.perf_counter()
-            _step(m, optimizers[k], features, lengths, target)
+            step(k)
             times[k].append(time.perf_counter() - start)
     median = {k: statistics.median(v) for k, v in times.items()}
-    result = {"max_abs_diff_eval": diff, "step_s": median, "steps_s": times,
+    result = {"max_abs_diff_eval": diff, "step_s": median, "steps_s": times, "fast_precision": precisions["fast"],
               "ratio": median["reference"] / median["fast"], "load": load_average()}
     if job.get("profile_steps"):
-        result["profile_s"] = {k: _profile_step(lambda m=m, k=k: _step(m, optimizers[k], features, lengths, target))
-                               for k, m in runs.items()}
+        result["profile_s"] = {k: _profile_step(lambda k=k: step(k)) for k in runs}
     return result
 
 
