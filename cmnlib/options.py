@@ -56,3 +56,10 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         help="instead of timing: train CMN (L+A) in fp32 and bf16 with the same seeds on both "
                              "synthetic sets and judge over the seeds whether they agree (parity.md)")
     parser.add_argument("--parity-seeds", type=int, default=4, help="seeds per precision for --parity")
+    parser.add_argument("--seeds-timing", type=int, default=None, metavar="N",
+                        help="instead of the benchmark: train N paper-profile CMN seeds on the paper-size MOSEI-like "
+                             "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "
+                             "10 minutes on one H100")
+    parser.add_argument("--device", default="cuda", help="device for --seeds-timing (default cuda; cpu to try the path)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="--seeds-timing: seeds trained at a time (default: all of them)")

@@ -272,13 +272,23 @@ if mosei_like is not None:
         tables.save_verdict(tables.verdict_markdown(audit), tables_dir)
 
 # %% [markdown]
-# ## What this shows, and what it does not
+# ## The targets, and what this does not show
 #
-# * The quality targets of this ablation: on the quick MOSEI-like set the best variant
-#   should score above the language-only ceiling (it uses the audio), and it should lose
-#   nothing on the IEMOCAP-like set. The findings above state each over the seeds; with 2
-#   seeds only large effects are decided.
-# * The paper-size target (the best variant within 3 points of the L+A ceiling on the
-#   paper-size MOSEI-like set, 16,326 training utterances) needs `scale="paper"`, which
-#   this run does not use: its verdict is open until such a run is cached and shown.
+# The ablation's three quality targets, each judged from every finding above that bears on
+# it (this run's variants and the recorded long runs): met when some alignment variant's
+# finding is supported over its seeds, not met when every variant's finding is not
+# supported, open otherwise. EF-LSTM and the paper's CMN do not count.
+
+# %% tags=["nbval-ignore-output"]
+targets = tables.alignment_targets(ablation, long_runs)
+tables.save_table(targets, "alignment_targets", tables_dir,
+                  data="; ".join([b.source_label for b in bundles.values()] + [tables.record_label(r) for r in long_runs.values()]))
+show(targets)
+
+# %% [markdown]
+# * With 2 to 4 seeds only large effects are decided; an open target needs more seeds, not
+#   a different reading.
+# * Everything here is the synthetic stand-in, whose cue is built to need alignment. Whether
+#   the word-aligned real features reward the same change is what running this notebook on
+#   them (`source=` a folder of aligned MulT or MMSA files) would show.
 # * The synthetic data was not changed for any model.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmnlib import cli, runs
+from cmnlib import cli, runs, tables
 from cmnlib.model import CMN, CMNConfig, capture_attention
 from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
 from cmnlib.model.reference import reference_from
@@ -197,3 +197,29 @@ def test_every_shipped_record_is_current_and_consistent(name):
         for metric, mean in summary["mean"].items():  # the means are those of the members
             assert mean == pytest.approx(sum(m["test"][metric] for m in members) / len(members))
         assert all(1 <= m["best_epoch"] <= m["epochs_run"] <= summary["spec"]["train"]["epochs"] for m in members)
+
+
+def _summary(label: str, metric: str, scores: list[float]) -> dict:
+    return {"label": label, "members": [{"test": {metric: s / 100}} for s in scores]}
+
+
+def test_the_alignment_targets_are_judged_from_every_variants_findings():
+    ceilings = {"L": {"acc2_has0": 0.816}, "LA": {"acc2_has0": 0.938}}
+    paper, diag, rel = "CMN (L+A)", "CMN (L+A), alignment=diagonal_prior", "CMN (L+A), alignment=relative_bias"
+    mosei = {"none": _summary(paper, "acc2_has0", [79, 80, 79.5, 80.5]),
+             "diagonal_prior": _summary(diag, "acc2_has0", [85, 86, 87, 86]),      # mean 86, clearly above 81.6
+             "relative_bias": _summary(rel, "acc2_has0", [70, 90, 75, 88]),         # straddles it
+             "ef_lstm": _summary("EF-LSTM (L+A)", "acc2_has0", [95, 95.2, 95.1, 94.9])}  # not a CMN variant
+    iemocap = {"none": _summary(paper, "macro_f1", [68, 68.4]),
+               "diagonal_prior": _summary(diag, "macro_f1", [50, 50.2])}            # loses 18 points
+    ablation = {"mosei": tables.alignment_findings("mosei", mosei, ceilings),
+                "iemocap": tables.alignment_findings("iemocap", iemocap, None)}
+    record = {"call": {"dataset": "mosei", "scale": "paper"}, "ceilings": ceilings,
+              "summaries": {"none": _summary(paper, "acc2_has0", [83, 83.2]),
+                            "diagonal_prior": _summary(diag, "acc2_has0", [80, 80.2])}}  # 80.1 [78.8, 81.4] < 90.8
+    rows = tables.alignment_targets(ablation, {"paper-size": record})
+    assert list(rows["verdict"]) == ["met", "not met", "not met"]
+    assert rows.loc[0, "met by"] == diag                       # relative_bias is inconclusive, EF-LSTM not counted
+    assert rows.loc[2, "closest"].startswith(f"{diag}: 80.1 [78.8, 81.4] against 90.8 (2 seeds)")
+    # nothing measured the paper-size target without a record: open, not met
+    assert tables.alignment_targets(ablation, {}).loc[2, "verdict"] == "open"

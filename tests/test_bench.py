@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cmnlib import bench
+from cmnlib.data import load_dataset
 from cmnlib.model import CMN, CMNConfig
 from cmnlib.model.attention import dropout, mcan_layer_norm
 
@@ -170,3 +171,29 @@ def test_parity_study_trains_both_precisions_and_writes_its_findings(tmp_path, t
     text = (tmp_path / "out" / "parity.md").read_text()
     assert "in bf16 scores no more than" in text and "| bf16 " in text
     assert json.loads((tmp_path / "out" / "parity.json").read_text()).keys() == {"mosei", "iemocap"}
+
+
+def test_seeds_timing_trains_the_seeds_together_and_writes_what_it_measured(tmp_path, tiny_mosei_dir):
+    from cmnlib.bench.seeds import time_seeds
+    from cmnlib.train import RunSpec, TrainConfig, train_seeds
+    result = time_seeds(tmp_path / "out", seeds=2, device="cpu", precision="fp32", source=str(tiny_mosei_dir),
+                        scale="quick", epochs=1, overrides={"hidden": 16, "ff_size": 32}, root=tmp_path / "runs",
+                        echo=False)
+    assert result["seeds"] == 2 and result["processes"] == 2 and result["seconds"] > 0
+    assert result["epochs_run"] == [1, 1] and result["train_samples"] == 60
+    # the concurrent seeds are the seeds trained one after another in this process
+    spec = RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="paper",
+                   train=TrainConfig(**{**result["spec"]["train"]}), model_overrides={"hidden": 16, "ff_size": 32})
+    sequential = train_seeds(spec, load_dataset("mosei", tiny_mosei_dir, cache=False), 2, root=tmp_path / "again",
+                             progress=False)
+    assert result["scores"] == [100 * m["test"]["acc2_has0"] for m in sequential["members"]]
+    text = (tmp_path / "out" / "seeds.md").read_text()
+    assert "2 CMN seeds trained together on one device" in text and f"{result['minutes']:.1f} min" in text
+    assert json.loads((tmp_path / "out" / "seeds.json").read_text())["scores"] == result["scores"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_seeds_timing_on_cuda_without_a_gpu_says_so(tmp_path):
+    from cmnlib.bench.seeds import time_seeds
+    with pytest.raises(RuntimeError, match=r"--device cuda: no CUDA device is visible.*--device cpu"):
+        time_seeds(tmp_path, seeds=1, device="cuda", echo=False)

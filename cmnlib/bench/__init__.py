@@ -47,11 +47,12 @@ from ..precision import cpu_features
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .parity import run_parity
+from .seeds import time_seeds
 from .report import markdown
 from .workers import (PLANS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch, worker_gemm,
                       worker_scaling, worker_train)
 
-__all__ = ["run_bench", "main", "run_from_args", "markdown", "ReferenceCMN", "reference_from", "compare_outputs",
+__all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
            "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch"]
 
@@ -212,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
 def run_from_args(args) -> int:
     if args.parity:  # the parity study alone: it trains models, the benchmark times them
         run_parity(args.out, seeds=args.parity_seeds)
+        return 0
+    if args.seeds_timing:
+        time_seeds(args.out, seeds=args.seeds_timing, device=args.device, precision=args.precision,
+                   processes=args.processes)
         return 0
     run_bench(args.out, mode="quick" if args.quick else "default", paper_data=args.paper_data,
               threads=args.threads, precision=args.precision)

@@ -1,0 +1,79 @@
+"""``cmn bench --seeds-timing``: how long the paper profile's CMN seeds take to train together
+on one device. Prepared for a GPU session (the issue's target: the 10 paper-profile seeds
+on the paper-size MOSEI-like set in 10 minutes or less on one H100), and runnable on a CPU
+with a small model, which is how the tests check it.
+
+The seeds train concurrently, one spawned process per seed on the same device
+(:func:`cmnlib.runs.train_many`): small batches leave a GPU mostly idle between kernels, and
+several processes fill those gaps. Each run's numbers depend only on its seed (on a CPU,
+``tests/test_distributed.py`` shows concurrent seeds equal sequential ones). The runs go to
+a fresh folder (default: under ``out``), so nothing is read from the cache, and the wall
+time, the device and every seed's epochs and score are written to ``seeds.json`` and
+``seeds.md``."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .. import runs
+from ..config import headline
+from ..data import load_dataset
+from ..precision import machine_description, resolve
+from ..train import TRAIN_PROFILES, RunSpec
+
+
+def device_name(device: str) -> str:
+    """The GPU's name for a CUDA device, this CPU's description otherwise."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return machine_description()
+
+
+def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str = "cuda", precision: str = "auto",
+               dataset: str = "mosei", source: str = "synthetic", scale: str = "paper", profile: str = "paper",
+               processes: int | None = None, epochs: int | None = None, overrides: dict | None = None,
+               root: str | Path | None = None, echo: bool = True) -> dict:
+    """Train ``seeds`` CMN (L+A) seeds of ``profile`` on ``dataset`` (the synthetic set at
+    ``scale``, or ``source``) concurrently on ``device`` (``processes`` at a time, default
+    one per seed), time the whole, and write ``seeds.json`` / ``seeds.md`` under ``out``.
+    ``epochs`` and ``overrides`` (model fields) shrink the job for a smoke test."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: no CUDA device is visible to torch {torch.__version__} "
+                           "(a CPU wheel, or no GPU); use --device cpu to time the same path on the CPU")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else out / f"seeds-runs-{time.strftime('%Y%m%d-%H%M%S')}"
+    bundle = load_dataset(dataset, source, scale=scale)
+    train = replace(TRAIN_PROFILES[profile], device=device, precision=resolve(precision, device),
+                    **({"epochs": epochs} if epochs else {}))
+    spec = RunSpec(model="cmn", dataset=dataset, modalities="LA", profile=profile, train=train,
+                   model_overrides=dict(overrides or {}))
+    processes = processes or seeds
+    start = time.perf_counter()
+    summary = runs.train_many([spec], bundle, seeds, processes=processes, root=root, threads=1, progress=echo)[0]
+    seconds = time.perf_counter() - start
+    metric, label = headline(dataset)
+    result = {"device": device_name(device), "device_kind": str(device), "precision": train.precision,
+              "seeds": seeds, "processes": processes, "seconds": seconds, "minutes": seconds / 60,
+              "data": bundle.source_label, "train_samples": len(bundle["train"]), "spec": summary["spec"],
+              "epochs_run": [m["epochs_run"] for m in summary["members"]],
+              "best_epoch": [m["best_epoch"] for m in summary["members"]],
+              "metric": metric, "scores": [100 * m["test"][metric] for m in summary["members"]],
+              "mean": 100 * summary["mean"][metric], "runs": str(root)}
+    (out / "seeds.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "seeds.md").write_text(
+        f"# {seeds} CMN seeds trained together on one device\n\n"
+        f"- device: {result['device']} ({device}), precision {result['precision']}, {processes} processes\n"
+        f"- data: {result['data']}, {result['train_samples']} training utterances\n"
+        f"- profile {profile}: up to {train.epochs} epochs, early stopping on validation only "
+        f"(patience {train.patience}); epochs run per seed: {result['epochs_run']}\n"
+        f"- wall time: **{result['minutes']:.1f} min** for all {seeds} seeds "
+        f"(target on one H100: 10 min or less)\n"
+        f"- test {label} per seed: {', '.join(f'{s:.1f}' for s in result['scores'])}; mean {result['mean']:.1f}\n")
+    if echo:
+        print((out / "seeds.md").read_text())
+    return result
