@@ -196,35 +196,39 @@ def alignment_specs(dataset: str, profile: str = "quick", alignments=None, modal
 # ======================================================================================
 RECORDED_DIR = Path(__file__).parent / "resources" / "recorded"
 
-_PLATEAU = {"epochs": 30, "patience": 8, "lr_schedule": "plateau"}
 # The alignment ablation's runs that are too long for CI (notebook 08 shows them; the
 # maintainers' tools/record_runs.py writes them): name -> arguments of record_alignments.
 ALIGNMENT_RECORDS = {
     "alignment_mosei_quick_hidden512": dict(
+        title="quick set, hidden 512",
         description="quick MOSEI-like set, the paper's width (hidden 512), the quick profile's 8 epochs",
         dataset="mosei", scale="quick", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
         overrides={"hidden": 512}),
     "alignment_mosei_quick_30epochs": dict(
+        title="quick set, 30 epochs",
         description="quick MOSEI-like set, every variant allowed 30 epochs (early stopping unchanged: patience 3)",
         dataset="mosei", scale="quick", seeds=4, train={"epochs": 30}),
     "alignment_mosei_paper_30epochs": dict(
+        title="paper-size set, 30 epochs",
         description="paper-size MOSEI-like set (16,326 training utterances), every variant allowed 30 epochs "
                     "(early stopping unchanged: patience 3)",
         dataset="mosei", scale="paper", seeds=2, train={"epochs": 30}),
-    "alignment_mosei_paper_plateau": dict(
-        description="paper-size MOSEI-like set, 30 epochs with patience 8 and the learning rate halved on a "
-                    "plateau of the validation loss",
-        dataset="mosei", scale="paper", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
-        train=_PLATEAU),
+    "alignment_mosei_paper_4seeds": dict(
+        title="paper-size set, 30 epochs, 4 seeds",
+        description="paper-size MOSEI-like set, the paper's CMN and the two best variants of the 2-seed run with "
+                    "4 seeds, 30 epochs (patience 3)",
+        dataset="mosei", scale="paper", seeds=4, alignments=("none", "diagonal_prior", "stepwise_fusion"),
+        train={"epochs": 30}),
 }
 
 
-def record_alignments(name: str, description: str, dataset: str = "mosei", source: str = "synthetic",
+def record_alignments(name: str, title: str, description: str, dataset: str = "mosei", source: str = "synthetic",
                       scale: str = "quick", profile: str = "quick", seeds: int = 2, folder: Path | None = None,
                       **call) -> Path:
     """Train (or read from the cache) :func:`train_alignments` on ``dataset`` from ``source``
-    (the synthetic stand-in at ``scale``, or a path) with ``call`` (its other arguments: ``alignments``, ``overrides``,
-    ``train``, ``processes``), and write the summaries to ``<folder>/<name>.json`` (default:
+    (the synthetic stand-in at ``scale``, or a path) with ``call`` (its other arguments:
+    ``alignments``, ``overrides``, ``train``, ``processes``), and write the summaries to
+    ``<folder>/<name>.json`` (default:
     the package's ``resources/recorded``): metrics, per-seed histories and specs, without
     weights, with the call, the data's label, hash and Bayes ceilings, the machine, torch
     and the date. A notebook shows such a record with :func:`recorded` where training the
@@ -235,7 +239,7 @@ def record_alignments(name: str, description: str, dataset: str = "mosei", sourc
     summaries = train_alignments(bundle, profile, seeds, **call)
     call = {"dataset": dataset, "source": str(source), "scale": scale, "profile": profile, "seeds": seeds,
             **{k: v for k, v in call.items() if k not in ("processes", "progress")}}
-    payload = {"name": name, "description": description, "call": call, "machine": machine_description(),
+    payload = {"name": name, "title": title, "description": description, "call": call, "machine": machine_description(),
                "torch": torch.__version__, "recorded": date.today().isoformat(),
                "data": bundle.source_label, "data_hash": bundle.meta.get("source_hash"),
                "ceilings": bayes_ceilings(bundle),
@@ -259,7 +263,7 @@ def recorded(name: str, folder: Path | None = None) -> dict:
         known = sorted(p.stem for p in path.parent.glob("*.json"))
         raise ValueError(f"{path}: no such record; recorded runs: {', '.join(known) or 'none'}")
     payload = json.loads(path.read_text())
-    for key in ("call", "summaries", "data", "data_hash", "ceilings", "machine", "recorded"):
+    for key in ("title", "call", "summaries", "data", "data_hash", "ceilings", "machine", "recorded"):
         if key not in payload:
             raise ValueError(f"{path}: key {key!r} is missing (expected a record written by "
                              f"cmnlib.runs.record_alignments)")

@@ -211,10 +211,9 @@ for name, rec in long_runs.items():
 # sentences are generated from the table.
 
 # %% tags=["nbval-ignore-output"]
-long_findings = {rec["description"].split(",")[0] + ("" if rec["call"]["scale"] == "quick" else f" ({name})"): 
-                 tables.alignment_findings(rec["call"]["dataset"], rec["summaries"], rec["ceilings"],
-                                           near_ceiling=3 if rec["call"]["scale"] == "paper" else None)
-                 for name, rec in long_runs.items()}
+long_findings = {rec["title"]: tables.alignment_findings(rec["call"]["dataset"], rec["summaries"], rec["ceilings"],
+                                                        near_ceiling=3 if rec["call"]["scale"] == "paper" else None)
+                 for rec in long_runs.values()}
 show(findings.findings_table(long_findings))
 
 # %% tags=["nbval-ignore-output"]
@@ -224,7 +223,7 @@ Markdown(findings.bullets(long_findings))
 # What the long runs' validation curves say (generated from them):
 
 # %% tags=["nbval-ignore-output"]
-Markdown("\n".join(f"* **{name}**: {note}" for name, rec in long_runs.items()
+Markdown("\n".join(f"* **{rec['title']}**: {note}" for rec in long_runs.values()
                     for note in reporting.training_notes(list(rec["summaries"].values()),
                                                          config.headline(rec["call"]["dataset"])[0],
                                                          rec["summaries"]["none"]["spec"]["train"]["epochs"])))

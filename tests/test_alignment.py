@@ -146,7 +146,7 @@ def test_every_alignment_trains_from_the_command_line(alignment, tiny_mosei_dir,
 def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mosei_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
     call = dict(alignments=("none", "diagonal_prior"), overrides={"hidden": 16}, train={"epochs": 1})
-    path = runs.record_alignments("tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1, folder=tmp_path / "rec",
+    path = runs.record_alignments("tiny", "tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1, folder=tmp_path / "rec",
                                   processes=1, progress=False, **call)
     back = runs.recorded("tiny", folder=tmp_path / "rec")
     assert back["description"] == "a test" and back["call"]["seeds"] == 1 and back["call"]["train"] == {"epochs": 1}
@@ -173,7 +173,7 @@ def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mo
 def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"no such record; recorded runs: none"):
         runs.recorded("absent", folder=tmp_path)
-    (tmp_path / "broken.json").write_text(json.dumps({"call": {}, "summaries": {}}))
+    (tmp_path / "broken.json").write_text(json.dumps({"title": "t", "call": {}, "summaries": {}}))
     with pytest.raises(ValueError, match=r"broken\.json: key 'data' is missing"):
         runs.recorded("broken", folder=tmp_path)
 
@@ -185,9 +185,10 @@ def test_the_shipped_records_are_exactly_the_declared_ones():
 @pytest.mark.parametrize("name", sorted(runs.ALIGNMENT_RECORDS))
 def test_every_shipped_record_is_current_and_consistent(name):
     payload = runs.recorded(name)
-    declared = {k: v for k, v in runs.ALIGNMENT_RECORDS[name].items() if k != "description"}
+    declared = {k: v for k, v in runs.ALIGNMENT_RECORDS[name].items() if k not in ("title", "description")}
     assert all(json.loads(json.dumps(v)) == payload["call"][k] for k, v in declared.items())
     assert payload["description"] == runs.ALIGNMENT_RECORDS[name]["description"]
+    assert payload["title"] == runs.ALIGNMENT_RECORDS[name]["title"]
     # the code of this checkout would train exactly the recorded runs (same folder names)
     assert runs.recorded_run_names(payload) == {k: s["run"] for k, s in payload["summaries"].items()}
     assert set(payload["summaries"]) == {*declared.get("alignments", ALIGNMENTS), "ef_lstm"}
