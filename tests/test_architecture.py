@@ -23,7 +23,7 @@ ALLOWED = {
     "plots": {"config", "data"},
     "plots_attention": {"config", "plots"},
     "numerics": {"config", "model", "train"},
-    "bench": {"config", "options", "data", "model", "precision", "runs", "tables", "findings"},
+    "bench": {"config", "options", "data", "model", "precision", "runs", "tables", "findings", "train"},
     "reproduce": {"config", "data"},
     "cli": {"config", "options", "data", "model", "train", "reproduce", "bench", "precision"},
     "__main__": {"cli"},
