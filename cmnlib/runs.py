@@ -219,6 +219,10 @@ ALIGNMENT_RECORDS = {
                     "4 seeds, 30 epochs (patience 3)",
         dataset="mosei", scale="paper", seeds=4, alignments=("none", "diagonal_prior", "stepwise_fusion"),
         train={"epochs": 30}),
+    "alignment_iemocap_quick_4seeds": dict(
+        title="IEMOCAP-like quick set, 4 seeds",
+        description="quick IEMOCAP-like set, every variant with 4 seeds, the quick profile's 8 epochs",
+        dataset="iemocap", scale="quick", seeds=4),
 }
 
 

@@ -178,14 +178,15 @@ if mosei_like is not None:
 # %% [markdown]
 # ## Runs too long for this notebook: recorded
 #
-# The quick profile stops at 8 epochs, and half the runs above were still improving there.
-# Training every variant longer, at the paper's width, or on the paper-size set takes from
-# minutes to an hour per model on a CPU, too long for CI. Those runs were trained once and
+# The quick profile stops at 8 epochs, and half the runs above were still improving there;
+# 2 seeds decide only large effects. Training every variant longer, with more seeds, at the
+# paper's width, or on the paper-size set takes from minutes to an hour per model on a CPU,
+# too long for CI. Those runs were trained once and
 # their summaries (metrics, per-seed curves and the exact specs, no weights) ship with
 # cmnlib in `resources/recorded/`; each table below says which machine trained them and
 # when. `retrain_records=True` trains the same runs here (the same run folders, so a cached
 # run is read from `data/runs`), and a test fails when a record no longer matches what the
-# code would train. They are always the synthetic MOSEI-like set, whatever `datasets` says.
+# code would train. They are always the synthetic sets, whatever `datasets` and `source` say.
 
 # %% tags=["nbval-ignore-output"]
 long_runs = {name: runs.retrain(name, progress=False) if retrain_records else runs.recorded(name)
@@ -203,12 +204,12 @@ for name, rec in long_runs.items():
 # the same variants at width 64 in the ablation above. (`paper_width=True` trains every row
 # at hidden 512 on this notebook's data.)
 #
-# ### Longer training and the paper-size set
+# ### Longer training, more seeds, the paper-size set
 #
-# For each record: does a variant use the audio (above the language-only ceiling), does it
-# lose against the paper's CMN, and, on the paper-size set, does the model come within 3
-# points of the L+A ceiling (the target of this ablation)? Over the recorded seeds; the
-# sentences are generated from the table.
+# For each record: does a variant use the audio (above the language-only ceiling, where the
+# data has one), does it lose against the paper's CMN, and, on the paper-size set, does the
+# model come within 3 points of the L+A ceiling (the target of this ablation)? Over the
+# recorded seeds; the sentences are generated from the table.
 
 # %% tags=["nbval-ignore-output"]
 long_findings = {rec["title"]: tables.alignment_findings(rec["call"]["dataset"], rec["summaries"], rec["ceilings"],
