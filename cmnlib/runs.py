@@ -219,6 +219,12 @@ ALIGNMENT_RECORDS = {
                     "4 seeds, 30 epochs (patience 3)",
         dataset="mosei", scale="paper", seeds=4, alignments=("none", "diagonal_prior", "stepwise_fusion"),
         train={"epochs": 30}),
+    "alignment_mosei_paper_plateau": dict(
+        title="paper-size set, 30 epochs, learning-rate decay, 4 seeds",
+        description="paper-size MOSEI-like set, the paper's CMN and the best variant, 4 seeds, 30 epochs with "
+                    "patience 8 and the learning rate halved when the validation loss stops improving",
+        dataset="mosei", scale="paper", seeds=4, alignments=("none", "stepwise_fusion"),
+        train={"epochs": 30, "patience": 8, "lr_schedule": "plateau"}),
     "alignment_iemocap_quick_4seeds": dict(
         title="IEMOCAP-like quick set, 4 seeds",
         description="quick IEMOCAP-like set, every variant with 4 seeds, the quick profile's 8 epochs",

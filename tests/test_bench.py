@@ -193,7 +193,7 @@ def test_seeds_timing_trains_the_seeds_together_and_writes_what_it_measured(tmp_
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
-def test_seeds_timing_on_cuda_without_a_gpu_says_so(tmp_path):
-    from cmnlib.bench.seeds import time_seeds
-    with pytest.raises(RuntimeError, match=r"--device cuda: no CUDA device is visible.*--device cpu"):
-        time_seeds(tmp_path, seeds=1, device="cuda", echo=False)
+def test_seeds_timing_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    from cmnlib import cli
+    assert cli.main(["bench", "--seeds-timing", "10", "--out", str(tmp_path)]) == 2
+    assert re.search(r"error: --device cuda: no CUDA device is visible.*--device cpu", capsys.readouterr().err)

@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -215,8 +216,12 @@ def run_from_args(args) -> int:
         run_parity(args.out, seeds=args.parity_seeds)
         return 0
     if args.seeds_timing:
-        time_seeds(args.out, seeds=args.seeds_timing, device=args.device, precision=args.precision,
-                   processes=args.processes)
+        try:
+            time_seeds(args.out, seeds=args.seeds_timing, device=args.device, precision=args.precision,
+                       processes=args.processes)
+        except RuntimeError as error:  # no such device
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     run_bench(args.out, mode="quick" if args.quick else "default", paper_data=args.paper_data,
               threads=args.threads, precision=args.precision)
