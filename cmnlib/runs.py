@@ -303,6 +303,14 @@ def retrain(name: str, folder: Path | None = None, processes: int | None = None,
             "data": bundle.source_label, "data_hash": bundle.meta.get("source_hash")}
 
 
+def records(names=None, retrain_them: bool = False, progress: bool = False) -> dict[str, dict]:
+    """name -> record for ``names`` (None: every one of :data:`ALIGNMENT_RECORDS`; one name
+    may be given as a string): read with :func:`recorded`, or trained on this machine with
+    :func:`retrain` when ``retrain_them``."""
+    names = list(ALIGNMENT_RECORDS) if names is None else [names] if isinstance(names, str) else list(names)
+    return {name: retrain(name, progress=progress) if retrain_them else recorded(name) for name in names}
+
+
 def recorded_run_names(payload: dict) -> dict[str, str]:
     """name -> the run folder (``<model>-<key>``) that the record's specs give with today's
     code and the recorded data hash: equal to the recorded ``run`` while the record is

@@ -189,8 +189,7 @@ if mosei_like is not None:
 # code would train. They are always the synthetic sets, whatever `datasets` and `source` say.
 
 # %% tags=["nbval-ignore-output"]
-long_runs = {name: runs.retrain(name, progress=False) if retrain_records else runs.recorded(name)
-             for name in (runs.ALIGNMENT_RECORDS if records is None else records)}
+long_runs = runs.records(records, retrain_them=retrain_records)
 for name, rec in long_runs.items():
     table = tables.alignment_table(rec["call"]["dataset"], rec["summaries"], rec["ceilings"])
     tables.save_table(table, name, tables_dir, data=tables.record_label(rec))

@@ -170,6 +170,13 @@ def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mo
     assert not list(path.parent.glob("*.tmp"))
 
 
+def test_records_reads_every_declared_record_or_the_names_given():
+    assert list(runs.records()) == list(runs.ALIGNMENT_RECORDS)
+    first = next(iter(runs.ALIGNMENT_RECORDS))
+    assert list(runs.records(first)) == [first] == list(runs.records([first]))
+    assert runs.records(first)[first]["summaries"]["none"]["recorded"] is True
+
+
 def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"no such record; recorded runs: none"):
         runs.recorded("absent", folder=tmp_path)

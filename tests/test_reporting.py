@@ -25,7 +25,9 @@ RUNS = [
 
 
 def test_training_notes_are_generated_from_the_histories():
-    selection, cap, collapsed, spread = reporting.training_notes(RUNS, "acc2_has0", max_epochs=3, constant=71.0)
+    selection, cap, stopped, collapsed, spread = reporting.training_notes(RUNS, "acc2_has0", max_epochs=3,
+                                                                          constant=71.0)
+    assert stopped == "Early stopping: none of the 4 seeds stopped before the cap."
     assert selection.startswith("Selection by validation loss: 1 of 4 seeds kept an epoch with a lower")
     assert "CMN (L+A), seed 0: epoch 3 (75.0) instead of epoch 2 (85.5), 10.5 points" in selection
     # CMN's two seeds picked epoch 3 of 3; LSTM (A) seed 1 picked epoch 2
@@ -36,11 +38,18 @@ def test_training_notes_are_generated_from_the_histories():
 
 def test_training_notes_when_nothing_happened():
     clean = [_summary("CMN (L+A)", "cmn", [_member(0, [0.7, 0.8], 0.8, 2), _member(1, [0.7, 0.8], 0.8, 2)])]
-    selection, cap, collapsed, spread = reporting.training_notes(clean, "acc2_has0", max_epochs=8, constant=71.0)
+    selection, cap, stopped, collapsed, spread = reporting.training_notes(clean, "acc2_has0", max_epochs=8,
+                                                                          constant=71.0)
+    # both seeds ran 2 of 8 epochs; 0.7 -> 0.8 is the largest step (seed 1 ties seed 0: the later label wins)
+    assert stopped.startswith("Early stopping: 2 of 2 seeds stopped before the cap (at epochs 2-2). Validation "
+                              "acc2_has0 moves by up to 10.0 points between consecutive epochs (CMN (L+A), seed 1)")
+    clean[0]["spec"]["train"] = {"patience": 3}
+    assert "stopped before the cap after 3 epochs without a lower validation loss (at epochs 2-2)" in \
+        reporting.training_notes(clean, "acc2_has0", max_epochs=8, constant=71.0)[2]
     assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "
                          "loss also has the best validation acc2_has0.")
     assert cap.endswith("none was cut short by the cap.") and collapsed.startswith("Collapsed models: none")
     assert "0.0 points" in spread
     assert reporting.training_notes(RUNS[2:], "acc2_has0", 3) == []  # only a constant: nothing to say
     # without `constant`, the majority run among the summaries gives it
-    assert reporting.training_notes(RUNS, "acc2_has0", 3)[2] == reporting.training_notes(RUNS, "acc2_has0", 3, 71.0)[2]
+    assert reporting.training_notes(RUNS, "acc2_has0", 3)[3] == reporting.training_notes(RUNS, "acc2_has0", 3, 71.0)[3]
