@@ -461,6 +461,31 @@ def alignment_table(dataset: str, summaries: dict[str, dict], ceilings: dict | N
     return pd.DataFrame(rows)
 
 
+_VARIANT_COLUMNS = {"none": "paper's CMN", "shared_positions": "shared positions", "diagonal_prior": "diagonal prior",
+                    "relative_bias": "relative bias", "stepwise_fusion": "step-wise fusion", "ef_lstm": "EF-LSTM"}
+
+
+def records_overview(records: dict[str, dict]) -> pd.DataFrame:
+    """The recorded long runs at a glance (notebook 08): one row per record (its title), the
+    headline test metric's mean over its seeds for each model it holds (columns: the paper's
+    CMN, each alignment variant, EF-LSTM), the seeds, and the data's language-only and L+A
+    Bayes ceilings, in percent. Models a record does not hold are left empty."""
+    rows = []
+    for record in records.values():
+        metric, label = config.headline(record["call"]["dataset"])
+        row = {"record": record["title"], "metric": label}
+        for name, summary in record["summaries"].items():
+            row[_VARIANT_COLUMNS.get(name, name)] = round(float(np.mean(seed_scores(summary, metric))), 1)
+        row["seeds"] = record["call"]["seeds"]
+        for subset, column in (("L", "L ceiling"), ("LA", "L+A ceiling")):
+            if record.get("ceilings") and subset in record["ceilings"]:
+                row[column] = round(100 * record["ceilings"][subset][metric], 1)
+        rows.append(row)
+    columns = ["record", "metric", *[c for c in _VARIANT_COLUMNS.values() if any(c in r for r in rows)], "seeds",
+               *[c for c in ("L ceiling", "L+A ceiling") if any(c in r for r in rows)]]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def record_label(record: dict) -> str:
     """Which data and which machine a record of long runs (:func:`cmnlib.runs.recorded`, or
     :func:`cmnlib.runs.retrain`) comes from, for its tables' captions."""

@@ -94,11 +94,12 @@ for d in datasets:
 # %% [markdown]
 # ## What the runs show
 #
-# Four things to look for in the curves and the table above, stated from the runs
+# Five things to look for in the curves and the table above, stated from the runs
 # themselves (the sentences are generated; on another CPU the numbers differ, the checks
 # do not): whether selecting the epoch by validation loss cost validation accuracy, whether
-# the epoch cap cut training short, whether a model collapsed to the constant predictor,
-# and how far the seeds of one model lie apart.
+# the epoch cap cut training short, whether early stopping ended runs on a noisy epoch,
+# whether a model collapsed to the constant predictor, and how far the seeds of one model
+# lie apart.
 
 # %% tags=["nbval-ignore-output"]
 Markdown("\n".join(f"* **{d}**: {note}" for d in datasets

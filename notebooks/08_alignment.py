@@ -190,6 +190,7 @@ if mosei_like is not None:
 
 # %% tags=["nbval-ignore-output"]
 long_runs = runs.records(records, retrain_them=retrain_records)
+display(show(tables.records_overview(long_runs), "the long runs at a glance: mean test score over each record's seeds"))
 for name, rec in long_runs.items():
     table = tables.alignment_table(rec["call"]["dataset"], rec["summaries"], rec["ceilings"])
     tables.save_table(table, name, tables_dir, data=tables.record_label(rec))

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -231,3 +232,20 @@ def test_the_alignment_targets_are_judged_from_every_variants_findings():
     assert rows.loc[2, "closest"].startswith(f"{diag}: 80.1 [78.8, 81.4] against 90.8 (2 seeds)")
     # nothing measured the paper-size target without a record: open, not met
     assert tables.alignment_targets(ablation, {}).loc[2, "verdict"] == "open"
+
+
+def test_the_records_overview_has_one_row_per_record_with_each_models_mean():
+    ceilings = {"L": {"acc2_has0": 0.816}, "LA": {"acc2_has0": 0.938}}
+    quick = {"title": "quick", "call": {"dataset": "mosei", "seeds": 2}, "ceilings": ceilings,
+             "summaries": {"none": _summary("CMN (L+A)", "acc2_has0", [79, 80]),
+                           "stepwise_fusion": _summary("s", "acc2_has0", [88, 90.5])}}
+    iemocap = {"title": "iemocap", "call": {"dataset": "iemocap", "seeds": 1}, "ceilings": None,
+               "summaries": {"none": _summary("CMN (L+A)", "macro_f1", [68.25]),
+                             "ef_lstm": _summary("EF-LSTM (L+A)", "macro_f1", [56])}}
+    table = tables.records_overview({"a": quick, "b": iemocap})
+    assert list(table.columns) == ["record", "metric", "paper's CMN", "step-wise fusion", "EF-LSTM", "seeds",
+                                   "L ceiling", "L+A ceiling"]
+    first, second = table.to_dict("records")
+    assert (first["paper's CMN"], first["step-wise fusion"], first["L+A ceiling"]) == (79.5, 89.2, 93.8)
+    assert second["metric"] != first["metric"] and second["paper's CMN"] == 68.2 and second["EF-LSTM"] == 56.0
+    assert pd.isna(second["step-wise fusion"]) and pd.isna(second["L ceiling"])
