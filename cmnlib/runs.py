@@ -207,6 +207,13 @@ ALIGNMENT_RECORDS = {
         description="quick MOSEI-like set, the paper's width (hidden 512), the quick profile's 8 epochs",
         dataset="mosei", scale="quick", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
         overrides={"hidden": 512}),
+    "alignment_mosei_quick_hidden512_lr1e-4": dict(
+        title="quick set, hidden 512, lr 1e-4, learning-rate decay",
+        description="quick MOSEI-like set, the paper's width (hidden 512) at the paper's learning rate 1e-4 (at the "
+                    "quick profile's 1e-3 every wide CMN collapses to the constant predictor), 30 epochs with "
+                    "patience 8 and the learning rate halved when the validation loss stops improving",
+        dataset="mosei", scale="quick", seeds=2, alignments=("none", "stepwise_fusion"), overrides={"hidden": 512},
+        train={**_DECAY, "lr": 1e-4}),
     "alignment_mosei_quick_30epochs": dict(
         title="quick set, 30 epochs",
         description="quick MOSEI-like set, every variant allowed 30 epochs (early stopping unchanged: patience 3)",
