@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .config import TABLE_MODELS, parse_modalities
+from .config import TABLE_MODELS, headline, parse_modalities
 from .data.sources import bayes_ceilings, load_dataset
 from .data.split import DataBundle
 from .model.cmn import ALIGNMENTS, CMNConfig
@@ -255,19 +255,22 @@ def record_alignments(name: str, title: str, description: str, dataset: str = "m
     ``alignments``, ``overrides``, ``train``, ``processes``), and write the summaries to
     ``<folder>/<name>.json`` (default:
     the package's ``resources/recorded``): metrics, per-seed histories and specs, without
-    weights, with the call, the data's label, hash and Bayes ceilings, the machine, torch
-    and the date. A notebook shows such a record with :func:`recorded` where training the
+    weights, with the call, the data's label, hash and Bayes ceilings, the constant
+    predictor's score (percent), the machine, torch and the date. A notebook shows such a record with :func:`recorded` where training the
     runs would take too long for CI, and :func:`retrain` trains the same runs again (the
     same run folders, see :func:`recorded_run_names`). The file is written whole or not at
     all."""
     bundle = load_dataset(dataset, source, scale=scale)
     summaries = train_alignments(bundle, profile, seeds, **call)
+    # the constant predictor's score, against which a collapsed model is told apart
+    majority = train_seeds(RunSpec(model="majority", dataset=dataset, modalities="L", profile=profile), bundle, [0],
+                           progress=False)
     call = {"dataset": dataset, "source": str(source), "scale": scale, "profile": profile, "seeds": seeds,
             **{k: v for k, v in call.items() if k not in ("processes", "progress")}}
     payload = {"name": name, "title": title, "description": description, "call": call, "machine": machine_description(),
                "torch": torch.__version__, "recorded": date.today().isoformat(),
                "data": bundle.source_label, "data_hash": bundle.meta.get("source_hash"),
-               "ceilings": bayes_ceilings(bundle),
+               "ceilings": bayes_ceilings(bundle), "constant": 100 * majority["mean"][headline(dataset)[0]],
                "summaries": {key: {**{k: v for k, v in s.items() if k != "folder"},
                                    "run": Path(s["folder"]).name} for key, s in summaries.items()}}
     folder = Path(folder or RECORDED_DIR)
@@ -288,7 +291,7 @@ def recorded(name: str, folder: Path | None = None) -> dict:
         known = sorted(p.stem for p in path.parent.glob("*.json"))
         raise ValueError(f"{path}: no such record; recorded runs: {', '.join(known) or 'none'}")
     payload = json.loads(path.read_text())
-    for key in ("title", "call", "summaries", "data", "data_hash", "ceilings", "machine", "recorded"):
+    for key in ("title", "call", "summaries", "data", "data_hash", "ceilings", "constant", "machine", "recorded"):
         if key not in payload:
             raise ValueError(f"{path}: key {key!r} is missing (expected a record written by "
                              f"cmnlib.runs.record_alignments)")

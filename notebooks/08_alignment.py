@@ -227,7 +227,8 @@ Markdown(findings.bullets(long_findings))
 Markdown("\n".join(f"* **{rec['title']}**: {note}" for rec in long_runs.values()
                     for note in reporting.training_notes(list(rec["summaries"].values()),
                                                          config.headline(rec["call"]["dataset"])[0],
-                                                         rec["summaries"]["none"]["spec"]["train"]["epochs"])))
+                                                         rec["summaries"]["none"]["spec"]["train"]["epochs"],
+                                                         constant=rec["constant"])))
 
 # %% [markdown]
 # `paper_width=True` trains every row of the ablation above at hidden 512 on this notebook's

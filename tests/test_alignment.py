@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cmnlib import cli, runs, tables
+from cmnlib.data import load_dataset
 from cmnlib.model import CMN, CMNConfig, capture_attention
 from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
 from cmnlib.model.reference import reference_from
@@ -152,6 +153,9 @@ def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mo
     back = runs.recorded("tiny", folder=tmp_path / "rec")
     assert back["description"] == "a test" and back["call"]["seeds"] == 1 and back["call"]["train"] == {"epochs": 1}
     assert list(back["summaries"]) == ["none", "diagonal_prior", "ef_lstm"]
+    # the constant predictor's test score: the share of the larger class of the test labels
+    test_labels = load_dataset("mosei", tiny_mosei_dir, cache=False)["test"].labels
+    assert back["constant"] == pytest.approx(100 * max((test_labels >= 0).mean(), (test_labels < 0).mean()))
     # training the record again reads the same run folders from the cache: same numbers
     live = runs.retrain("tiny", folder=tmp_path / "rec", processes=1, progress=False)
     assert live["data"] == back["data"] and live["data_hash"] == back["data_hash"]
@@ -181,7 +185,7 @@ def test_records_reads_every_declared_record_or_the_names_given():
 def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"no such record; recorded runs: none"):
         runs.recorded("absent", folder=tmp_path)
-    (tmp_path / "broken.json").write_text(json.dumps({"title": "t", "call": {}, "summaries": {}}))
+    (tmp_path / "broken.json").write_text(json.dumps({"title": "t", "call": {}, "summaries": {}}))  # no 'data' ...
     with pytest.raises(ValueError, match=r"broken\.json: key 'data' is missing"):
         runs.recorded("broken", folder=tmp_path)
 
