@@ -81,8 +81,8 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
       epoch whose validation score is below their best epoch's, and the largest such cost;
     * the epoch cap: how many seeds selected the last epoch of ``max_epochs`` (still
       improving when training stopped);
-    * early stopping: how many seeds stopped before the cap, and the largest swing of the
-      validation ``metric`` between consecutive epochs (a stop on noise);
+    * early stopping: how many seeds stopped before the cap, and the largest drop of the
+      validation ``metric`` from one epoch to the next (a stop on noise);
     * collapsed models: those whose every seed's test score is within ``tolerance`` points of
       the constant predictor's (``constant``, percent; default: the majority run's score
       among ``summaries``), i.e. that predict a constant;
@@ -122,17 +122,19 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
                  + (", so they were still improving when training stopped; more epochs (the paper profile) may "
                     "change their scores." if capped else "; none was cut short by the cap."))
     stopped = [m["epochs_run"] for s in trained for m in s["members"] if m["epochs_run"] < max_epochs]
-    swings = [(100 * max(abs(b[key] - a[key]) for a, b in zip(m["history"], m["history"][1:])), s["label"], m["seed"])
-              for s in trained for m in s["members"] if len(m["history"]) > 1]
+    # drops, not rises: a rise between epochs is learning, a drop is noise (or overfitting)
+    drops = [(100 * max(a[key] - b[key] for a, b in zip(m["history"], m["history"][1:])), s["label"], m["seed"])
+             for s in trained for m in s["members"] if len(m["history"]) > 1]
+    drops = [d for d in drops if d[0] > 0]
     if stopped:
         patience = {s["spec"].get("train", {}).get("patience") for s in trained} - {None}
         after = f" after {'/'.join(str(p) for p in sorted(patience))} epochs without a lower validation loss" \
             if patience else ""
         note = (f"Early stopping: {len(stopped)} of {n_seeds} seeds stopped before the cap{after} (at epochs "
                 f"{min(stopped)}-{max(stopped)}).")
-        if swings:
-            swing, label, seed = max(swings)
-            note += (f" Validation {metric} moves by up to {swing:.1f} points between consecutive epochs ({label}, "
+        if drops:
+            drop, label, seed = max(drops)
+            note += (f" Validation {metric} falls by up to {drop:.1f} points from one epoch to the next ({label}, "
                      f"seed {seed}), so such a stop, and the epoch kept, can come from that noise rather than from "
                      f"the end of learning; a decaying learning rate (TrainConfig.lr_schedule) or more patience "
                      f"lets the runs settle.")

@@ -40,12 +40,16 @@ def test_training_notes_when_nothing_happened():
     clean = [_summary("CMN (L+A)", "cmn", [_member(0, [0.7, 0.8], 0.8, 2), _member(1, [0.7, 0.8], 0.8, 2)])]
     selection, cap, stopped, collapsed, spread = reporting.training_notes(clean, "acc2_has0", max_epochs=8,
                                                                           constant=71.0)
-    # both seeds ran 2 of 8 epochs; 0.7 -> 0.8 is the largest step (seed 1 ties seed 0: the later label wins)
-    assert stopped.startswith("Early stopping: 2 of 2 seeds stopped before the cap (at epochs 2-2). Validation "
-                              "acc2_has0 moves by up to 10.0 points between consecutive epochs (CMN (L+A), seed 1)")
-    clean[0]["spec"]["train"] = {"patience": 3}
-    assert "stopped before the cap after 3 epochs without a lower validation loss (at epochs 2-2)" in \
-        reporting.training_notes(clean, "acc2_has0", max_epochs=8, constant=71.0)[2]
+    # both seeds ran 2 of 8 epochs and only rose (0.7 -> 0.8): no drop to report
+    assert stopped == "Early stopping: 2 of 2 seeds stopped before the cap (at epochs 2-2)."
+    noisy = [_summary("CMN (L+A)", "cmn", [_member(0, [0.6, 0.9, 0.75, 0.8], 0.8, 2),     # drop 15 points
+                                           _member(1, [0.6, 0.7, 0.65, 0.7], 0.7, 2)])]  # drop 5 points
+    noisy[0]["spec"]["train"] = {"patience": 2}
+    assert reporting.training_notes(noisy, "acc2_has0", max_epochs=8, constant=71.0)[2] == (
+        "Early stopping: 2 of 2 seeds stopped before the cap after 2 epochs without a lower validation loss (at "
+        "epochs 4-4). Validation acc2_has0 falls by up to 15.0 points from one epoch to the next (CMN (L+A), seed 0), "
+        "so such a stop, and the epoch kept, can come from that noise rather than from the end of learning; a "
+        "decaying learning rate (TrainConfig.lr_schedule) or more patience lets the runs settle.")
     assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "
                          "loss also has the best validation acc2_has0.")
     assert cap.endswith("none was cut short by the cap.") and collapsed.startswith("Collapsed models: none")
