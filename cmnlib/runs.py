@@ -235,10 +235,10 @@ ALIGNMENT_RECORDS = {
         dataset="mosei", scale="paper", seeds=4, alignments=("none", "diagonal_prior", "stepwise_fusion"),
         train={"epochs": 30}),
     "alignment_mosei_paper_plateau": dict(
-        title="paper-size set, 30 epochs, learning-rate decay, 8 seeds",
-        description="paper-size MOSEI-like set, the paper's CMN and the best variant, 8 seeds, 30 epochs with "
+        title="paper-size set, 30 epochs, learning-rate decay, 4 seeds",
+        description="paper-size MOSEI-like set, the paper's CMN and the best variant, 4 seeds, 30 epochs with "
                     "patience 8 and the learning rate halved when the validation loss stops improving",
-        dataset="mosei", scale="paper", seeds=8, alignments=("none", "stepwise_fusion"),
+        dataset="mosei", scale="paper", seeds=4, alignments=("none", "stepwise_fusion"),
         train=_DECAY),
     "alignment_iemocap_quick_4seeds": dict(
         title="IEMOCAP-like quick set, 4 seeds",

@@ -181,10 +181,9 @@ if mosei_like is not None:
 # The quick profile stops at 8 epochs, and half the runs above were still improving there;
 # 2 seeds decide only large effects. Training every variant longer, with more seeds, at the
 # paper's width, or on the paper-size set takes from minutes to an hour per model on a CPU,
-# too long for CI. Those runs were trained once and
-# their summaries (metrics, per-seed curves and the exact specs, no weights) ship with
-# cmnlib in `resources/recorded/`; each table below says which machine trained them and
-# when. `retrain_records=True` trains the same runs here (the same run folders, so a cached
+# too long for CI. Those runs were trained once and their summaries (metrics, per-seed
+# curves and the exact specs, no weights) ship with cmnlib in `resources/recorded/`; each
+# table below says which machine trained them and when. `retrain_records=True` trains the same runs here (the same run folders, so a cached
 # run is read from `data/runs`), and a test fails when a record no longer matches what the
 # code would train. They are always the synthetic sets, whatever `datasets` and `source` say.
 
@@ -200,9 +199,13 @@ for name, rec in long_runs.items():
 # ### Capacity or mechanism?
 #
 # The quick profile's width is 64. If a variant's gain came from capacity, the paper's width
-# (hidden 512) would give the paper's CMN the same gain: compare the `hidden=512` rows with
-# the same variants at width 64 in the ablation above. (`paper_width=True` trains every row
-# at hidden 512 on this notebook's data.)
+# (hidden 512) would give the paper's CMN the same gain. Two records train at hidden 512 on
+# the quick set: one at the quick profile's learning rate (1e-3), one at the paper's (1e-4,
+# with the learning-rate decay). Compare their rows with the same models at width 64 (the
+# ablation above, and the record with learning-rate decay). A model that scores the
+# constant predictor in every seed has collapsed rather than learned: the training notes
+# below name such models. (`paper_width=True` trains every row at hidden 512 on this
+# notebook's data.)
 #
 # ### Longer training, more seeds, the paper-size set
 #
@@ -287,7 +290,7 @@ tables.save_table(targets, "alignment_targets", tables_dir,
 show(targets)
 
 # %% [markdown]
-# * With 2 to 4 seeds only large effects are decided; an open target needs more seeds, not
+# * With 2 to 8 seeds only large effects are decided; an open target needs more seeds, not
 #   a different reading.
 # * Everything here is the synthetic stand-in, whose cue is built to need alignment. Whether
 #   the word-aligned real features reward the same change is what running this notebook on
