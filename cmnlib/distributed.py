@@ -43,7 +43,7 @@ from .data import load_dataset
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
 from .model import build_model
-from .train import TRAIN_PROFILES, RunSpec, predict_outputs, split_metrics, train_step
+from .train import TRAIN_PROFILES, RunSpec, adam, predict_outputs, split_metrics, train_step
 
 
 # ======================================================================================
@@ -108,7 +108,8 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
     if dist.is_available() and dist.is_initialized():
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     torch.manual_seed(seed * 1009 + rank)  # dropout masks: a stream per process
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    # the trainer's Adam for this precision (fused for bf16): DDP runs hash like single-process ones
+    optimizer = adam(model.parameters(), settings.precision, settings.lr, settings.weight_decay, str(device))
     train = bundle["train"]
     dataset = MultimodalDataset(train, spec.modalities, spec.head)
     longest = np.max(np.stack([train.lengths[m] for m in dataset.modalities]), axis=0)

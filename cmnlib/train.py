@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from . import metrics as M
 from . import config, precision
+from .precision import adam
 from .precision import autocast as precision_context
 from .config import dataset_info, default_head
 from .data.loader import make_loader, task_targets
@@ -263,7 +264,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         best_state = model.state_dict()
         atomic_save(best_state, out_dir / "best.pt")
     else:
-        optimizer = precision.adam(model.parameters(), settings.precision, settings.lr, settings.weight_decay, device)
+        optimizer = adam(model.parameters(), settings.precision, settings.lr, settings.weight_decay, device)
         scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
                      if settings.lr_schedule == "plateau" else None)
         state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0}
