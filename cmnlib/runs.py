@@ -253,13 +253,12 @@ def record_alignments(name: str, title: str, description: str, dataset: str = "m
     """Train (or read from the cache) :func:`train_alignments` on ``dataset`` from ``source``
     (the synthetic stand-in at ``scale``, or a path) with ``call`` (its other arguments:
     ``alignments``, ``overrides``, ``train``, ``processes``), and write the summaries to
-    ``<folder>/<name>.json`` (default:
-    the package's ``resources/recorded``): metrics, per-seed histories and specs, without
-    weights, with the call, the data's label, hash and Bayes ceilings, the constant
-    predictor's score (percent), the machine, torch and the date. A notebook shows such a record with :func:`recorded` where training the
-    runs would take too long for CI, and :func:`retrain` trains the same runs again (the
-    same run folders, see :func:`recorded_run_names`). The file is written whole or not at
-    all."""
+    ``<folder>/<name>.json`` (default: the package's ``resources/recorded``): metrics,
+    per-seed histories and specs, without weights, with the call, the data's label, hash and
+    Bayes ceilings, the constant predictor's score (percent), the machine, torch and the
+    date. A notebook shows such a record with :func:`recorded` where training the runs would
+    take too long for CI, and :func:`retrain` trains the same runs again (the same run
+    folders, see :func:`recorded_run_names`). The file is written whole or not at all."""
     bundle = load_dataset(dataset, source, scale=scale)
     summaries = train_alignments(bundle, profile, seeds, **call)
     # the constant predictor's score, against which a collapsed model is told apart
@@ -329,7 +328,7 @@ def recorded_run_names(payload: dict) -> dict[str, str]:
     for key, summary in payload["summaries"].items():
         spec_dict = summary["spec"]
         spec = RunSpec(**{k: v for k, v in spec_dict.items() if k != "train"}, train=TrainConfig(**spec_dict["train"]))
-        names[key] = f"{spec.resolved().model}-{spec.key(payload['data_hash'])}"
+        names[key] = spec.folder_name(payload["data_hash"])
     return names
 
 

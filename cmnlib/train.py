@@ -111,6 +111,10 @@ class RunSpec:
             payload["low_precision_step"] = LOW_PRECISION_STEP
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
+    def folder_name(self, data_hash: str) -> str:
+        """The run folder's name for data of ``data_hash``: ``<model>-<key>``."""
+        return f"{self.resolved().model}-{self.key(data_hash)}"
+
     @property
     def label(self) -> str:
         spec = self.resolved()
@@ -364,7 +368,7 @@ def runs_root() -> Path:
 
 def run_dir(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> Path:
     root = root or runs_root()
-    return root / f"{spec.resolved().model}-{spec.key(bundle.meta.get('source_hash', 'unknown'))}"
+    return root / spec.folder_name(bundle.meta.get("source_hash", "unknown"))
 
 
 def train_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int] = 1, root: Path | None = None,
