@@ -40,11 +40,14 @@ from .data.loader import make_loader, task_targets
 from .data.sources import LOADER_VERSION, data_dir
 from .data.split import DataBundle, Split
 from .model import build_model
+from .model import compiled
 from .model import heads as H
 from .model.baselines import ConstantPredictor
 
 TRAINER_VERSION = 2  # bump when a change alters what training computes (drops stale caches)
-LOW_PRECISION_STEP = 2  # bump when only the bf16 step changes (2: fused Adam); fp32 caches stay valid
+# bump when only the bf16 step changes (2: fused Adam; 3: 16-bit dropout masks, fused LayerNorm);
+# fp32 caches stay valid
+LOW_PRECISION_STEP = 3
 
 
 @dataclass
@@ -337,6 +340,8 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
               "valid": split_metrics(spec.dataset, spec.head, valid_out, valid_split),
               "test": split_metrics(spec.dataset, spec.head, test_out, bundle["test"]),
               "train_seconds": seconds}
+    if precision.resolve(settings.precision, device) != "fp32":  # how its fused kernels ran (compiled or eager)
+        result["fused_kernels"] = compiled.summary()
     _write_json(result, result_path)
     return result
 

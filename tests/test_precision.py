@@ -14,7 +14,8 @@ from cmnlib import cli, precision
 from cmnlib.data import load_dataset
 from cmnlib.data.loader import make_loader
 from cmnlib.model import CMN, CMNConfig
-from cmnlib.model.attention import mcan_layer_norm, softmax
+from cmnlib.model import compiled
+from cmnlib.model.attention import dropout, keep_mask_16bit, mcan_layer_norm, softmax
 from cmnlib.train import LOADER_VERSION, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step
 
 DIMS = {"text": 12, "audio": 7}
@@ -82,6 +83,8 @@ def test_cmn_train_records_the_precision(tiny_mosei_dir, tmp_path, capsys):
                      "--out", str(tmp_path)]) == 0
     (summary,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/ensemble.json")]
     assert summary["spec"]["train"]["precision"] == "bf16"
+    (member,) = summary["members"]  # and how the bf16 step's fused kernels ran
+    assert member["fused_kernels"] == "compiled" or member["fused_kernels"].startswith("eager (")
 
 
 def test_the_cli_offers_the_precisions_the_library_knows():
@@ -119,3 +122,135 @@ def test_a_bf16_run_hash_names_the_low_precision_step_and_fp32_does_not(monkeypa
     before = fp32.key("h"), bf16.key("h")
     monkeypatch.setattr(T, "LOW_PRECISION_STEP", T.LOW_PRECISION_STEP + 1)
     assert fp32.key("h") == before[0] and bf16.key("h") != before[1]
+
+
+# --------------------------------------------------------------------------------------
+# The bf16 step's own kernels: 16-bit dropout masks and the fused LayerNorm
+# --------------------------------------------------------------------------------------
+
+def test_16bit_dropout_masks_drop_p_in_every_lane_independently():
+    torch.manual_seed(0)
+    n, p = 1 << 20, 0.1
+    keep, scale = keep_mask_16bit(torch.empty(n, dtype=torch.bfloat16), p)
+    p_drawn = round(p * 65536) / 65536  # p on the 16-bit grid: 6554 / 65536
+    assert abs(p_drawn - p) < 1e-5 and scale * (1 - p_drawn) == pytest.approx(1.0, abs=1e-12)
+    dropped = (~keep).double()
+    sigma = (p * (1 - p) / n) ** 0.5
+    assert abs(dropped.mean().item() - p_drawn) < 5 * sigma
+    # each 64-bit draw feeds four neighbouring elements: every lane drops at rate p ...
+    for lane in range(4):
+        assert abs(dropped[lane::4].mean().item() - p_drawn) < 5 * 2 * sigma
+    # ... and neighbours are uncorrelated (within a draw and across draws)
+    centred = dropped - dropped.mean()
+    for lag in (1, 2, 3, 4):
+        correlation = (centred[:-lag] * centred[lag:]).mean() / centred.var()
+        assert abs(correlation.item()) < 5 / n ** 0.5
+
+
+def test_low_precision_dropout_is_unbiased_and_its_gradient_is_the_mask():
+    module = torch.nn.Dropout(0.1).train()
+    torch.manual_seed(1)
+    x = (torch.randn(1 << 20) + 3.0).to(torch.bfloat16).requires_grad_()
+    out = dropout(x, module)
+    assert out.dtype == torch.bfloat16
+    kept = out != 0
+    # E[out] = x: the mean over a million elements within 4 standard errors. A keep-mask
+    # stored in bf16 with the scale rounded to bf16 (1/0.9 -> 1.109375) is off by 0.16%,
+    # about 5 standard errors here, and fails this.
+    x64, out64 = x.detach().double(), out.detach().double()
+    standard_error = ((out64 - x64).var() / x64.numel()).sqrt()
+    assert abs((out64 - x64).mean()) < 4 * standard_error
+    out.backward(torch.ones_like(out))
+    assert torch.equal(x.grad != 0, kept)  # (no element of x is 0)
+    torch.testing.assert_close(x.grad[kept].double(), torch.full_like(x.grad[kept], 1 / 0.9).double(),
+                               atol=0, rtol=2 ** -8)  # the scale, rounded to bf16
+    torch.manual_seed(1)
+    torch.randn(1 << 20)  # the same generator state as before x's draw ...
+    assert torch.equal(dropout(x.detach(), module), out.detach())  # ... the same mask
+
+
+def test_float32_dropout_keeps_its_mask_stream():
+    """fp32 runs keep their bits: a float32 tensor still draws torch.rand uniforms."""
+    module = torch.nn.Dropout(0.3).train()
+    x = torch.randn(64, 33)
+    torch.manual_seed(5)
+    out = dropout(x, module)
+    torch.manual_seed(5)
+    assert torch.equal(out, x * torch.rand_like(x).ge_(0.3).mul_(1 / 0.7))
+
+
+def _mcan_layer_norm_float64(x, a, b, eps=1e-6):
+    """The formula itself in float64 with autograd: the independent expectation."""
+    centred = x - x.mean(-1, keepdim=True)
+    return a * centred / (x.std(-1, keepdim=True) + eps) + b
+
+
+@pytest.mark.parametrize("compile_kernels", ["1", "0"])
+def test_low_precision_layer_norm_and_its_gradient_match_the_formula(monkeypatch, compile_kernels):
+    monkeypatch.setenv("CMN_COMPILE", compile_kernels)
+    torch.manual_seed(2)
+    x = (torch.randn(4, 9, 32) * 3 + 50.0).to(torch.bfloat16)  # an offset that bf16 statistics would lose
+    x[0, 0] = 7.0  # a constant row: xhat = 0, and a finite gradient
+    a, b = torch.randn(32).requires_grad_(), torch.randn(32).requires_grad_()
+    grad = torch.randn(4, 9, 32).to(torch.bfloat16)
+    xq = x.clone().requires_grad_()
+    out = mcan_layer_norm(xq, a, b)
+    out.backward(grad)
+    assert out.dtype == xq.grad.dtype == torch.bfloat16 and a.grad.dtype == torch.float32
+    x64 = x.double().requires_grad_()
+    a64, b64 = a.detach().double().requires_grad_(), b.detach().double().requires_grad_()
+    expected = _mcan_layer_norm_float64(x64, a64, b64)
+    expected.backward(grad.double())
+    torch.testing.assert_close(out.double(), expected, atol=0.05, rtol=2 ** -7)
+    assert torch.isfinite(xq.grad).all()
+    torch.testing.assert_close(xq.grad[1:].double(), x64.grad[1:], atol=0.02, rtol=2 ** -6)
+    torch.testing.assert_close(a.grad.double(), a64.grad, atol=0.05, rtol=1e-2)
+    torch.testing.assert_close(b.grad.double(), b64.grad, atol=1e-3, rtol=1e-3)
+
+
+def test_a_bf16_step_is_deterministic_under_a_seed():
+    def trained():
+        torch.manual_seed(3)
+        model = CMN(CMNConfig(input_dims=DIMS, hidden=16, heads=4, ff_size=24)).train()
+        optimizer = precision.adam(model.parameters(), "bf16", lr=1e-3)
+        generator = torch.Generator().manual_seed(4)
+        features = {"text": torch.randn(6, 5, 12, generator=generator), "audio": torch.randn(6, 8, 7, generator=generator)}
+        batch = {"features": features, "lengths": {"text": torch.tensor([5, 4, 5, 3, 5, 2]),
+                                                     "audio": torch.tensor([8, 8, 6, 7, 3, 8])},
+                 "target": torch.randn(6, generator=generator)}
+        for _ in range(2):
+            train_step(model, optimizer, "regression", batch, precision="bf16")
+        return [p.detach().clone() for p in model.parameters()]
+    first, second = trained(), trained()
+    assert all(torch.equal(p, q) for p, q in zip(first, second))
+
+
+def test_a_kernel_falls_back_to_eager_once_when_compiling_fails(monkeypatch):
+    def failing_compile(fn, **kwargs):
+        def run(*args):
+            raise torch._dynamo.exc.TorchDynamoException("No working C++ compiler found")
+        return run
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    kernel = compiled.fused(lambda x: x * 2 + 1)
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        assert torch.equal(kernel(torch.arange(3.0)), torch.tensor([1.0, 3.0, 5.0]))
+    assert kernel.state().startswith("eager (TorchDynamoException: No working C++ compiler")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning comes once
+        assert torch.equal(kernel(torch.ones(2)), torch.tensor([3.0, 3.0]))
+
+
+def test_an_error_inside_a_compiled_kernel_is_not_hidden_and_cmn_compile_0_skips_compiling(monkeypatch):
+    def compile_that_breaks(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("shape mismatch")
+        return run
+    monkeypatch.setattr(torch, "compile", compile_that_breaks)
+    kernel = compiled.fused(lambda x: x + 1)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        kernel(torch.ones(2))
+    monkeypatch.setenv("CMN_COMPILE", "0")
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled although CMN_COMPILE=0"))
+    other = compiled.fused(lambda x: x - 1)
+    assert torch.equal(other(torch.ones(2)), torch.zeros(2)) and other.state() == "eager (CMN_COMPILE=0)"

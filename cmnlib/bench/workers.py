@@ -154,8 +154,13 @@ def worker_train(job: dict) -> dict:
 
 _KINDS = {"mm": "GEMM (mm/addmm/bmm)", "addmm": "GEMM (mm/addmm/bmm)", "bmm": "GEMM (mm/addmm/bmm)",
           "mkldnn_rnn_layer": "LSTM", "mkldnn_rnn_layer_backward": "LSTM",
-          "uniform_": "dropout RNG", "bernoulli_": "dropout RNG", "_fused_adam_": "optimizer (Adam)",
+          "uniform_": "dropout RNG", "bernoulli_": "dropout RNG", "random_": "dropout RNG",
+          "_fused_adam_": "optimizer (Adam)",
           "copy_": "copies and dtype conversions", "_to_copy": "copies and dtype conversions"}
+
+
+# what torch.profiler calls the compiled kernels (cmnlib.model.compiled) and their dispatch
+_COMPILED_EVENTS = ("## Call CompiledFxGraph", "Torch-Compiled Region", "TorchDynamo Cache Lookup", "Pregraph bytecode")
 
 
 def _profile_step(fn) -> dict:
@@ -167,6 +172,8 @@ def _profile_step(fn) -> dict:
         name = event.key
         if name.startswith("Optimizer.step"):
             kind = "optimizer (Adam)"
+        elif name.startswith(_COMPILED_EVENTS):
+            kind = "fused kernels (torch.compile: LayerNorm)"
         elif name.startswith(("aten::", "_")) or "Backward" in name:
             short = name.split("::")[-1]
             kind = _KINDS.get(short) or ("optimizer (Adam)" if short in ("lerp_", "addcdiv_", "addcmul_", "sqrt")
