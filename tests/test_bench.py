@@ -115,6 +115,12 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     assert "| CMN | plain reference | fp32 | tiny |" in table and "GEMM peak" in table
     assert "## bf16 against the 3x target" in table and "| CMN | cmnlib (fast) | bf16 | tiny |" in table
     assert "Where the bf16 step's time goes" in table and "| dropout RNG |" in table
+    # the report says how the bf16 step's LayerNorm ran, and the profile counts its kernels
+    if bf16_ab["fused_kernels"] == "compiled":
+        assert "fused kernels (MCAN LayerNorm) ran compiled by torch.compile" in table
+        assert bf16_ab["profile_s"]["fast"].get("fused kernels (torch.compile: LayerNorm)", 0) > 0
+    else:
+        assert bf16_ab["fused_kernels"].startswith("eager (") and "(MCAN LayerNorm) ran eager (" in table
     assert results["meta"]["mode"] == "tiny"
 
 

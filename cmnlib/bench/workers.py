@@ -19,7 +19,7 @@ from torch.utils import benchmark
 
 from ..data import load_dataset
 from ..data.loader import make_loader
-from ..model import build_model, count_flops
+from ..model import build_model, compiled, count_flops
 from ..model import heads as H
 from ..model.reference import DIMS, make_batch, reference_from
 from ..precision import adam, autocast
@@ -149,6 +149,7 @@ def worker_train(job: dict) -> dict:
     return {"step_s": step_s, "steps_s": steps, "samples_per_s": job["batch"] / step_s,
             "flops_per_utt": flops, "train_gflops": 3 * flops * job["batch"] / step_s / 1e9,
             "latency_ms": latency, "peak_rss_mb": _peak_rss_mb(), "rss_base_mb": rss_base, "precision": precision,
+            "fused_kernels": compiled.summary(),
             "threads": torch.get_num_threads(), "load": [load_before, load_average()]}
 
 
@@ -218,7 +219,8 @@ def worker_ab(job: dict) -> dict:
             times[k].append(time.perf_counter() - start)
     median = {k: statistics.median(v) for k, v in times.items()}
     result = {"max_abs_diff_eval": diff, "step_s": median, "steps_s": times, "fast_precision": precisions["fast"],
-              "ratio": median["reference"] / median["fast"], "load": load_average()}
+              "ratio": median["reference"] / median["fast"], "load": load_average(),
+              "fused_kernels": compiled.summary()}
     if job.get("profile_steps"):
         result["profile_s"] = {k: _profile_step(lambda k=k: step(k)) for k in runs}
     return result
