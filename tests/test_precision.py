@@ -231,10 +231,13 @@ def test_a_kernel_falls_back_to_eager_once_when_compiling_fails(monkeypatch):
             raise torch._dynamo.exc.TorchDynamoException("No working C++ compiler found")
         return run
     monkeypatch.setattr(torch, "compile", failing_compile)
+    monkeypatch.setattr(compiled, "_REGISTRY", [])  # this test's kernels only
     kernel = compiled.fused(lambda x: x * 2 + 1)
+    assert compiled.summary() == "not used"
     with pytest.warns(RuntimeWarning, match="running it eagerly"):
         assert torch.equal(kernel(torch.arange(3.0)), torch.tensor([1.0, 3.0, 5.0]))
     assert kernel.state().startswith("eager (TorchDynamoException: No working C++ compiler")
+    assert compiled.summary() == kernel.state()  # what a run's result.json records
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the warning comes once
@@ -247,6 +250,7 @@ def test_an_error_inside_a_compiled_kernel_is_not_hidden_and_cmn_compile_0_skips
             raise RuntimeError("shape mismatch")
         return run
     monkeypatch.setattr(torch, "compile", compile_that_breaks)
+    monkeypatch.setattr(compiled, "_REGISTRY", [])
     kernel = compiled.fused(lambda x: x + 1)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         kernel(torch.ones(2))
