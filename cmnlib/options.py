@@ -37,8 +37,8 @@ def add_precision_option(parser: argparse.ArgumentParser, default: str | None = 
     """--precision fp32 | bf16 | auto (bf16 where the hardware has bf16 matrix units)."""
     parser.add_argument("--precision", choices=PRECISIONS, default=default,
                         help="fp32 (default), bf16 (mixed precision: matrix products in bfloat16, weights, "
-                             "optimizer, loss, softmax and LayerNorm in float32) or auto (bf16 on CUDA and on "
-                             "CPUs with AMX, fp32 elsewhere)")
+                             "optimizer, loss, softmax and LayerNorm in float32; the LayerNorm is compiled by torch.compile, "
+                             "CMN_COMPILE=0 skips that) or auto (bf16 on CUDA and on CPUs with AMX, fp32 elsewhere)")
 
 
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +55,9 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity", action="store_true",
                         help="instead of timing: train CMN (L+A) in fp32 and bf16 with the same seeds on both "
                              "synthetic sets and judge over the seeds whether they agree (parity.md)")
-    parser.add_argument("--parity-seeds", type=int, default=4, help="seeds per precision for --parity")
+    parser.add_argument("--parity-seeds", type=int, default=10,
+                        help="seeds per precision for --parity (default 10; in the README's run the IEMOCAP-like set "
+                             "needed 20 to decide)")
     parser.add_argument("--seeds-timing", type=int, default=None, metavar="N",
                         help="instead of the benchmark: train N paper-profile CMN seeds on the paper-size MOSEI-like "
                              "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "

@@ -13,7 +13,7 @@ from ..data import load_dataset
 from ..precision import cpu_features
 
 
-def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"), seeds: int = 4,
+def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"), seeds: int = 10,
                profile: str = "quick", echo: bool = True, sources: dict | None = None) -> dict:
     """Train, judge and write the parity study; returns {dataset: {'data', 'scores',
     'seconds', 'findings'}}. ``sources``: dataset -> data path (default: the synthetic
