@@ -258,3 +258,27 @@ def test_an_error_inside_a_compiled_kernel_is_not_hidden_and_cmn_compile_0_skips
     monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled although CMN_COMPILE=0"))
     other = compiled.fused(lambda x: x - 1)
     assert torch.equal(other(torch.ones(2)), torch.zeros(2)) and other.state() == "eager (CMN_COMPILE=0)"
+
+
+def test_without_a_cpp_compiler_the_bf16_layer_norm_runs_eagerly(tmp_path):
+    """The real failure, not a stand-in: inductor pointed at a compiler that does not exist
+    (and an empty kernel cache) warns once per kernel and the step goes on eagerly."""
+    import os
+    import subprocess
+    import sys
+    script = (
+        "import json, torch\n"
+        "from cmnlib.model import compiled\n"
+        "from cmnlib.model.attention import mcan_layer_norm\n"
+        "x = (torch.randn(2, 3, 8) + 5).to(torch.bfloat16).requires_grad_()\n"
+        "a, b = torch.ones(8, requires_grad=True), torch.zeros(8, requires_grad=True)\n"
+        "mcan_layer_norm(x, a, b).float().sum().backward()\n"
+        "print(json.dumps({'status': compiled.status(), 'finite': bool(torch.isfinite(x.grad.float()).all())}))\n")
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-g++"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache"),
+           "CMN_COMPILE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["finite"]
+    assert all(state.startswith("eager (") and "compiler" in state.lower() for state in result["status"].values())
+    assert done.stderr.count("running it eagerly") == 2  # one warning per kernel (forward, backward)
