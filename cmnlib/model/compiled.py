@@ -11,8 +11,8 @@ once per process, on first use.
 Fallback: where compilation fails (no C++ compiler on the CPU, no Triton on a GPU, a
 platform without TorchDynamo) the eager function runs instead, after one warning; the
 result is the same function up to float rounding. ``CMN_COMPILE=0`` in the environment
-skips compilation altogether. float32 steps never use these kernels, so fp32 runs keep
-their bits.
+skips compilation altogether. float32 steps call the same functions eagerly, never
+compiled, so fp32 runs keep their bits.
 """
 from __future__ import annotations
 
