@@ -107,7 +107,7 @@ class _MCANLayerNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, a, b, eps):
-        kernels = _LOW_PRECISION_KERNELS if x.dtype in LOW_PRECISION else _FP32_KERNELS
+        kernels = _layer_norm_kernels(x)
         out, xhat, inv, std = kernels[0](x, a, b, eps)
         ctx.save_for_backward(xhat, a, inv, std)
         ctx.kernels = kernels
@@ -154,14 +154,19 @@ _FP32_KERNELS = (_layer_norm_forward, _layer_norm_backward)
 _LOW_PRECISION_KERNELS = (fused(_layer_norm_forward), fused(_layer_norm_backward))
 
 
+def _layer_norm_kernels(x: torch.Tensor) -> tuple:
+    """(forward, backward) for ``x``: compiled where available for a low-precision ``x``,
+    eager for float32 (its bits stay those of earlier runs)."""
+    return _LOW_PRECISION_KERNELS if x.dtype in LOW_PRECISION else _FP32_KERNELS
+
+
 def mcan_layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """MCAN's LayerNorm as a function: ``a * (x - mean) / (std + eps) + b``, unbiased std.
     In mixed precision (a bfloat16 or float16 ``x``) the statistics are computed in float32
     and the output has ``x``'s dtype."""
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad or b.requires_grad):
         return _MCANLayerNormFunction.apply(x, a, b, eps)
-    kernels = _LOW_PRECISION_KERNELS if x.dtype in LOW_PRECISION else _FP32_KERNELS
-    return kernels[0](x, a, b, eps)[0]  # no graph to record: skip the Function
+    return _layer_norm_kernels(x)[0](x, a, b, eps)[0]  # no graph to record: skip the Function
 
 
 def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
