@@ -81,15 +81,16 @@ def _cmd_train(args) -> int:
         return 2
     seeds = args.seeds if args.seeds is not None else config.default_seeds(args.profile)
     print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
-    summary = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
-    metric_keys = [k for k in config.dataset_info(args.dataset).key_metrics if k in summary["mean"]]
-    metric_keys = metric_keys or list(summary["mean"])[:3]  # another head than the data set's default
-    for member in summary["members"]:
-        values = ", ".join(f"{k} {member['test'][k]:.4f}" for k in metric_keys)
-        print(f"  seed {member['seed']}: best epoch {member['best_epoch']}/{member['epochs_run']}, test {values}")
-    print("  mean ± std: " + ", ".join(f"{k} {summary['mean'][k]:.4f} ± {summary['std'][k]:.4f}" for k in metric_keys))
-    print("  ensemble:   " + ", ".join(f"{k} {summary['ensemble']['test'][k]:.4f}" for k in metric_keys))
-    print(f"  written to {summary['folder']} (ensemble.json, seed*/result.json, checkpoints)")
+    result = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
+    names = result.metric_names()
+    metric_keys = [k for k in config.dataset_info(args.dataset).key_metrics if k in names]
+    metric_keys = metric_keys or names[:3]  # another head than the data set's default
+    for member, found in zip(result.members, result.metrics()):
+        values = ", ".join(f"{k} {found[k]:.4f}" for k in metric_keys)
+        print(f"  seed {member.seed}: best epoch {member.best_epoch}/{member.epochs_run}, test {values}")
+    print("  mean ± std: " + ", ".join(f"{k} {result.mean(k):.4f} ± {result.std(k):.4f}" for k in metric_keys))
+    print("  ensemble:   " + ", ".join(f"{k} {result.ensemble()[k]:.4f}" for k in metric_keys))
+    print(f"  written to {result.folder} (ensemble.json, seed*/result.json, checkpoints)")
     return 0
 
 

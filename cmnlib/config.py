@@ -2,6 +2,7 @@
 
 * **Data sets**: the feature sizes of the standard files, the default head, the headline
   metric (MMSA's ``KeyEval``), the class names.
+* **Precision**: the names ``--precision`` accepts.
 * **Profiles**: ``quick`` (small models, minutes on two CPU cores) and ``paper`` (the
   paper's settings): the model sizes, the training settings and the seeds per table row.
 * **Models**: the names ``build_model`` accepts and their display labels.
@@ -51,7 +52,6 @@ class DatasetInfo:
     feature_dims: dict            # the standard files' feature sizes
     default_head: str             # "regression" (sentiment) or "4class" (emotions)
     headline: str                 # the metric key of the headline number (MMSA's KeyEval)
-    headline_label: str           # how tables name it
     classes: tuple[str, ...] = ()
     label_kind: str = "sentiment"         # "sentiment" (one score) or "emotions" (one-vs-rest)
     label_range: tuple[float, float] = (-3.0, 3.0)
@@ -61,15 +61,18 @@ class DatasetInfo:
 
 
 DATASETS = {
-    "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0", "Acc2"),
-    "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0", "Acc2"),
+    "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0"),
+    "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0"),
     "iemocap": DatasetInfo("iemocap", {"text": 300, "audio": 74, "vision": 35}, "4class", "macro_f1",
-                           "F1 (unweighted)", IEMOCAP_EMOTIONS, label_kind="emotions", label_range=(0.0, 1.0),
+                           IEMOCAP_EMOTIONS, label_kind="emotions", label_range=(0.0, 1.0),
                            metrics="iemocap", key_metrics=("accuracy", "macro_f1")),
     # CH-SIMS (Yu et al. 2020): Chinese, sentiment in [-1, 1], MMSA's metrics (Acc2 [-1, 0] vs (0, 1])
-    "sims": DatasetInfo("sims", {"text": 768, "audio": 33, "vision": 709}, "regression", "acc2", "Acc2",
+    "sims": DatasetInfo("sims", {"text": 768, "audio": 33, "vision": 709}, "regression", "acc2",
                         label_range=(-1.0, 1.0), metrics="sims", language="zh", key_metrics=("acc2", "f1", "mae")),
 }
+
+
+DEFAULT_DATASET = "mosei"  # what a command or a model built without data assumes
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -84,10 +87,12 @@ def default_head(dataset: str) -> str:
     return dataset_info(dataset).default_head
 
 
-def headline(dataset: str) -> tuple[str, str]:
-    """(metric key, label) of the data set's headline number: Acc2 or unweighted F1."""
-    info = dataset_info(dataset)
-    return info.headline, info.headline_label
+# --------------------------------------------------------------------------------------
+# Precision
+# --------------------------------------------------------------------------------------
+# fp32; bf16 (mixed precision); auto (bf16 where the hardware has bf16 matrix units):
+# cmnlib.precision implements them, the command line offers them
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 # --------------------------------------------------------------------------------------
@@ -106,6 +111,12 @@ class Profile:
     seeds: int = 1
 
 
+# The paper's settings, stated once (section 4.1: Adam, lr 1e-4, batch 32; the published
+# implementation: hidden 512, 2 layers, 4 heads, FF 1024). The paper profile, the defaults of
+# TrainConfig and of CMNConfig all read them.
+PAPER_TRAIN = dict(epochs=30, batch_size=32, lr=1e-4)
+PAPER_CMN = dict(hidden=512, layers=2, heads=4, ff_size=1024, dropout=0.1, output_dropout=0.5)
+
 PROFILES = {
     # small models, larger steps: minutes on two CPU cores. MulT with 1 crossmodal layer
     # (its memory transformers keep 3). One training thread: a run's bits then do not
@@ -117,10 +128,8 @@ PROFILES = {
     # the paper (section 4.1: Adam, lr 1e-4, batch 32, "averaged predictions of up to 10
     # models") and the published implementation (hidden 512, 2 layers, 4 heads, FF 1024);
     # MulT at its official defaults
-    "paper": Profile("paper",
-                     cmn=dict(hidden=512, layers=2, heads=4, ff_size=1024, dropout=0.1, output_dropout=0.5),
-                     lstm=dict(hidden=128), mult=dict(),
-                     train=dict(epochs=30, batch_size=32, lr=1e-4), seeds=10),
+    "paper": Profile("paper", cmn=dict(PAPER_CMN), lstm=dict(hidden=128), mult=dict(), train=dict(PAPER_TRAIN),
+                     seeds=10),
 }
 
 
@@ -143,10 +152,7 @@ MODEL_LABELS = {"cmn": "CMN", "mult": "MulT", "lstm_l": "LSTM (L)", "lstm_a": "L
                 "ef_lstm": "EF-LSTM", "majority": "Majority / mean"}
 MODEL_NAMES = tuple(MODEL_LABELS)
 FUSION_MODELS = ("cmn", "mult", "ef_lstm")  # the models whose label names their modalities
-# the reproduced rows of Tables 1-2, in table order: (model, modalities)
-TABLE_MODELS = (("cmn", "LA"), ("cmn", "LAV"), ("mult", "LAV"), ("ef_lstm", "LAV"),
-                ("lstm_l", "L"), ("lstm_a", "A"), ("lstm_v", "V"), ("majority", "LA"))
-
+UNIMODAL_MODELS = {"lstm_l": "L", "lstm_a": "A", "lstm_v": "V"}  # the LSTMs that read one modality
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["mua=symmetric", "hidden=256"]`` -> ``{"mua": "symmetric", "hidden": 256}``: each

@@ -65,13 +65,41 @@ def difference_interval(a, b, confidence: float = CONFIDENCE) -> tuple[float, fl
 
 
 @dataclass(frozen=True)
+class Question:
+    """What a finding asks. ``key``: how code selects findings (never by their prose);
+    ``text``: the claim as a template, filled from the finding: ``{subject}`` and
+    ``{baseline}`` (the labels of its subjects), ``{threshold}`` (a float) and the finding's
+    ``params``. Each study declares its questions once."""
+
+    key: str
+    text: str
+
+
+THRESHOLD, DIFFERENCE = "threshold", "difference"  # the kinds of finding
+
+
+def _label(subject) -> str:
+    """A subject as prose: a RunSpec's label, a string as it is."""
+    return getattr(subject, "label", subject)
+
+
+@dataclass(frozen=True)
 class Finding:
     """A claim "``statistic`` is above (or below) ``threshold``", measured over seeds.
+
+    Structured, so that code selects findings by their fields and prose is generated from
+    them: ``question`` (what is asked, :class:`Question`), ``subjects`` (what it is about:
+    the runs' :class:`cmnlib.spec.RunSpec`, or names for groups that are not runs; for a
+    difference, the baseline second), ``kind`` (:data:`THRESHOLD`: one statistic against a
+    threshold; :data:`DIFFERENCE`: two models' scores), ``paired`` (a difference over the
+    same seeds taken seed by seed), ``target`` (the key of the study target it bears on, or
+    None) and ``params`` (further values of the question's text, as (name, value) pairs).
 
     ``estimate`` and [``low``, ``high``] are the mean and its interval; ``seeds`` how many
     runs went into it (for a difference, the smaller side)."""
 
-    claim: str
+    question: Question
+    subjects: tuple
     statistic: str
     estimate: float
     low: float
@@ -79,9 +107,25 @@ class Finding:
     threshold: float
     seeds: int
     above: bool = True
+    kind: str = THRESHOLD
+    paired: bool = False
+    target: str | None = None
+    params: tuple = ()
     unit: str = ""
     confidence: float = CONFIDENCE
     digits: int = 1                # decimals when shown (2 for ratios near 1)
+
+    @property
+    def claim(self) -> str:
+        """The question's text filled from this finding (generated, never parsed)."""
+        labels = [_label(s) for s in self.subjects]
+        return self.question.text.format(subject=labels[0] if labels else "", baseline=labels[1] if len(labels) > 1
+                                         else "", threshold=self.threshold, **dict(self.params))
+
+    @property
+    def subject(self):
+        """The first subject: the run (or group) the finding is about."""
+        return self.subjects[0] if self.subjects else None
 
     @property
     def verdict(self) -> str:
@@ -104,19 +148,35 @@ class Finding:
         return f"[{self.low:.{self.digits}f}, {self.high:.{self.digits}f}]"
 
 
-def exceeds(claim: str, statistic: str, values, threshold: float, above: bool = True, unit: str = "",
-            confidence: float = CONFIDENCE, digits: int = 1) -> Finding:
-    """A one-sample finding: the mean over seeds of ``values`` against ``threshold``."""
+def exceeds(question: Question, subjects, statistic: str, values, threshold: float, above: bool = True,
+            unit: str = "", confidence: float = CONFIDENCE, digits: int = 1, target: str | None = None,
+            **params) -> Finding:
+    """A one-sample finding about ``subjects`` (one subject or a tuple): the mean over seeds
+    of ``values`` against ``threshold``. ``params``: further values of the question's text."""
     mean, low, high = mean_interval(values, confidence)
-    return Finding(claim, statistic, mean, low, high, threshold, len(values), above, unit, confidence, digits)
+    return Finding(question, _subjects(subjects), statistic, mean, low, high, threshold, len(values), above,
+                   THRESHOLD, False, target, tuple(sorted(params.items())), unit, confidence, digits)
 
 
-def beats(claim: str, statistic: str, a, b, threshold: float = 0.0, unit: str = "",
-          confidence: float = CONFIDENCE, digits: int = 1) -> Finding:
-    """A two-sample finding: mean(a) - mean(b) > ``threshold`` (Welch's interval)."""
+def beats(question: Question, subject, baseline, statistic: str, a, b, threshold: float = 0.0, unit: str = "",
+          confidence: float = CONFIDENCE, digits: int = 1, target: str | None = None, **params) -> Finding:
+    """A two-sample finding: mean(a) - mean(b) > ``threshold`` (Welch's interval), ``a``
+    the per-seed scores of ``subject``, ``b`` those of ``baseline``."""
     diff, low, high = difference_interval(a, b, confidence)
-    return Finding(claim, statistic, diff, low, high, threshold, min(len(a), len(b)), True, unit, confidence,
-                   digits)
+    return Finding(question, (subject, baseline), statistic, diff, low, high, threshold, min(len(a), len(b)), True,
+                   DIFFERENCE, False, target, tuple(sorted(params.items())), unit, confidence, digits)
+
+
+def _subjects(subjects) -> tuple:
+    return tuple(subjects) if isinstance(subjects, (tuple, list)) else (subjects,)
+
+
+def select(found, question: Question | str | None = None, target: str | None = None) -> list[Finding]:
+    """The findings of ``found`` (a list, or a dict of lists) that answer ``question`` (a
+    Question or its key) and bear on ``target``; how code picks findings, by their fields."""
+    key = question.key if isinstance(question, Question) else question
+    return [f for _, f in _labelled(found)
+            if (key is None or f.question.key == key) and (target is None or f.target == target)]
 
 
 def findings_table(findings) -> pd.DataFrame:

@@ -44,13 +44,14 @@ torch tensors.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .config import IEMOCAP_EMOTIONS
+from .config import IEMOCAP_EMOTIONS, dataset_info
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -67,6 +68,15 @@ __all__ = [
     "mosei_regression_metrics",
     "sims_regression_metrics",
     "SIMS_CUTS",
+    "FAMILIES",
+    "Family",
+    "Metric",
+    "family_of",
+    "headline",
+    "label",
+    "metric",
+    "score",
+    "table_metrics",
 ]
 
 
@@ -499,3 +509,151 @@ def majority_rate(labels_binary: ArrayLike) -> float:
     arr = _as_1d(labels_binary, "labels_binary")
     _, counts = np.unique(arr, return_counts=True)
     return float(counts.max() / arr.shape[0])
+
+
+# --------------------------------------------------------------------------- #
+# The registry: which metrics score which head, their names, and their table columns
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric as tables, sentences and the command line show it.
+
+    ``key``: its name in a scores dict; ``label``: its display name (once, for every
+    table, caption and sentence); ``percent``: a rate shown in percent (accuracies, F1;
+    not MAE or a correlation); ``higher_is_better``; ``column``: its column in the data
+    set's paper-style table (None: not a column there); ``compute``: for a metric added
+    beside the family's scoring function, ``compute(predictions, truth) -> float``.
+    """
+
+    key: str
+    label: str
+    percent: bool = True
+    higher_is_better: bool = True
+    column: str | None = None
+    compute: Callable[[np.ndarray, np.ndarray], float] | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """The metrics of one kind of prediction: ``score(predictions, truth)`` returns the
+    family's metrics; ``metrics`` names them (and adds any with a ``compute``), in the
+    order tables show them."""
+
+    name: str
+    score: Callable[[np.ndarray, np.ndarray], dict]
+    metrics: tuple[Metric, ...]
+
+
+def _per_emotion(prefix: str, what: str) -> tuple[Metric, ...]:
+    return tuple(Metric(f"{prefix}_{e}", f"{what} ({e})") for e in IEMOCAP_EMOTIONS)
+
+
+_MOSEI_BINARY = (
+    Metric("acc2_has0", "Acc2", column="acc2"),
+    Metric("f1_has0", "F1", column="f1"),
+)
+# To add a metric: append a Metric with its ``compute`` to a family below (and a
+# ``column`` to show it in that data set's table). Every cached run and record with stored
+# outputs is scored with it when a table is built; nothing is retrained.
+FAMILIES = {
+    # MOSEI and MOSI sentiment from a regression head (MulT's and MMSA's conventions)
+    "mosei": Family("mosei", mosei_regression_metrics, _MOSEI_BINARY + (
+        Metric("acc2_non0", "Acc2 (non-zero)", column="acc2_non0"),
+        Metric("f1_non0", "F1 (non-zero)", column="f1_non0"),
+        Metric("mae", "MAE", percent=False, higher_is_better=False, column="mae"),
+        Metric("corr", "Corr", percent=False, column="corr"),
+        Metric("acc7", "Acc7"),
+        Metric("acc5", "Acc5"),
+    )),
+    # MOSEI and MOSI from a binary (non-negative vs negative) head
+    "mosei_binary": Family("mosei_binary", mosei_binary_metrics, _MOSEI_BINARY),
+    # CH-SIMS sentiment in [-1, 1] (MMSA)
+    "sims": Family("sims", sims_regression_metrics, (
+        Metric("acc2", "Acc2", column="acc2"),
+        Metric("acc3", "Acc3", column="acc3"),
+        Metric("acc5", "Acc5", column="acc5"),
+        Metric("f1", "F1", column="f1"),
+        Metric("mae", "MAE", percent=False, higher_is_better=False, column="mae"),
+        Metric("corr", "Corr", percent=False, column="corr"),
+    )),
+    # IEMOCAP emotions from a 4-class head (the paper's Table 1: unweighted precision,
+    # recall and F1)
+    "iemocap": Family("iemocap", iemocap_metrics, (
+        Metric("macro_precision", "Prec.", column="prec"),
+        Metric("macro_recall", "Recall", column="recall"),
+        Metric("macro_f1", "F1 (unweighted)", column="f1"),
+        Metric("accuracy", "Acc (4-class)", column="acc"),
+        Metric("weighted_precision", "Prec. (weighted)"),
+        Metric("weighted_recall", "Recall (weighted)"),
+        Metric("weighted_f1", "F1 (weighted)"),
+    ) + _per_emotion("acc", "Acc") + _per_emotion("f1", "F1")),
+    # IEMOCAP in MulT's 4 x binary form
+    "iemocap_binary4": Family("iemocap_binary4", iemocap_binary4_metrics, (
+        Metric("mean_acc", "Acc (mean of 4 binary)"),
+        Metric("mean_f1", "F1 (mean of 4 binary)"),
+    ) + _per_emotion("acc", "Acc") + _per_emotion("f1", "F1")),
+}
+# the mean loss of the model's head, which every scores dict also holds
+LOSS = Metric("loss", "loss", percent=False, higher_is_better=False)
+# the family of each head; a regression head takes the data set's own (config.DatasetInfo.metrics)
+_HEAD_FAMILY = {"binary": "mosei_binary", "4class": "iemocap", "binary4": "iemocap_binary4"}
+
+
+def family_of(dataset: str, head: str) -> Family:
+    """The metric family that scores ``head`` on ``dataset``."""
+    if head == "regression":
+        return FAMILIES[dataset_info(dataset).metrics]
+    if head not in _HEAD_FAMILY:
+        raise ValueError(f"unknown head {head!r}; one of regression, {', '.join(_HEAD_FAMILY)}")
+    return FAMILIES[_HEAD_FAMILY[head]]
+
+
+def score(family: Family, predictions: np.ndarray, truth: np.ndarray) -> dict:
+    """Every metric of ``family``: its scoring function's, then each added ``compute``."""
+    result = dict(family.score(predictions, truth))
+    for metric in family.metrics:
+        if metric.compute is not None:
+            result[metric.key] = float(metric.compute(predictions, truth))
+    return result
+
+
+def metric(key: str, dataset: str | None = None) -> Metric:
+    """The registry's entry for ``key`` (of ``dataset``'s family first, where two families
+    share a key); a ValueError names an unknown key."""
+    families = list(FAMILIES.values())
+    if dataset is not None:
+        families.insert(0, FAMILIES[dataset_info(dataset).metrics])
+    for family in families:
+        for m in family.metrics:
+            if m.key == key:
+                return m
+    if key == LOSS.key:
+        return LOSS
+    raise ValueError(f"unknown metric {key!r}")
+
+
+def label(key: str, dataset: str | None = None) -> str:
+    """How tables and sentences name metric ``key``."""
+    return metric(key, dataset).label
+
+
+def is_percent(key: str) -> bool:
+    """Whether ``key`` is a rate shown in percent; an unknown key counts as one."""
+    try:
+        return metric(key).percent
+    except ValueError:
+        return True
+
+
+def headline(dataset: str) -> Metric:
+    """The headline metric of ``dataset`` (MMSA's KeyEval): Acc2 for sentiment, the
+    unweighted F1 for IEMOCAP's emotions."""
+    return metric(dataset_info(dataset).headline, dataset)
+
+
+def table_metrics(dataset: str) -> tuple[Metric, ...]:
+    """The columns of ``dataset``'s paper-style table, in order: the metrics of its
+    family (default head) that have a ``column``."""
+    return tuple(m for m in family_of(dataset, dataset_info(dataset).default_head).metrics if m.column)

@@ -30,12 +30,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="default: the profile's")
 
 
-PRECISIONS = ("fp32", "bf16", "auto")  # cmnlib.precision.PRECISIONS (not imported: it loads torch)
-
-
 def add_precision_option(parser: argparse.ArgumentParser, default: str | None = "fp32") -> None:
     """--precision fp32 | bf16 | auto (bf16 where the hardware has bf16 matrix units)."""
-    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+    parser.add_argument("--precision", choices=config.PRECISIONS, default=default,
                         help="fp32 (default), bf16 (mixed precision: matrix products in bfloat16, weights, "
                              "optimizer, loss, softmax and LayerNorm in float32; the LayerNorm is compiled by torch.compile, "
                              "CMN_COMPILE=0 skips that) or auto (bf16 on CUDA and on CPUs with AMX, fp32 elsewhere)")
@@ -49,7 +46,7 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper-data", action="store_true",
                         help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+    parser.add_argument("--precision", choices=config.PRECISIONS, default="auto",
                         help="auto (default): fp32, plus bf16 where the CPU has bf16 matrix units (AMX); "
                              "bf16: both anyway; fp32: fp32 only")
     parser.add_argument("--parity", action="store_true",

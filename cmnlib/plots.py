@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .config import IEMOCAP_EMOTIONS, headline
+from .config import IEMOCAP_EMOTIONS
+from .metrics import headline
+from .results import RunResult
 from .data.split import SPLITS, DataBundle
 
 plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": False,
@@ -105,35 +107,35 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
     return save(fig, f"example_{bundle.dataset}", save_dir)
 
 
-def training_curves(summary: dict, metric: str | None = None, save_dir=None, name: str | None = None):
+def training_curves(result: RunResult, metric: str | None = None, save_dir=None, name: str | None = None):
     """Per seed: training and validation loss by epoch, and a validation metric; the
     selected (best validation) epoch is marked. ``metric``: default the data set's headline
     (falling back to the first validation metric the history has, for another head)."""
-    members = [m for m in summary["members"] if m["history"]]
+    members = [m for m in result.members if m.history]
     if not members:
         return None
-    recorded = members[0]["history"][0]
+    recorded = members[0].history[0]
     if metric is None:
-        metric = f"valid_{headline(summary['spec']['dataset'])[0]}"
+        metric = f"valid_{headline(result.dataset).key}"
         if metric not in recorded:
             metric = next(k for k in recorded if k.startswith("valid_") and k != "valid_loss")
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3))
     for member in members:
-        epochs = [h["epoch"] for h in member["history"]]
-        line, = ax_loss.plot(epochs, [h["valid_loss"] for h in member["history"]], label=f"seed {member['seed']} valid")
-        ax_loss.plot(epochs, [h["train_loss"] for h in member["history"]], ls="--", color=line.get_color(), alpha=0.6)
-        ax_metric.plot(epochs, [100 * h[metric] for h in member["history"]], color=line.get_color())
-        best = member["best_epoch"]
-        ax_loss.plot([best], [member["history"][best - 1]["valid_loss"]], "o", color=line.get_color())
-        ax_metric.plot([best], [100 * member["history"][best - 1][metric]], "o", color=line.get_color())
+        epochs = member.curve("epoch")
+        line, = ax_loss.plot(epochs, member.curve("valid_loss"), label=f"seed {member.seed} valid")
+        ax_loss.plot(epochs, member.curve("train_loss"), ls="--", color=line.get_color(), alpha=0.6)
+        ax_metric.plot(epochs, [100 * v for v in member.curve(metric)], color=line.get_color())
+        best = member.best_epoch
+        ax_loss.plot([best], [member.history[best - 1]["valid_loss"]], "o", color=line.get_color())
+        ax_metric.plot([best], [100 * member.history[best - 1][metric]], "o", color=line.get_color())
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss (dashed: train)")
     ax_metric.set_xlabel("epoch")
     ax_metric.set_ylabel(metric.replace("valid_", "validation ") + " %")
     ax_loss.legend(frameon=False, fontsize=7)
-    fig.suptitle(f"{summary['label']} — {summary['data']}", fontsize=9)
+    fig.suptitle(f"{result.label} — {result.data}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name or f"curves_{summary['spec']['dataset']}_{summary['spec']['model']}", save_dir)
+    return save(fig, name or f"curves_{result.dataset}_{result.model}", save_dir)
 
 
 def ceiling_gaps(gaps, title: str, name: str, save_dir=None):

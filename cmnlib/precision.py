@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "auto")
+from .config import PRECISIONS
 
 
 def cpu_flags() -> set[str]:

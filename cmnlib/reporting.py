@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data.sources import data_dir
+from .results import RunResult
 
 
 def _cell(value) -> str:
@@ -34,27 +35,27 @@ def show(frame: pd.DataFrame, caption: str | None = None):
     return styled.set_caption(caption) if caption else styled
 
 
-def run_table(summaries: list[dict], metric: str) -> pd.DataFrame:
+def run_table(results: list[RunResult], metric: str) -> pd.DataFrame:
     """One row per model: seeds, selected epochs, test metric per seed, mean ± std, ensemble."""
     rows = []
-    for s in summaries:
-        values = [100 * m["test"][metric] for m in s["members"]]
-        rows.append({"model": s["label"], "seeds": len(values),
-                     "selected epochs": ", ".join(str(m["best_epoch"]) for m in s["members"]),
+    for r in results:
+        values = [100 * v for v in r.scores(metric, percent=False)]
+        rows.append({"model": r.label, "seeds": len(values),
+                     "selected epochs": ", ".join(str(m.best_epoch) for m in r.members),
                      f"test {metric} % per seed": ", ".join(f"{v:.1f}" for v in values),
-                     "mean": round(100 * s["mean"][metric], 1),
-                     "std": round(100 * s["std"][metric], 1),
-                     "ensemble": round(100 * s["ensemble"]["test"][metric], 1),
-                     "train s": round(sum(m["train_seconds"] for m in s["members"]), 1)})
+                     "mean": round(100 * r.mean(metric), 1),
+                     "std": round(100 * r.std(metric), 1),
+                     "ensemble": round(100 * r.ensemble()[metric], 1),
+                     "train s": round(sum(m.train_seconds for m in r.members), 1)})
     return pd.DataFrame(rows)
 
 
-def checkpoint_listing(summaries: list[dict]) -> pd.DataFrame:
+def checkpoint_listing(results: list[RunResult]) -> pd.DataFrame:
     """The files each run wrote, relative to the data folder, with their sizes."""
     rows = []
     root = data_dir()
-    for s in summaries:
-        for path in sorted(Path(s["folder"]).rglob("*")):
+    for r in results:
+        for path in sorted(Path(r.folder).rglob("*")):
             if path.is_file():
                 try:
                     shown = path.relative_to(root)
@@ -64,16 +65,15 @@ def checkpoint_listing(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def completeness(summaries: list[dict], seeds: int) -> str:
+def completeness(results: list[RunResult], seeds: int) -> str:
     """A stable one-line statement: every model trained for every seed, and selected on
     the validation split (an epoch >= 1 for trained models)."""
-    trained = [s for s in summaries if all(len(m["history"]) or s["spec"]["model"] == "majority"
-                                           for m in s["members"])]
-    ok = len(trained) == len(summaries) and all(len(s["members"]) == seeds for s in summaries)
-    return f"{len(summaries)} models x {seeds} seeds trained and selected on validation: {'yes' if ok else 'NO'}"
+    trained = [r for r in results if all(len(m.history) or r.model == "majority" for m in r.members)]
+    ok = len(trained) == len(results) and all(len(r.members) == seeds for r in results)
+    return f"{len(results)} models x {seeds} seeds trained and selected on validation: {'yes' if ok else 'NO'}"
 
 
-def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant: float | None = None,
+def training_notes(results: list[RunResult], metric: str, max_epochs: int, constant: float | None = None,
                    tolerance: float = 0.05) -> list[str]:
     """What the learning curves show, as sentences generated from the runs (notebook 05):
 
@@ -88,24 +88,24 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
       among ``summaries``), i.e. that predict a constant;
     * the spread between seeds: the model whose seeds differ most on the test ``metric``.
     """
-    trained = [s for s in summaries if s["spec"]["model"] != "majority" and all(m["history"] for m in s["members"])]
+    trained = [r for r in results if r.model != "majority" and r.trained]
     if not trained:
         return []
-    majority = [s for s in summaries if s["spec"]["model"] == "majority"]
+    majority = [r for r in results if r.model == "majority"]
     if constant is None and majority:
-        constant = 100 * sum(m["test"][metric] for m in majority[0]["members"]) / len(majority[0]["members"])
+        constant = 100 * majority[0].mean(metric)
     notes = []
     key = f"valid_{metric}"
     costs = []
-    for s in trained:
-        for m in s["members"]:
-            scores = [h[key] for h in m["history"]]
+    for r in trained:
+        for m in r.members:
+            scores = m.curve(key)
             best = max(range(len(scores)), key=scores.__getitem__)
-            kept = m["best_epoch"] - 1
+            kept = m.best_epoch - 1
             if scores[kept] < scores[best]:
-                costs.append((100 * (scores[best] - scores[kept]), s["label"], m["seed"], m["best_epoch"], best + 1,
+                costs.append((100 * (scores[best] - scores[kept]), r.label, m.seed, m.best_epoch, best + 1,
                               100 * scores[kept], 100 * scores[best]))
-    n_seeds = sum(len(s["members"]) for s in trained)
+    n_seeds = sum(len(r.members) for r in trained)
     if costs:
         cost, label, seed, kept, best, kept_score, best_score = max(costs)
         notes.append(f"Selection by validation loss: {len(costs)} of {n_seeds} seeds kept an epoch with a lower "
@@ -116,18 +116,17 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
     else:
         notes.append(f"Selection by validation loss: in all {n_seeds} seeds the epoch with the lowest validation "
                      f"loss also has the best validation {metric}.")
-    capped = [(s["label"], m["seed"]) for s in trained for m in s["members"]
-              if m["best_epoch"] == m["epochs_run"] == max_epochs]
+    capped = [(r.label, m.seed) for r in trained for m in r.members if m.best_epoch == m.epochs_run == max_epochs]
     notes.append(f"The epoch cap: {len(capped)} of {n_seeds} seeds selected their last epoch ({max_epochs})"
                  + (", so they were still improving when training stopped; more epochs (the paper profile) may "
                     "change their scores." if capped else "; none was cut short by the cap."))
-    stopped = [m["epochs_run"] for s in trained for m in s["members"] if m["epochs_run"] < max_epochs]
+    stopped = [m.epochs_run for r in trained for m in r.members if m.epochs_run < max_epochs]
     # drops, not rises: a rise between epochs is learning, a drop is noise (or overfitting)
-    drops = [(100 * max(a[key] - b[key] for a, b in zip(m["history"], m["history"][1:])), s["label"], m["seed"])
-             for s in trained for m in s["members"] if len(m["history"]) > 1]
+    drops = [(100 * max(a[key] - b[key] for a, b in zip(m.history, m.history[1:])), r.label, m.seed)
+             for r in trained for m in r.members if len(m.history) > 1]
     drops = [d for d in drops if d[0] > 0]
     if stopped:
-        patience = {s["spec"].get("train", {}).get("patience") for s in trained} - {None}
+        patience = {r.spec.train.patience for r in trained} - {None}
         after = f" after {'/'.join(str(p) for p in sorted(patience))} epochs without a lower validation loss" \
             if patience else ""
         note = (f"Early stopping: {len(stopped)} of {n_seeds} seeds stopped before the cap{after} (at epochs "
@@ -142,15 +141,15 @@ def training_notes(summaries: list[dict], metric: str, max_epochs: int, constant
     else:
         notes.append(f"Early stopping: none of the {n_seeds} seeds stopped before the cap.")
     if constant is not None:
-        collapsed = [s["label"] for s in trained
-                     if all(abs(100 * m["test"][metric] - constant) <= tolerance for m in s["members"])]
+        collapsed = [r.label for r in trained
+                     if all(abs(100 * v - constant) <= tolerance for v in r.scores(metric, percent=False))]
         notes.append(f"Collapsed models: {', '.join(collapsed)} score{'s' if len(collapsed) == 1 else ''} the "
                      f"constant predictor's {constant:.1f} in every seed: such a model predicts one side for "
                      f"every utterance, i.e. it found nothing in its input that beats the label prior."
                      if collapsed else f"Collapsed models: none scores the constant predictor's {constant:.1f} in "
                      f"every seed.")
-    spread = {s["label"]: (max(v) - min(v), v) for s in trained
-              if len(v := [100 * m["test"][metric] for m in s["members"]]) > 1}
+    spread = {r.label: (max(v) - min(v), v) for r in trained
+              if len(v := [100 * x for x in r.scores(metric, percent=False)]) > 1}
     if spread:
         label, (width, values) = max(spread.items(), key=lambda kv: kv[1][0])
         notes.append(f"The spread between seeds: {label} differs most, {width:.1f} points (test {metric} "

@@ -10,6 +10,10 @@ once per data set. The report folder gets::
     figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
     manifest.json                         index.html links everything
 
+After the notebooks, the claims audit and the verdict are assembled from the rows the
+studies saved (:func:`cmnlib.studies.audit.assemble`: one writer, whatever order the
+notebooks ran in).
+
 The report is built in a temporary folder and replaces the earlier report of the same
 name only when every notebook succeeded; a failed build is kept beside it as
 ``<name>.failed`` with the failing notebook's error visible.
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import html
 import importlib.metadata as md
-import json
 import os
 import platform
 import shutil
@@ -33,7 +36,10 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
+from .atomic import write_json, write_text
+from .config import PRECISIONS
 from .data.sources import load_dataset, project_root
+from .studies import audit
 
 # A notebook is skipped when one it depends on failed.
 DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"],
@@ -106,7 +112,7 @@ def _failure(error: papermill.PapermillExecutionError, job: Job) -> str:
 
 def _export_html(notebook_path: Path, html_path: Path) -> None:
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    html_path.write_text(body)
+    write_text(html_path, body)
 
 
 def _clean_metadata(path: Path) -> None:
@@ -160,8 +166,8 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iem
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
     inherit the environment); it is recorded in each run's hash and summary."""
-    if precision not in ("fp32", "bf16", "auto"):
-        raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     before = os.environ.get("CMN_PRECISION")
     os.environ["CMN_PRECISION"] = precision
     try:
@@ -221,7 +227,8 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) 
                 "git_commit": _git_commit(), "versions": _versions(),
                 "data_sources": _data_sources(datasets, data, profile),
                 "command": " ".join(sys.argv)}
-    (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_json(build / "manifest.json", manifest)
+    audit.assemble(build / "tables")
     write_index(build, manifest)
     if failed:
         destination = out.parent / f"{out.name}.failed"
@@ -333,6 +340,4 @@ commit {html.escape(str(manifest['git_commit']))} · {html.escape(versions)}</p>
 <h2>Figures</h2><div class="figs">{figures or '<p>none</p>'}</div>
 <p class="meta"><a href="manifest.json">manifest.json</a></p>
 </body></html>"""
-    path = folder / "index.html"
-    path.write_text(page)
-    return path
+    return write_text(folder / "index.html", page)

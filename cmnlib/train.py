@@ -7,153 +7,60 @@ split only. (The published implementation of this architecture validates IEMOCAP
 test split; that leaks the test set into model selection, and this companion does not do
 it.)
 
-Layout of one run (``data/runs/<model>-<key>/``, ``key`` = hash of config and data)::
+Layout of one run (``data/runs/<model>-<key>/``, ``key`` = hash of the spec and the data,
+:meth:`cmnlib.spec.RunSpec.folder_name`)::
 
-    run.json               the full configuration and the data source
+    run.json               the spec and the data source
+    labels.npz             the labels of the valid and test splits
     seed<N>/checkpoint.pt  after every epoch: weights, optimizer, RNG, history, best so far
     seed<N>/best.pt        the selected weights
-    seed<N>/result.json    history, selected epoch, valid/test metrics
-    seed<N>/test_outputs.pt  the selected model's test outputs (for ensembles)
+    seed<N>/outputs.pt     the selected model's raw outputs on valid and test
+    seed<N>/result.json    history, selected epoch, valid/test metrics, provenance
     ensemble.json          per-seed metrics, mean +- std over seeds, the ensemble's metrics
+
+What a run folder holds is written and read by :mod:`cmnlib.results`; this module trains.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics as M
-from . import config, precision
+from . import results
+from .atomic import atomic_write
 from .precision import adam
 from .precision import autocast as precision_context
-from .config import dataset_info, default_head
 from .data.loader import make_loader, task_targets
-from .data.sources import LOADER_VERSION, data_dir
+from .data.sources import data_dir
 from .data.split import DataBundle, Split
 from .model import build_model
 from .model import compiled
 from .model import heads as H
 from .model.baselines import ConstantPredictor
+from .results import RunResult, SeedResult, ensemble_outputs
+from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, TrainConfig
 
-TRAINER_VERSION = 2  # bump when a change alters what training computes (drops stale caches)
-# bump when only the bf16 step changes (2: fused Adam; 3: 16-bit dropout masks, fused LayerNorm);
-# fp32 caches stay valid
-LOW_PRECISION_STEP = 3
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings. Defaults: the paper (Adam, lr 1e-4, batch 32)."""
-
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    grad_clip: float | None = None        # max gradient norm; None = no clipping (paper)
-    lr_schedule: str | None = None        # None or "plateau" (x0.5 after 2 epochs without gain)
-    patience: int | None = 8              # early stopping on the validation criterion
-    select_on: str = "loss"               # "loss" or a validation metric name (higher is better)
-    bucket: bool = True                   # batches of similar lengths (less padding, same loss)
-    device: str = "cpu"
-    threads: int | None = None            # torch CPU threads; None = torch's default
-    precision: str = "fp32"               # "fp32", "bf16" (mixed) or "auto" (cmnlib.precision)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# the training settings of each profile of the registry (cmnlib.config.PROFILES); the
-# precision comes from $CMN_PRECISION when set (`cmn reproduce --precision` sets it for the
-# notebooks' kernels), else fp32
-PRECISION_ENV = "CMN_PRECISION"
-TRAIN_PROFILES = {name: TrainConfig(**p.train, precision=os.environ.get(PRECISION_ENV, "fp32"))
-                  for name, p in config.PROFILES.items()}
-
-
-@dataclass
-class RunSpec:
-    """What to train: a model on a data set, with its head, modalities and profile."""
-
-    model: str = "cmn"
-    dataset: str = "mosei"
-    head: str | None = None               # None -> the dataset's default task
-    modalities: str = "LA"
-    profile: str = "quick"
-    model_overrides: dict = field(default_factory=dict)
-    train: TrainConfig | None = None      # None -> the profile's TrainConfig
-
-    def resolved(self) -> "RunSpec":
-        head = self.head or default_head(self.dataset)
-        train = self.train or TRAIN_PROFILES[self.profile]
-        # a unimodal LSTM reads its own modality, whatever --modalities says (a text-only set
-        # has no audio to load)
-        modalities = self.model[-1].upper() if self.model in ("lstm_l", "lstm_a", "lstm_v") else self.modalities
-        # 'auto' becomes what this machine uses, so the run's hash and summary say which
-        train = replace(train, precision=precision.resolve(train.precision, train.device))
-        return RunSpec(self.model, self.dataset, head, modalities, self.profile, dict(self.model_overrides), train)
-
-    def key(self, data_hash: str) -> str:
-        spec = self.resolved()
-        train = spec.train.to_dict()
-        if train["precision"] == "fp32":  # float32 runs keep the hash they had before the field existed
-            del train["precision"]
-        payload = {"model": spec.model, "dataset": spec.dataset, "head": spec.head,
-                   "modalities": spec.modalities, "profile": spec.profile,
-                   "model_overrides": spec.model_overrides, "train": train,
-                   "data": data_hash, "loader": LOADER_VERSION, "trainer": TRAINER_VERSION}
-        if "precision" in train:  # the low-precision step changed (fused Adam) without touching fp32
-            payload["low_precision_step"] = LOW_PRECISION_STEP
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-    def folder_name(self, data_hash: str) -> str:
-        """The run folder's name for data of ``data_hash``: ``<model>-<key>``."""
-        return f"{self.resolved().model}-{self.key(data_hash)}"
-
-    @property
-    def label(self) -> str:
-        spec = self.resolved()
-        mods = f" ({'+'.join(spec.modalities)})" if spec.model in config.FUSION_MODELS else ""
-        extra = "".join(f", {k}={v}" for k, v in sorted(spec.model_overrides.items()))
-        return f"{config.MODEL_LABELS.get(spec.model, spec.model)}{mods}{extra}"
-
+# what other modules and the notebooks import from here
+__all__ = ["RunSpec", "TrainConfig", "TRAIN_PROFILES", "TRAINER_VERSION", "LOW_PRECISION_STEP", "train_step",
+           "train_one", "train_seeds", "predict_outputs", "ensemble_outputs", "load_model", "load_checkpoint",
+           "run_dir", "runs_root", "atomic_save"]
 
 # ======================================================================================
 # Checkpoints
 # ======================================================================================
 
 def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save, whole or not at all (:func:`cmnlib.atomic.atomic_write`)."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: Path) -> dict:
     """Load with ``weights_only=True``: tensors and plain containers only, no code."""
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _write_json(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 # ======================================================================================
@@ -179,21 +86,9 @@ def predict_outputs(model, split: Split, modalities: str, head: str, batch_size:
 
 
 def split_metrics(dataset: str, head: str, outputs: torch.Tensor, split: Split) -> dict:
-    """Metrics of ``outputs`` (raw model outputs or averaged ensemble outputs)."""
-    targets = task_targets(split, head)
-    result = {"loss": float(H.loss(head, outputs, targets))}
-    prediction = H.predict(head, outputs).numpy()
-    if head == "regression" and dataset_info(dataset).metrics == "sims":
-        result.update(M.sims_regression_metrics(prediction, split.labels))
-    elif head == "regression":
-        result.update(M.mosei_regression_metrics(prediction, split.labels))
-    elif head == "binary":
-        result.update(M.mosei_binary_metrics(prediction, split.labels))
-    elif head == "4class":
-        result.update(M.iemocap_metrics(prediction, split.class_index()))
-    else:
-        result.update(M.iemocap_binary4_metrics(prediction, split.labels))
-    return result
+    """Metrics of ``outputs`` (raw model outputs or averaged ensemble outputs) on ``split``
+    (:func:`cmnlib.results.evaluate`)."""
+    return results.evaluate(dataset, head, outputs, split.labels)
 
 
 def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str, batch: dict,
@@ -241,24 +136,28 @@ def _torch_threads(threads: int | None):
 
 
 def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool = True,
-              progress: bool = True, stop_after_epoch: int | None = None) -> dict:
-    """Train one seed (or resume it) and return its result dict.
-
-    ``stop_after_epoch`` interrupts the run after that epoch's checkpoint, as a killed
-    process would (used by the resume test).
-    """
+              progress: bool = True) -> SeedResult:
+    """Train one seed into ``out_dir`` (or resume it from its last checkpoint, or read it
+    when it has finished) and return its result. A killed run resumes exactly where its
+    last checkpoint stopped: the data order depends only on (seed, epoch) and the RNG state
+    is checkpointed."""
     spec = spec.resolved()
     with _torch_threads(spec.train.threads):
-        return _train_one(spec, bundle, seed, out_dir, resume, progress, stop_after_epoch)
+        return _train_one(spec, bundle, seed, Path(out_dir), resume, progress)
+
+
+def _labels(bundle: DataBundle) -> dict:
+    return {split: bundle[split].labels for split in results.SPLITS}
 
 
 def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool,
-               progress: bool, stop_after_epoch: int | None) -> dict:
+               progress: bool) -> SeedResult:
     settings = spec.train
     out_dir.mkdir(parents=True, exist_ok=True)
-    result_path = out_dir / "result.json"
-    if resume and result_path.exists():
-        return json.loads(result_path.read_text())
+    if resume:
+        finished = results.read_seed(out_dir)
+        if finished is not None:
+            return finished
     device = settings.device
     torch.manual_seed(seed)
     model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
@@ -320,50 +219,27 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "rng": torch.get_rng_state(), "state": state, "seed": seed,
-                         "spec": _spec_dict(spec), "data_hash": bundle.meta.get("source_hash")},
+                         "spec": spec.to_dict(), "data_hash": bundle.meta.get("source_hash")},
                         checkpoint_path)
             bar.update(state["epoch"] - bar.n)
             bar.set_postfix(valid=f"{criterion:.3f}")
-            if stop_after_epoch is not None and epoch >= stop_after_epoch and state["epoch"] < settings.epochs:
-                bar.close()
-                raise KeyboardInterrupt(f"stopped after epoch {epoch} (as requested)")
         bar.close()
         history, best_epoch = state["history"], state["best_epoch"]
         model.load_state_dict(best_state)
     seconds = time.time() - t_start
-    valid_out = predict_outputs(model, valid_split, spec.modalities, spec.head, device=device,
-                                precision=settings.precision)
-    test_out = predict_outputs(model, bundle["test"], spec.modalities, spec.head, device=device,
-                               precision=settings.precision)
-    torch.save({"valid": valid_out, "test": test_out}, out_dir / "outputs.pt")
-    result = {"seed": seed, "best_epoch": best_epoch, "epochs_run": len(history), "history": history,
-              "valid": split_metrics(spec.dataset, spec.head, valid_out, valid_split),
-              "test": split_metrics(spec.dataset, spec.head, test_out, bundle["test"]),
-              "train_seconds": seconds}
-    if settings.precision != "fp32":  # (resolved by train_one) how its fused kernels ran: compiled or eager
-        result["fused_kernels"] = compiled.summary()
-    _write_json(result, result_path)
-    return result
-
-
-def _spec_dict(spec: RunSpec) -> dict:
-    spec = spec.resolved()
-    return {"model": spec.model, "dataset": spec.dataset, "head": spec.head, "modalities": spec.modalities,
-            "profile": spec.profile, "model_overrides": spec.model_overrides, "train": spec.train.to_dict()}
+    outputs = {split: predict_outputs(model, bundle[split], spec.modalities, spec.head, device=device,
+                                      precision=settings.precision).numpy() for split in results.SPLITS}
+    seed_result = SeedResult(seed=seed, best_epoch=best_epoch, epochs_run=len(history), history=history,
+                             train_seconds=seconds, outputs=outputs, provenance=results.provenance_here(),
+                             # (resolved by train_one) how a bf16 run's fused kernels ran: compiled or eager
+                             fused_kernels=compiled.summary() if settings.precision != "fp32" else None)
+    results.write_seed(out_dir, seed_result, spec.dataset, spec.head, _labels(bundle))
+    return results.read_seed(out_dir)
 
 
 # ======================================================================================
 # Seeds and ensembles
 # ======================================================================================
-
-def ensemble_outputs(head: str, outputs: list[torch.Tensor]) -> torch.Tensor:
-    """Average the members' predictions: scores for regression, class probabilities
-    (as log-probabilities, so ``predict``/``loss`` apply unchanged) for classification."""
-    stacked = torch.stack(outputs)
-    if head == "regression":
-        return stacked.mean(0)
-    return stacked.softmax(-1).mean(0).log()
-
 
 def runs_root() -> Path:
     """Where trained runs are cached: ``$CMN_RUNS_DIR`` or ``<data folder>/runs``. (``make
@@ -376,42 +252,38 @@ def run_dir(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> Path
     return root / spec.folder_name(bundle.meta.get("source_hash", "unknown"))
 
 
+def seed_list(seeds: int | list[int]) -> list[int]:
+    """``seeds`` as a list: an int n means seeds 0..n-1."""
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
 def train_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int] = 1, root: Path | None = None,
-                progress: bool = True) -> dict:
-    """Train (or reuse) one model per seed and their ensemble; return the summary.
+                progress: bool = True) -> RunResult:
+    """Train (or read from the cache) one model per seed; return them as one
+    :class:`cmnlib.results.RunResult` (metrics, mean over seeds and the ensemble come from it).
 
     Results are cached under ``run_dir(spec, bundle)``: a second call with the same
     configuration and data reads them instead of retraining; any change of either gives
     a new folder.
     """
     spec = spec.resolved()
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    seeds = seed_list(seeds)
     folder = run_dir(spec, bundle, root)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json({"spec": _spec_dict(spec), "data": bundle.source_label,
-                 "data_hash": bundle.meta.get("source_hash")}, folder / "run.json")
-    members = [train_one(spec, bundle, seed, folder / f"seed{seed}", progress=progress) for seed in seed_list]
-    outputs = [torch.load(folder / f"seed{s}" / "outputs.pt", weights_only=True) for s in seed_list]
-    ensemble = {name: split_metrics(spec.dataset, spec.head, ensemble_outputs(spec.head, [o[name] for o in outputs]),
-                                    bundle[name]) for name in ("valid", "test")}
-    keys = [k for k, v in members[0]["test"].items() if isinstance(v, float)]
-    summary = {"label": spec.label, "spec": _spec_dict(spec), "data": bundle.source_label,
-               "seeds": seed_list, "members": members,
-               "mean": {k: float(np.mean([m["test"][k] for m in members])) for k in keys},
-               "std": {k: float(np.std([m["test"][k] for m in members], ddof=1)) if len(members) > 1 else 0.0
-                       for k in keys},
-               "ensemble": ensemble, "folder": str(folder)}
-    _write_json(summary, folder / "ensemble.json")
-    return summary
+    results.write_run(folder, spec, bundle.source_label, bundle.meta.get("source_hash"), _labels(bundle))
+    for seed in seeds:
+        train_one(spec, bundle, seed, folder / f"seed{seed}", progress=progress)
+    result = results.read_run(folder, seeds, _labels(bundle))
+    results.write_summary(folder, result)
+    return result
 
 
 def load_model(folder: Path, seed: int = 0, bundle: DataBundle | None = None):
     """Rebuild a trained model from its run folder (weights loaded with weights_only=True)."""
-    spec_dict = json.loads((Path(folder) / "run.json").read_text())["spec"]
-    dims = bundle.feature_dims if bundle is not None else None
-    if dims is None:
+    if bundle is None:
         raise ValueError("pass the bundle the model was trained on (for its feature sizes)")
-    model = build_model(spec_dict["model"], spec_dict["head"], dims, spec_dict["modalities"],
-                        spec_dict["profile"], **spec_dict["model_overrides"])
+    spec = results.read_spec(folder)
+    model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
+                        **spec.model_overrides)
     model.load_state_dict(load_checkpoint(Path(folder) / f"seed{seed}" / "best.pt"))
     return model.eval()

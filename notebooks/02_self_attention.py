@@ -181,9 +181,9 @@ analysis.masking_checks(example.mha, example.a, example.b, mask, seed=seed)
 bundle = load_dataset(dataset, source, scale=scale, seed=seed)
 print(bundle.source_label)
 model = analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=seed)
-summary = runs.train_specs([RunSpec(model="cmn", dataset=dataset, modalities="LA", profile="quick")], bundle, 1,
-                           "quick", progress=False)[0]
-trained = load_model(summary["folder"], 0, bundle)
+run = runs.train_specs([RunSpec(model="cmn", dataset=dataset, modalities="LA", profile="quick")], bundle, 1,
+                       "quick", progress=False)[0]
+trained = load_model(run.folder, 0, bundle)
 test = bundle["test"]
 index = analysis.pick_example(test)
 cue = analysis.cue_of(test, index)

@@ -37,7 +37,8 @@ figures_dir = None     # where the batch runner collects figures
 import torch
 from IPython.display import Markdown, display
 
-from cmnlib import analysis, findings, plots_attention, runs, summaries, tables
+from cmnlib import analysis, findings, plots_attention, runs, summaries
+from cmnlib.studies import common, paper
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
 from cmnlib.model import capture_attention
@@ -106,11 +107,11 @@ print("SGA unit by hand == cmnlib's SGA:           ", torch.allclose(sga_out, ex
 bundle = load_dataset(dataset, source, scale=scale, seed=seed)
 print(bundle.source_label)
 spec = RunSpec(model="cmn", dataset=dataset, modalities="LA", profile="quick")
-summary = runs.train_specs([spec], bundle, seeds, "quick", progress=False)[0]
-trained_seeds = [load_model(summary["folder"], s, bundle) for s in summary["seeds"]]
-untrained_seeds = [analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=s) for s in summary["seeds"]]
+run = runs.train_specs([spec], bundle, seeds, "quick", progress=False)[0]
+trained_seeds = [load_model(run.folder, s, bundle) for s in run.seeds]
+untrained_seeds = [analysis.seeded_cmn(bundle, modalities="LA", profile="quick", seed=s) for s in run.seeds]
 trained, untrained = trained_seeds[0], untrained_seeds[0]
-print(summary["label"], "| wiring:", trained.config.mua, "| hidden", trained.config.hidden,
+print(run.label, "| wiring:", trained.config.mua, "| hidden", trained.config.hidden,
       "| layers", trained.config.layers, "| heads", trained.config.heads, "| seeds", len(trained_seeds))
 
 # %% [markdown]
@@ -119,7 +120,7 @@ print(summary["label"], "| wiring:", trained.config.mua, "| hidden", trained.con
 # ambiguous words make L+A far better than L.
 
 # %% tags=["nbval-ignore-output"]
-show(analysis.run_metrics(summary))
+show(analysis.run_metrics(run))
 
 # %%
 summaries.ceiling_table(bundle)
@@ -289,8 +290,7 @@ cue = analysis.cue_findings(groups, test)
 aligned = analysis.aligned_findings(groups, test)
 by_type = analysis.word_type_findings(groups, test, types)
 ceilings = bayes_ceilings(bundle)
-scores = (tables.text_ceiling_findings([summary], dataset, ceilings, models=(summary["label"],))
-          + tables.quality_findings([summary], dataset, ceilings))
+scores = common.text_ceiling_findings([run], ceilings) + paper.quality_findings([run], dataset, ceilings)
 show(findings.findings_table(cue["trained"] + aligned["trained"] + by_type["trained"] + scores
                              + cue["untrained"] + aligned["untrained"] + by_type["untrained"]))
 
@@ -307,7 +307,7 @@ Markdown(findings.bullets(cue["trained"] + aligned["trained"] + by_type["trained
 # run. The mean test score against the ceilings:
 
 # %% tags=["nbval-ignore-output"]
-show(analysis.compare_to_ceilings(summary, bundle))
+show(analysis.compare_to_ceilings(run, bundle))
 
 # %% [markdown]
 # ### By sentiment (seed 0)

@@ -42,8 +42,10 @@ tables_dir = None
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cmnlib import config, plots, reporting, runs
+from cmnlib import config, plots, reporting
 from cmnlib.data import load_dataset
+from cmnlib.metrics import headline
+from cmnlib.studies import paper
 from cmnlib.train import TRAIN_PROFILES
 
 seeds = seeds or config.default_seeds(profile)
@@ -62,7 +64,7 @@ print(f"seeds per model: {seeds}")
 # `python -m cmnlib train` shows them.
 
 # %% tags=["nbval-ignore-output"]
-results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
+results = {d: paper.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
 
 # %%
 for d in datasets:
@@ -80,7 +82,7 @@ for d in datasets:
 
 # %% tags=["nbval-ignore-output"]
 for d in datasets:
-    display(reporting.show(reporting.run_table(results[d], config.headline(d)[0]), f"{d}: {bundles[d].source_label}"))
+    display(reporting.show(reporting.run_table(results[d], headline(d).key), f"{d}: {bundles[d].source_label}"))
 
 # %% [markdown]
 # ## Learning curves of CMN (L+A)
@@ -103,7 +105,7 @@ for d in datasets:
 
 # %% tags=["nbval-ignore-output"]
 Markdown("\n".join(f"* **{d}**: {note}" for d in datasets
-                    for note in reporting.training_notes(results[d], config.headline(d)[0],
+                    for note in reporting.training_notes(results[d], headline(d).key,
                                                          TRAIN_PROFILES[profile].epochs)))
 
 # %% [markdown]

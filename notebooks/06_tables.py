@@ -39,7 +39,8 @@ tables_dir = None
 # %%
 from IPython.display import Markdown, display
 
-from cmnlib import analysis, config, findings, runs, tables
+from cmnlib import analysis, config, findings, tables
+from cmnlib.studies import audit, paper
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
 from cmnlib.reporting import show
@@ -48,7 +49,7 @@ seeds = seeds or config.default_seeds(profile)
 bundles = {d: load_dataset(d, source, scale=scale) for d in datasets}
 
 # %% tags=["nbval-ignore-output"]
-results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
+results = {d: paper.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
 frames = {d: tables.results_frame(d, results[d], bayes_ceilings(bundles[d])) for d in datasets}
 shown = {d: tables.display_table(frames[d], bundles[d].source_label) for d in datasets}
 for d in datasets:
@@ -116,7 +117,7 @@ for d in datasets:
 # generated from it.
 
 # %% tags=["nbval-ignore-output"]
-quality = {d: tables.quality_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
+quality = {d: paper.quality_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
 show(findings.findings_table(quality))
 
 # %% tags=["nbval-ignore-output"]
@@ -135,20 +136,18 @@ Markdown(findings.bullets(quality))
 # Each claim of the paper's results section, with a verdict, the evidence for it, the kind
 # of evidence (the paper's own numbers, a count from the code, real data, or the synthetic
 # stand-in) and what real data would settle. The summary after the table is generated from
-# it; the same summary opens the report's `index.html`. Notebook 08 adds a row on
-# Guide-Attention, judged by its alignment ablation, to the report's copy.
+# it. The report's audit, whose summary opens its `index.html`, is assembled from every
+# study's rows once all notebooks have run: these, and notebook 08's row on Guide-Attention.
 
 # %%
 counts = analysis.module_counts()
 
 # %% tags=["nbval-ignore-output"]
-audit = tables.claims_audit({d: b.source_label for d, b in bundles.items()}, counts,
-                            {d: tables.unimodal_finding(results[d], d) for d in datasets})
-tables.save_table(audit, "claims_audit", tables_dir, data="; ".join(b.source_label for b in bundles.values()))
-verdict = tables.verdict_markdown(audit)
-if tables_dir is not None:  # the batch runner puts it at the top of index.html
-    tables.save_verdict(verdict, tables_dir)
-show(audit)
+rows = paper.audit_rows({d: b.source_label for d, b in bundles.items()}, counts,
+                        {d: paper.unimodal_finding(results[d], d) for d in datasets})
+audit.save_rows("paper", rows, [b.source_label for b in bundles.values()], tables_dir)  # for the report's audit
+claims = audit.claims_audit(rows)
+show(claims)
 
 # %% tags=["nbval-ignore-output"]
-Markdown(verdict)
+Markdown(audit.verdict_markdown(claims))

@@ -42,7 +42,8 @@ longer_datasets = ["mosei"]  # where fusion models are also trained for 30 epoch
 # %%
 from IPython.display import Markdown, display
 
-from cmnlib import config, findings, plots, runs, tables
+from cmnlib import config, findings, plots, tables
+from cmnlib.studies import beyond, common, paper
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
 from cmnlib.reporting import show
@@ -61,9 +62,8 @@ for d, b in bundles.items():
 # models are reused from notebook 05's cache (trained here if absent).
 
 # %%
-results = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
-frames = {d: tables.results_frame(d, results[d], bayes_ceilings(bundles[d])) for d in datasets}
-gaps = {d: tables.ceiling_gaps(frames[d], d) for d in datasets}
+results = {d: paper.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
+gaps = {d: beyond.ceiling_gaps(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
 
 # %% tags=["nbval-ignore-output"]
 for d in datasets:
@@ -82,7 +82,7 @@ for d in datasets:
 # the table are generated from it.
 
 # %% tags=["nbval-ignore-output"]
-beyond_text = {d: tables.text_ceiling_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
+beyond_text = {d: common.text_ceiling_findings(results[d], bayes_ceilings(bundles[d])) for d in datasets}
 show(findings.findings_table(beyond_text))
 
 # %% tags=["nbval-ignore-output"]
@@ -112,10 +112,9 @@ Markdown(findings.bullets(beyond_text))
 # table.
 
 # %% tags=["nbval-ignore-output"]
-longer = {d: runs.train_longer(bundles[d], profile, seeds, epochs=30, progress=False)
+longer = {d: beyond.train_longer(bundles[d], profile, seeds, epochs=30, progress=False)
           for d in datasets if d in longer_datasets}
-longer_text = {d: tables.text_ceiling_findings(summaries, d, bayes_ceilings(bundles[d]),
-                                               models=[s["label"] for s in summaries]) for d, summaries in longer.items()}
+longer_text = {d: common.text_ceiling_findings(trained, bayes_ceilings(bundles[d])) for d, trained in longer.items()}
 show(findings.findings_table(longer_text))
 
 # %% tags=["nbval-ignore-output"]
@@ -129,7 +128,7 @@ Markdown(findings.bullets(longer_text))
 # (positive vs negative, MulT's convention).
 
 # %%
-constants = tables.constant_predictors_real_mosei()
+constants = beyond.constant_predictors_real_mosei()
 tables.save_table(constants.reset_index(), "mosei_constant_predictors", tables_dir,
                   data="real CMU-MOSEI test label rates (shipped with cmnlib)")
 constants
@@ -152,7 +151,7 @@ constants
 # (validation) epochs.
 
 # %% tags=["nbval-ignore-output"]
-wirings = {d: tables.wiring_table(d, runs.train_wirings(bundles[d], profile, seeds, progress=False))
+wirings = {d: beyond.wiring_table(d, beyond.train_wirings(bundles[d], profile, seeds, progress=False))
            for d in wiring_datasets}
 for d, wiring in wirings.items():
     tables.save_table(wiring, f"mua_wiring_{d}", tables_dir, data=bundles[d].source_label)

@@ -12,8 +12,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # 08 · Beyond the paper: a CMN that uses word alignment
 #
@@ -42,7 +40,7 @@ scale = "quick"        # synthetic data size: "quick" or "paper" (the paper-size
 profile = "quick"      # "quick" (small models, minutes on a CPU) or "paper" (the paper's settings)
 seeds = None           # None: 2 (quick) or 10 (paper)
 paper_width = False    # also train the variants at the paper's width (hidden 512): slow on a CPU
-records = None         # the long runs shown from their records: None = every one in cmnlib.runs.ALIGNMENT_RECORDS, [] = none
+records = None         # the long runs shown from their records (None: all of them; [] none)
 retrain_records = False  # True: train those runs on this machine (or read them from data/runs): about 1.5 h on 2 CPU cores
 figures_dir = None
 tables_dir = None
@@ -50,12 +48,14 @@ tables_dir = None
 # %%
 from IPython.display import Markdown, display
 
-from cmnlib import analysis, config, findings, plots_attention, reporting, runs, tables
+from cmnlib import analysis, config, findings, plots_attention, reporting, tables
 from cmnlib.data import load_dataset
 from cmnlib.data.sources import bayes_ceilings
+from cmnlib.metrics import headline
 from cmnlib.model import CMN, CMNConfig
 from cmnlib.model.cmn import ALIGNMENTS, MUA, sinusoidal_positions
 from cmnlib.reporting import show
+from cmnlib.studies import alignment, audit, common
 from cmnlib.train import TRAIN_PROFILES, load_model
 
 seeds = seeds or config.default_seeds(profile)
@@ -110,12 +110,12 @@ show(analysis.as_table(check["by_hand"], row="audio step", column="word", decima
 # of language alone and of language + audio.
 
 # %% tags=["nbval-ignore-output"]
-results = {d: runs.train_alignments(bundles[d], profile, seeds, progress=False) for d in datasets}
+results = {d: alignment.train_alignments(bundles[d], profile, seeds, progress=False) for d in datasets}
 for d in datasets:
     if not results[d]:
         print(f"{d}: not word-aligned, so only the paper's CMN runs (notebook 06)")
         continue
-    table = tables.alignment_table(d, results[d], bayes_ceilings(bundles[d]))
+    table = alignment.alignment_table(d, results[d], bayes_ceilings(bundles[d]))
     tables.save_table(table, f"alignment_{d}", tables_dir, data=bundles[d].source_label)
     display(show(table, bundles[d].source_label))
 
@@ -125,7 +125,7 @@ for d in datasets:
 # after the table are generated from it.
 
 # %% tags=["nbval-ignore-output"]
-ablation = {d: tables.alignment_findings(d, results[d], bayes_ceilings(bundles[d])) for d in datasets}
+ablation = {d: alignment.alignment_findings(d, results[d], bayes_ceilings(bundles[d]), scale=scale) for d in datasets}
 show(findings.findings_table(ablation))
 
 # %% tags=["nbval-ignore-output"]
@@ -137,7 +137,7 @@ Markdown(findings.bullets(ablation))
 
 # %% tags=["nbval-ignore-output"]
 Markdown("\n".join(f"* **{d}**: {note}" for d in datasets if results[d]
-                    for note in reporting.training_notes(list(results[d].values()), config.headline(d)[0],
+                    for note in reporting.training_notes(list(results[d].values()), headline(d).key,
                                                          TRAIN_PROFILES[profile].epochs)))
 
 # %% [markdown]
@@ -151,9 +151,9 @@ Markdown("\n".join(f"* **{d}**: {note}" for d in datasets if results[d]
 mosei_like = "mosei" if "mosei" in datasets and results.get("mosei") else None
 if mosei_like is not None:
     test = bundles[mosei_like]["test"]
-    labels = {name: s["label"] for name, s in results[mosei_like].items()}
-    models = {labels[name]: [load_model(s["folder"], seed, bundles[mosei_like]) for seed in s["seeds"]]
-              for name, s in results[mosei_like].items() if name != "ef_lstm"}
+    labels = {name: r.label for name, r in results[mosei_like].items()}
+    models = {labels[name]: [load_model(r.folder, seed, bundles[mosei_like]) for seed in r.seeds]
+              for name, r in results[mosei_like].items() if name != alignment.BASELINE}
     diagonal = {label: found[0] for label, found in analysis.aligned_findings(models, test).items() if found}
     display(show(findings.findings_table(list(diagonal.values()))))
     display(Markdown(findings.bullets(list(diagonal.values()))))
@@ -167,9 +167,9 @@ if mosei_like is not None:
 if mosei_like is not None:
     index = analysis.pick_example(test)
     cue = analysis.cue_of(test, index)
-    metric = config.headline(mosei_like)[0]
-    best = max((n for n in results[mosei_like] if n not in ("none", "ef_lstm")),
-               key=lambda n: results[mosei_like][n]["mean"][metric])
+    metric = headline(mosei_like).key
+    best = max((n for n, r in results[mosei_like].items() if alignment.is_variant(r.spec)),
+               key=lambda n: results[mosei_like][n].mean(metric))
     for name in ("none", best):
         maps = analysis.utterance_attention(models[labels[name]][0], test, index)
         display(plots_attention.layer_head_grid(
@@ -190,12 +190,12 @@ if mosei_like is not None:
 # test fails when a record no longer matches what the code would train. They are always the synthetic sets, whatever `datasets` and `source` say.
 
 # %% tags=["nbval-ignore-output"]
-long_runs = runs.records(records, retrain_them=retrain_records)
-display(show(tables.records_overview(long_runs), "the long runs at a glance: mean test score over each record's seeds"))
+long_runs = alignment.records(records, retrain_them=retrain_records)
+display(show(alignment.records_overview(long_runs), "the long runs at a glance: mean test score over each record's seeds"))
 for name, rec in long_runs.items():
-    table = tables.alignment_table(rec["call"]["dataset"], rec["summaries"], rec["ceilings"])
-    tables.save_table(table, name, tables_dir, data=tables.record_label(rec))
-    display(show(table, tables.record_label(rec)))
+    table = alignment.alignment_table(rec.call["dataset"], rec.runs, rec.ceilings)
+    tables.save_table(table, name, tables_dir, data=alignment.record_label(rec))
+    display(show(table, alignment.record_label(rec)))
 
 # %% [markdown]
 # ### Capacity or mechanism?
@@ -217,9 +217,7 @@ for name, rec in long_runs.items():
 # recorded seeds; the sentences are generated from the table.
 
 # %% tags=["nbval-ignore-output"]
-long_findings = {rec["title"]: tables.alignment_findings(rec["call"]["dataset"], rec["summaries"], rec["ceilings"],
-                                                        near_ceiling=3 if rec["call"]["scale"] == "paper" else None)
-                 for rec in long_runs.values()}
+long_findings = {rec.title: alignment.record_findings(rec) for rec in long_runs.values()}
 show(findings.findings_table(long_findings))
 
 # %% tags=["nbval-ignore-output"]
@@ -229,11 +227,8 @@ Markdown(findings.bullets(long_findings))
 # What the long runs' validation curves say (generated from them):
 
 # %% tags=["nbval-ignore-output"]
-Markdown("\n".join(f"* **{rec['title']}**: {note}" for rec in long_runs.values()
-                    for note in reporting.training_notes(list(rec["summaries"].values()),
-                                                         config.headline(rec["call"]["dataset"])[0],
-                                                         rec["summaries"]["none"]["spec"]["train"]["epochs"],
-                                                         constant=rec["constant"])))
+Markdown("\n".join(f"* **{rec.title}**: {note}" for rec in long_runs.values()
+                    for note in alignment.record_notes(rec)))
 
 # %% [markdown]
 # `paper_width=True` trains every row of the ablation above at hidden 512 on this notebook's
@@ -241,12 +236,13 @@ Markdown("\n".join(f"* **{rec['title']}**: {note}" for rec in long_runs.values()
 
 # %% tags=["nbval-ignore-output"]
 if paper_width:
-    wide = {d: runs.train_alignments(bundles[d], profile, seeds, overrides={"hidden": 512}, progress=False)
+    wide = {d: alignment.train_alignments(bundles[d], profile, seeds, overrides={"hidden": 512}, progress=False)
             for d in datasets}
     for d in datasets:
         if wide[d]:
-            display(show(tables.alignment_table(d, wide[d], bayes_ceilings(bundles[d])), f"hidden 512: {d}"))
-            display(Markdown(findings.bullets(tables.alignment_findings(d, wide[d], bayes_ceilings(bundles[d])))))
+            display(show(alignment.alignment_table(d, wide[d], bayes_ceilings(bundles[d])), f"hidden 512: {d}"))
+            display(Markdown(findings.bullets(alignment.alignment_findings(d, wide[d], bayes_ceilings(bundles[d]),
+                                                                           scale=scale))))
 else:
     print("not run: paper_width=False (set it to True to train every row at hidden 512)")
 
@@ -263,19 +259,13 @@ else:
 # %% tags=["nbval-ignore-output"]
 if mosei_like is not None:
     ceilings = bayes_ceilings(bundles[mosei_like])
-    paper_text = tables.text_ceiling_findings([results[mosei_like]["none"]], mosei_like, ceilings,
-                                              models=(results[mosei_like]["none"]["label"],))
-    variant_text = [f for f in ablation[mosei_like] if "language-only ceiling" in f.claim]
-    row = tables.guide_attention_claim(bundles[mosei_like].source_label, diagonal.get(labels["none"]),
-                                       paper_text[0] if paper_text else None, variant_text)
-    display(show(tables.claims_audit({}, None, None, extra_rows=[row]).tail(1)))
-    if tables_dir is not None:  # the report's audit and verdict gain the row
-        table_runs = {d: runs.train_table_models(bundles[d], profile, seeds, progress=False) for d in datasets}
-        audit = tables.claims_audit({d: b.source_label for d, b in bundles.items()}, analysis.module_counts(),
-                                    {d: tables.unimodal_finding(table_runs[d], d) for d in datasets},
-                                    extra_rows=[row])
-        tables.save_table(audit, "claims_audit", tables_dir, data="; ".join(b.source_label for b in bundles.values()))
-        tables.save_verdict(tables.verdict_markdown(audit), tables_dir)
+    paper_text = common.text_ceiling_findings([results[mosei_like][alignment.PAPER]], ceilings)
+    variant_text = [f for f in findings.select(ablation[mosei_like], common.ABOVE_TEXT_CEILING)
+                    if alignment.is_variant(f.subject)]
+    row = alignment.guide_attention_claim(bundles[mosei_like].source_label, diagonal.get(labels[alignment.PAPER]),
+                                          paper_text[0] if paper_text else None, variant_text)
+    audit.save_rows("alignment", [row], [b.source_label for b in bundles.values()], tables_dir)  # the report's audit
+    display(show(audit.claims_audit([row])))
 
 # %% [markdown]
 # ## The targets, and what this does not show
@@ -286,9 +276,10 @@ if mosei_like is not None:
 # supported, open otherwise. EF-LSTM and the paper's CMN do not count.
 
 # %% tags=["nbval-ignore-output"]
-targets = tables.alignment_targets(ablation, long_runs)
+targets = alignment.alignment_targets(ablation, long_runs)
 tables.save_table(targets, "alignment_targets", tables_dir,
-                  data="; ".join([b.source_label for b in bundles.values()] + [tables.record_label(r) for r in long_runs.values()]))
+                  data="; ".join([b.source_label for b in bundles.values()]
+                                 + [alignment.record_label(r) for r in long_runs.values()]))
 show(targets)
 
 # %% [markdown]

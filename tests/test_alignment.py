@@ -1,6 +1,6 @@
-"""CMN's alignment variants (beyond the paper, issue 'a CMN that uses word alignment'):
-'none' is the paper's model unchanged; each variant does what its equation says; unaligned
-input is refused."""
+"""CMN's alignment variants (beyond the paper): 'none' is the paper's model unchanged; each
+variant does what its equation says; unaligned input is refused. The study's records
+(shipped long runs), findings and targets."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from cmnlib import cli, runs, tables
+from cmnlib import cli, results
 from cmnlib.data import load_dataset
+from cmnlib.studies import alignment as A
+from fake_runs import fake_run
 from cmnlib.model import CMN, CMNConfig, capture_attention
 from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
 from cmnlib.model.reference import reference_from
@@ -143,116 +145,181 @@ def test_every_alignment_trains_from_the_command_line(alignment, tiny_mosei_dir,
 
 
 # --------------------------------------------------------------------------------------
-# Recorded runs: the paper-size ablation is shipped as summaries (cmnlib/resources/recorded)
+# Recorded runs: the long runs ship as records (cmnlib/resources/recorded)
 # --------------------------------------------------------------------------------------
 def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mosei_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
-    call = dict(alignments=("none", "diagonal_prior"), overrides={"hidden": 16}, train={"epochs": 1})
-    path = runs.record_alignments("tiny", "tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1, folder=tmp_path / "rec",
-                                  processes=1, progress=False, **call)
-    back = runs.recorded("tiny", folder=tmp_path / "rec")
-    assert back["description"] == "a test" and back["call"]["seeds"] == 1 and back["call"]["train"] == {"epochs": 1}
-    assert list(back["summaries"]) == ["none", "diagonal_prior", "ef_lstm"]
+    call = dict(overrides={"hidden": 16}, train={"epochs": 1})
+    path = A.record_alignments("tiny", "tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1,
+                               alignments=("none", "diagonal_prior"), folder=tmp_path / "rec", processes=1,
+                               progress=False, **call)
+    back = A.recorded("tiny", folder=tmp_path / "rec")
+    assert back.description == "a test" and back.call["seeds"] == 1 and back.call["train"] == {"epochs": 1}
+    assert back.call["alignments"] == ["none", "diagonal_prior"] and back.recorded and not back.metric_only
+    assert list(back.runs) == ["none", "diagonal_prior", "ef_lstm"]
     # the constant predictor's test score: the share of the larger class of the test labels
     test_labels = load_dataset("mosei", tiny_mosei_dir, cache=False)["test"].labels
-    assert back["constant"] == pytest.approx(100 * max((test_labels >= 0).mean(), (test_labels < 0).mean()))
+    assert back.constant == pytest.approx(100 * max((test_labels >= 0).mean(), (test_labels < 0).mean()))
     # training the record again reads the same run folders from the cache: same numbers
-    live = runs.retrain("tiny", folder=tmp_path / "rec", processes=1, progress=False)
-    assert live["data"] == back["data"] and live["data_hash"] == back["data_hash"]
-    for name, summary in live["summaries"].items():
-        shipped = back["summaries"][name]
-        assert shipped["recorded"] is True and shipped["folder"] is None
-        assert summary["label"].endswith(", 1 epochs") and summary["spec"]["train"]["epochs"] == 1
-        assert shipped["run"] == Path(summary["folder"]).name
-        assert shipped["label"] == summary["label"]
-        assert shipped["members"] == json.loads(json.dumps(summary["members"]))
-        assert shipped["ensemble"] == json.loads(json.dumps(summary["ensemble"]))
+    live = A.retrain("tiny", folder=tmp_path / "rec", processes=1, progress=False)
+    assert live.data == back.data and live.data_hash == back.data_hash and not live.recorded
+    for name, run in live.runs.items():
+        shipped = back.runs[name]
+        assert shipped.recorded and shipped.folder is None and run.folder is not None
+        assert run.label.endswith(", 1 epochs") and run.spec.train.epochs == 1
+        assert shipped.recorded_run == Path(run.folder).name and shipped.label == run.label
+        assert [m.history for m in shipped.members] == json.loads(json.dumps([m.history for m in run.members]))
+        # the record stores the test outputs and labels: its metrics are computed, and equal the live ones
+        assert shipped.has_outputs("test") and not shipped.has_outputs("valid")
+        assert shipped.metrics("test") == run.metrics("test") and shipped.ensemble() == run.ensemble()
     # the specs give today's folder names: the record is current...
-    assert runs.recorded_run_names(back) == {name: s["run"] for name, s in back["summaries"].items()}
+    assert A.recorded_run_names(back) == {name: r.recorded_run for name, r in back.runs.items()}
     # ...and a record whose runs the code would no longer produce is told apart
-    back["summaries"]["none"]["spec"]["train"]["epochs"] = 2
-    assert runs.recorded_run_names(back)["none"] != back["summaries"]["none"]["run"]
+    back.runs["none"].spec.train.epochs = 2
+    assert A.recorded_run_names(back)["none"] != back.runs["none"].recorded_run
     assert not list(path.parent.glob("*.tmp"))
 
 
 def test_records_reads_every_declared_record_or_the_names_given():
-    assert list(runs.records()) == list(runs.ALIGNMENT_RECORDS)
-    first = next(iter(runs.ALIGNMENT_RECORDS))
-    assert list(runs.records(first)) == [first] == list(runs.records([first]))
-    assert runs.records(first)[first]["summaries"]["none"]["recorded"] is True
+    assert list(A.records()) == list(A.ALIGNMENT_RECORDS)
+    first = next(iter(A.ALIGNMENT_RECORDS))
+    assert list(A.records(first)) == [first] == list(A.records([first]))
+    assert A.records(first)[first].runs["none"].recorded is True
 
 
 def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"no such record; recorded runs: none"):
-        runs.recorded("absent", folder=tmp_path)
-    (tmp_path / "broken.json").write_text(json.dumps({"title": "t", "call": {}, "summaries": {}}))  # no 'data' ...
+        A.recorded("absent", folder=tmp_path)
+    (tmp_path / "broken.json").write_text(json.dumps({"format": results.RECORD_FORMAT, "name": "b", "title": "t",
+                                                      "description": "", "call": {}}))  # no 'data' ...
     with pytest.raises(ValueError, match=r"broken\.json: key 'data' is missing"):
-        runs.recorded("broken", folder=tmp_path)
+        A.recorded("broken", folder=tmp_path)
+    (tmp_path / "old.json").write_text(json.dumps({"title": "t"}))
+    with pytest.raises(ValueError, match=r"old\.json: record format None, expected 2"):
+        A.recorded("old", folder=tmp_path)
 
 
 def test_the_shipped_records_are_exactly_the_declared_ones():
-    assert sorted(p.stem for p in runs.RECORDED_DIR.glob("*.json")) == sorted(runs.ALIGNMENT_RECORDS)
+    assert sorted(p.stem for p in A.RECORDED_DIR.glob("*.json")) == sorted(A.ALIGNMENT_RECORDS)
 
 
-@pytest.mark.parametrize("name", sorted(runs.ALIGNMENT_RECORDS))
+@pytest.mark.parametrize("name", sorted(A.ALIGNMENT_RECORDS))
 def test_every_shipped_record_is_current_and_consistent(name):
-    payload = runs.recorded(name)
-    declared = {k: v for k, v in runs.ALIGNMENT_RECORDS[name].items() if k not in ("title", "description")}
-    assert all(json.loads(json.dumps(v)) == payload["call"][k] for k, v in declared.items())
-    assert payload["description"] == runs.ALIGNMENT_RECORDS[name]["description"]
-    assert payload["title"] == runs.ALIGNMENT_RECORDS[name]["title"]
+    record = A.recorded(name)
+    declared = {k: v for k, v in A.ALIGNMENT_RECORDS[name].items() if k not in ("title", "description")}
+    assert all(json.loads(json.dumps(v)) == record.call[k] for k, v in declared.items())
+    assert (record.description, record.title) == (A.ALIGNMENT_RECORDS[name]["description"],
+                                                  A.ALIGNMENT_RECORDS[name]["title"])
     # the code of this checkout would train exactly the recorded runs (same folder names)
-    assert runs.recorded_run_names(payload) == {k: s["run"] for k, s in payload["summaries"].items()}
-    assert set(payload["summaries"]) == {*declared.get("alignments", ALIGNMENTS), "ef_lstm"}
-    for summary in payload["summaries"].values():
-        members = summary["members"]
-        assert [m["seed"] for m in members] == summary["seeds"] == list(range(payload["call"]["seeds"]))
-        for metric, mean in summary["mean"].items():  # the means are those of the members
-            assert mean == pytest.approx(sum(m["test"][metric] for m in members) / len(members))
-        assert all(1 <= m["best_epoch"] <= m["epochs_run"] <= summary["spec"]["train"]["epochs"] for m in members)
+    assert A.recorded_run_names(record) == {k: r.recorded_run for k, r in record.runs.items()}
+    assert list(record.runs) == [*declared["alignments"], "ef_lstm"]
+    for run in record.runs.values():
+        assert run.seeds == list(range(record.call["seeds"]))
+        assert all(1 <= m.best_epoch <= m.epochs_run <= run.spec.train.epochs for m in run.members)
+        if run.metric_only:  # written before records stored outputs: the metrics as they were trained
+            assert run.ensemble() and all(run.metrics())
+        else:  # the stored outputs give the metrics recorded with them
+            for computed, member in zip(run.metrics(), run.members):
+                assert computed == pytest.approx(member.recorded_metrics["test"], nan_ok=True)
 
 
-def _summary(label: str, metric: str, scores: list[float]) -> dict:
-    return {"label": label, "members": [{"test": {metric: s / 100}} for s in scores]}
+def test_a_metric_only_record_says_so_and_keeps_its_numbers():
+    record = A.recorded("alignment_mosei_quick_30epochs")
+    assert record.metric_only and "metric-only" in A.record_label(record)
+    run = record.runs["none"]
+    assert run.scores("acc2_has0") == [100 * m.recorded_metrics["test"]["acc2_has0"] for m in run.members]
+    with pytest.raises(KeyError, match="no 'brand_new' on test"):
+        run.scores("brand_new")
+
+
+# --------------------------------------------------------------------------------------
+# Findings and targets, on hand-made runs
+# --------------------------------------------------------------------------------------
+def _runs(dataset, metric, **scores):
+    """name -> a fake run of that CMN variant (or 'ef_lstm') with these test scores (percent)."""
+    out = {}
+    for name, values in scores.items():
+        per_seed = [{metric: v / 100} for v in values]
+        out[name] = (fake_run("ef_lstm", "LA", per_seed, dataset) if name == "ef_lstm" else
+                     fake_run("cmn", "LA", per_seed, dataset, **({} if name == "none" else {"alignment": name})))
+    return out
+
+
+CEILINGS = {"L": {"acc2_has0": 0.816}, "LA": {"acc2_has0": 0.938}}
+
+
+def test_alignment_table_and_findings_by_hand():
+    ceilings = {"L": {"acc2_has0": 0.80}, "LA": {"acc2_has0": 0.90}}
+    found_runs = _runs("mosei", "acc2_has0", none=[78, 80], diagonal_prior=[86, 88], ef_lstm=[84, 85])
+    table = A.alignment_table("mosei", found_runs, ceilings)
+    assert table["model"].tolist() == ["CMN (L+A)", "CMN (L+A), alignment=diagonal_prior", "EF-LSTM (L+A)",
+                                       "Bayes ceiling (L)", "Bayes ceiling (L+A)"]
+    assert table["Acc2: mean"].tolist() == [79.0, 87.0, 84.5, 80.0, 90.0]
+    found = A.alignment_findings("mosei", found_runs, ceilings)
+    above, loses = found[0], found[1]
+    # 86, 88 against the text-only ceiling 80: mean 87, sd sqrt(2), t(1) = 12.706 -> 87 ± 12.706
+    assert above.estimate == pytest.approx(87.0) and above.verdict == "inconclusive"
+    assert above.subject.model_overrides == {"alignment": "diagonal_prior"} and above.target == "quick"
+    # variant minus paper: 87 - 79 = 8; threshold -1 (loses no more than a point)
+    assert loses.estimate == pytest.approx(8.0) and loses.threshold == pytest.approx(-1.0)
+    assert loses.kind == "difference" and loses.subjects[1].model_overrides == {}
+    assert len(found) == 4  # two per non-paper row
+    assert A.alignment_findings("mosei", {"ef_lstm": found_runs["ef_lstm"]}, ceilings) == []
 
 
 def test_the_alignment_targets_are_judged_from_every_variants_findings():
-    ceilings = {"L": {"acc2_has0": 0.816}, "LA": {"acc2_has0": 0.938}}
-    paper, diag, rel = "CMN (L+A)", "CMN (L+A), alignment=diagonal_prior", "CMN (L+A), alignment=relative_bias"
-    mosei = {"none": _summary(paper, "acc2_has0", [79, 80, 79.5, 80.5]),
-             "diagonal_prior": _summary(diag, "acc2_has0", [85, 86, 87, 86]),      # mean 86, clearly above 81.6
-             "relative_bias": _summary(rel, "acc2_has0", [70, 90, 75, 88]),         # straddles it
-             "ef_lstm": _summary("EF-LSTM (L+A)", "acc2_has0", [95, 95.2, 95.1, 94.9])}  # not a CMN variant
-    iemocap = {"none": _summary(paper, "macro_f1", [68, 68.4]),
-               "diagonal_prior": _summary(diag, "macro_f1", [50, 50.2])}            # loses 18 points
-    ablation = {"mosei": tables.alignment_findings("mosei", mosei, ceilings),
-                "iemocap": tables.alignment_findings("iemocap", iemocap, None)}
-    record = {"call": {"dataset": "mosei", "scale": "paper"}, "ceilings": ceilings,
-              "summaries": {"none": _summary(paper, "acc2_has0", [83, 83.2]),
-                            "diagonal_prior": _summary(diag, "acc2_has0", [80, 80.2]),  # 80.1 [78.8, 81.4] < 90.8
-                            # a higher mean, but an interval too wide to be closer to the target
-                            "stepwise_fusion": _summary("CMN (L+A), alignment=stepwise_fusion", "acc2_has0",
-                                                        [70, 99])}}
-    rows = tables.alignment_targets(ablation, {"paper-size": record})
+    mosei = _runs("mosei", "acc2_has0", none=[79, 80, 79.5, 80.5],
+                  diagonal_prior=[85, 86, 87, 86],        # mean 86, clearly above 81.6
+                  relative_bias=[70, 90, 75, 88],         # straddles it
+                  ef_lstm=[95, 95.2, 95.1, 94.9])         # not a CMN variant
+    iemocap = _runs("iemocap", "macro_f1", none=[68, 68.4], diagonal_prior=[50, 50.2])  # loses 18 points
+    ablation = {"mosei": A.alignment_findings("mosei", mosei, CEILINGS),
+                "iemocap": A.alignment_findings("iemocap", iemocap, None)}
+    paper_size = _runs("mosei", "acc2_has0", none=[83, 83.2],
+                       diagonal_prior=[80, 80.2],         # 80.1 [78.8, 81.4] < 90.8
+                       stepwise_fusion=[70, 99])          # a higher mean, but too wide an interval to be closer
+    record = results.Record("r", "paper-size", "", {"dataset": "mosei", "scale": "paper", "seeds": 2}, "SYNTHETIC",
+                            "h", CEILINGS, 69.0, paper_size, {"machine": "m", "torch": "t", "date": "d"})
+    rows = A.alignment_targets(ablation, {"paper-size": record})
+    diag = "CMN (L+A), alignment=diagonal_prior"
     assert list(rows["verdict"]) == ["met", "not met", "open"]  # step-wise fusion's interval contains 90.8
     assert rows.loc[0, "met by"] == diag                       # relative_bias is inconclusive, EF-LSTM not counted
     assert rows.loc[2, "closest"].startswith(f"{diag}: 80.1 [78.8, 81.4] against 90.8 (2 seeds)")
     # nothing measured the paper-size target without a record: open, not met
-    assert tables.alignment_targets(ablation, {}).loc[2, "verdict"] == "open"
+    assert A.alignment_targets(ablation, {}).loc[2, "verdict"] == "open"
+    # the quick target counts findings on the quick MOSEI-like scale only
+    paper_scale = {"mosei": A.alignment_findings("mosei", mosei, CEILINGS, scale="paper")}
+    assert A.alignment_targets(paper_scale, {}).loc[0, "verdict"] == "open"
 
 
 def test_the_records_overview_has_one_row_per_record_with_each_models_mean():
     ceilings = {"L": {"acc2_has0": 0.816}, "LA": {"acc2_has0": 0.938}}
-    quick = {"title": "quick", "call": {"dataset": "mosei", "seeds": 2}, "ceilings": ceilings,
-             "summaries": {"none": _summary("CMN (L+A)", "acc2_has0", [79, 80]),
-                           "stepwise_fusion": _summary("s", "acc2_has0", [88, 90.5])}}
-    iemocap = {"title": "iemocap", "call": {"dataset": "iemocap", "seeds": 1}, "ceilings": None,
-               "summaries": {"none": _summary("CMN (L+A)", "macro_f1", [68.25]),
-                             "ef_lstm": _summary("EF-LSTM (L+A)", "macro_f1", [56])}}
-    table = tables.records_overview({"a": quick, "b": iemocap})
+    prov = {"machine": "m", "torch": "t", "date": "d"}
+    quick = results.Record("q", "quick", "", {"dataset": "mosei", "seeds": 2}, "S", "h", ceilings, 69.0,
+                           _runs("mosei", "acc2_has0", none=[79, 80], stepwise_fusion=[88, 90.5]), prov)
+    iemocap = results.Record("i", "iemocap", "", {"dataset": "iemocap", "seeds": 1}, "S", "h", None, 30.0,
+                             _runs("iemocap", "macro_f1", none=[68.25], ef_lstm=[56]), prov)
+    table = A.records_overview({"a": quick, "b": iemocap})
     assert list(table.columns) == ["record", "metric", "paper's CMN", "step-wise fusion", "EF-LSTM", "seeds",
                                    "L ceiling", "L+A ceiling"]
     first, second = table.to_dict("records")
     assert (first["paper's CMN"], first["step-wise fusion"], first["L+A ceiling"]) == (79.5, 89.2, 93.8)
     assert second["metric"] != first["metric"] and second["paper's CMN"] == 68.2 and second["EF-LSTM"] == 56.0
     assert pd.isna(second["step-wise fusion"]) and pd.isna(second["L ceiling"])
+
+
+def test_the_guide_attention_claim_follows_the_findings():
+    from cmnlib import findings
+    from cmnlib.studies.common import ABOVE_TEXT_CEILING
+    own = findings.Question("own", "{subject} attends to its own word")
+    no = findings.exceeds(own, "paper CMN", "x", [1.1, 1.12, 1.15], 1.25)
+    paper_spec = fake_run("cmn", "LA", [{}]).spec
+    variant_spec = fake_run("cmn", "LA", [{}], alignment="diagonal_prior").spec
+    below = findings.exceeds(ABOVE_TEXT_CEILING, paper_spec, "Acc2", [79, 79.5, 80], 81.6)
+    above = findings.exceeds(ABOVE_TEXT_CEILING, variant_spec, "Acc2", [86, 86.5, 87], 81.6)
+    row = A.guide_attention_claim("SYNTHETIC MOSEI-like", no, below, [above])
+    assert no.verdict == "not supported" and above.verdict == "supported"
+    assert row["verdict"] == "not supported on this data" and row["status"] == "synthetic evidence only"
+    assert "Variants that do score above the ceiling: CMN (L+A), alignment=diagonal_prior." in row["evidence"]
+    yes = findings.exceeds(own, "paper CMN", "x", [1.5, 1.6, 1.55], 1.25)
+    assert A.guide_attention_claim("REAL", yes, above, [])["verdict"] == "supported on this data"

@@ -272,9 +272,9 @@ def test_complexity_table_counts():
 
 def test_run_metrics_and_compare_to_ceilings_read_every_seed():
     from types import SimpleNamespace
-    summary = {"label": "CMN (L+A)", "members": [
-        {"seed": 0, "best_epoch": 3, "test": {"acc2_has0": 0.80, "mae": 0.61234}},
-        {"seed": 1, "best_epoch": 5, "test": {"acc2_has0": 0.82, "mae": 0.6}}]}
+    from fake_runs import fake_run
+    summary = fake_run("cmn", "LA", [{"acc2_has0": 0.80, "mae": 0.61234}, {"acc2_has0": 0.82, "mae": 0.6}],
+                       best_epochs=[3, 5])
     bundle = SimpleNamespace(dataset="mosei", meta={"file_metadata": {"bayes_ceilings": {
         "L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}}})
     table = analysis.run_metrics(summary, keys=("acc2_has0", "mae"))

@@ -122,13 +122,13 @@ def test_spread_seeds_equals_sequential_seeds(bundle, tmp_path):
         sequential = train_seeds(run, bundle, 2, root=tmp_path / "sequential", progress=False)
     finally:
         torch.set_num_threads(threads)
-    assert parallel["seeds"] == sequential["seeds"] == [0, 1]
-    for p, s in zip(parallel["members"], sequential["members"]):
-        for split in ("valid", "test"):
-            assert p[split] == pytest.approx(s[split], rel=1e-6, abs=1e-7)
-        assert [h["train_loss"] for h in p["history"]] == pytest.approx([h["train_loss"] for h in s["history"]], rel=1e-6)
-    assert parallel["mean"] == pytest.approx(sequential["mean"], rel=1e-6, abs=1e-7)
-    assert parallel["ensemble"]["test"] == pytest.approx(sequential["ensemble"]["test"], rel=1e-6, abs=1e-7)
+    assert parallel.seeds == sequential.seeds == [0, 1]
+    for split in ("valid", "test"):
+        for p, s in zip(parallel.metrics(split), sequential.metrics(split)):
+            assert p == pytest.approx(s, rel=1e-6, abs=1e-7)
+    for p, s in zip(parallel.members, sequential.members):
+        assert p.curve("train_loss") == pytest.approx(s.curve("train_loss"), rel=1e-6)
+    assert parallel.ensemble() == pytest.approx(sequential.ensemble(), rel=1e-6, abs=1e-7)
     for seed in (0, 1):
         folder = tmp_path / "parallel"
         assert list(folder.glob(f"*/seed{seed}/result.json"))
@@ -145,7 +145,7 @@ def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_pa
     with pytest.raises(ValueError, match="no_such_wiring"):
         train_many([good, broken], bundle, 1, processes=2, root=tmp_path, progress=False)
     assert result.stat().st_mtime_ns == stamp
-    assert first[0]["members"][0]["test"] == json.loads(result.read_text())["test"]
+    assert first[0].members[0].recorded_metrics["test"] == json.loads(result.read_text())["test"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -143,11 +143,11 @@ def test_cmn_featurize_then_train(tmp_path, capsys):
 
 
 def test_a_text_only_set_gets_the_table_rows_its_modality_allows(tmp_path, monkeypatch):
-    from cmnlib import runs
+    from cmnlib.studies import beyond, paper
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
     path, _ = label_csv(tmp_path, n=(16, 6, 6))
     out = F.featurize(path, tmp_path / "out", encoder=HashEncoder(), progress=False)
     bundle = load_dataset("mosi", out, cache=False)
-    summaries = runs.train_table_models(bundle, "quick", seeds=1, progress=False, processes=1)
-    assert [s["label"] for s in summaries] == ["LSTM (L)", "Majority / mean"]
-    assert runs.train_wirings(bundle, "quick", seeds=1, progress=False) == {}  # CMN needs audio
+    trained = paper.train_table_models(bundle, "quick", seeds=1, progress=False, processes=1)
+    assert [r.label for r in trained] == ["LSTM (L)", "Majority / mean"]
+    assert beyond.train_wirings(bundle, "quick", seeds=1, progress=False) == {}  # CMN needs audio

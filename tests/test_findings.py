@@ -11,6 +11,12 @@ from cmnlib.reporting import show
 
 T_975_DF2 = 4.302653  # Student t, 97.5% quantile, 2 degrees of freedom (any t table)
 T_975_DF1 = 12.706205
+Q = F.Question("q", "{subject} is above {threshold:g}")  # a question for the arithmetic tests
+
+
+def q(text: str) -> F.Question:
+    """A question whose claim is ``text`` (for the tests of prose)."""
+    return F.Question(text, text)
 
 
 def test_mean_interval_matches_the_t_formula_by_hand():
@@ -28,7 +34,7 @@ def test_two_seeds_give_the_wide_one_degree_of_freedom_interval():
 
 
 def test_one_seed_is_unbounded_and_inconclusive():
-    finding = F.exceeds("x is positive", "x", [5.0], 0.0)
+    finding = F.exceeds(Q, "x", "x", [5.0], 0.0)
     assert math.isinf(finding.low) and math.isinf(finding.high)
     assert finding.verdict == F.INCONCLUSIVE
     assert finding.interval_text() == "unbounded (1 seed)"
@@ -61,22 +67,22 @@ def test_welch_degrees_of_freedom_follow_welch_satterthwaite():
     ([10.0, 10.2, 9.8, 10.1], 5.0, False, F.NOT_SUPPORTED),  # "below 5": no
 ])
 def test_three_verdicts(values, threshold, above, verdict):
-    assert F.exceeds("claim", "x", values, threshold, above=above).verdict == verdict
+    assert F.exceeds(Q, "x", "x", values, threshold, above=above).verdict == verdict
 
 
 def test_margin_is_the_gap_between_interval_and_threshold():
-    f = F.Finding("c", "x", estimate=10.0, low=8.0, high=12.0, threshold=5.0, seeds=3)
+    f = F.Finding(Q, ("c",), "x", estimate=10.0, low=8.0, high=12.0, threshold=5.0, seeds=3)
     assert f.verdict == F.SUPPORTED and f.margin == pytest.approx(3.0)
-    g = F.Finding("c", "x", estimate=10.0, low=8.0, high=12.0, threshold=11.0, seeds=3)
+    g = F.Finding(Q, ("c",), "x", estimate=10.0, low=8.0, high=12.0, threshold=11.0, seeds=3)
     assert g.verdict == F.INCONCLUSIVE and g.margin == pytest.approx(-1.0)  # overlaps by 1
-    h = F.Finding("c", "x", estimate=10.0, low=8.0, high=12.0, threshold=13.5, seeds=3)
+    h = F.Finding(Q, ("c",), "x", estimate=10.0, low=8.0, high=12.0, threshold=13.5, seeds=3)
     assert h.verdict == F.NOT_SUPPORTED and h.margin == pytest.approx(1.5)
 
 
 def test_identical_seeds_give_a_point_interval():
     diff, low, high = F.difference_interval([3.0, 3.0], [1.0, 1.0])
     assert (diff, low, high) == (2.0, 2.0, 2.0)
-    assert F.beats("a beats b", "a - b", [3.0, 3.0], [1.0, 1.0]).verdict == F.SUPPORTED
+    assert F.beats(Q, "a", "b", "a - b", [3.0, 3.0], [1.0, 1.0]).verdict == F.SUPPORTED
 
 
 def test_bad_values_are_refused_with_the_values_named():
@@ -87,9 +93,10 @@ def test_bad_values_are_refused_with_the_values_named():
 
 
 def test_sentence_and_table_follow_the_verdict():
-    supported = F.beats("CMN beats the LSTM", "Acc2 difference", [80.0, 81.0, 80.5], [70.0, 70.5, 71.0],
+    beats = F.Question("beats", "{subject} beats the {baseline}")
+    supported = F.beats(beats, "CMN", "LSTM", "Acc2 difference", [80.0, 81.0, 80.5], [70.0, 70.5, 71.0],
                         unit=" points")
-    unclear = F.beats("CMN beats the LSTM", "Acc2 difference", [80.0, 70.0], [75.0, 74.0], unit=" points")
+    unclear = F.beats(beats, "CMN", "LSTM", "Acc2 difference", [80.0, 70.0], [75.0, 74.0], unit=" points")
     assert F.sentence(supported).startswith("Supported: CMN beats the LSTM")
     # diff 10, se sqrt(0.25/3 * 2), dof 4, t 2.776445: low = 10 - 1.1335 = 8.87 -> "by 8.9 points"
     assert "the whole interval lies above 0.0 points, by 8.9 points" in F.sentence(supported)
@@ -101,8 +108,8 @@ def test_sentence_and_table_follow_the_verdict():
 
 
 def test_each_finding_keeps_its_own_decimals_and_the_table_shows_without_index():
-    ratio = F.exceeds("attention concentrates", "ratio", [1.18, 1.21, 1.16], 1.25, unit="x", digits=2)
-    score = F.exceeds("score above", "Acc2", [80.02, 80.04], 79.0)
+    ratio = F.exceeds(q("attention concentrates"), "m", "ratio", [1.18, 1.21, 1.16], 1.25, unit="x", digits=2)
+    score = F.exceeds(q("score above"), "m", "Acc2", [80.02, 80.04], 79.0)
     table = F.findings_table([ratio, score])
     assert table.loc[0, "threshold"] == "> 1.25x" and table.loc[0, "mean"] == "1.18x"
     assert table.loc[1, "mean"] == "80.0" and table.loc[1, "threshold"] == "> 79.0"
@@ -112,8 +119,8 @@ def test_each_finding_keeps_its_own_decimals_and_the_table_shows_without_index()
 
 
 def test_bullets_list_the_sentences_with_their_prefixes():
-    a = F.exceeds("a", "x", [3.0, 3.1, 2.9], 1.0)
-    b = F.exceeds("b", "x", [0.0, 0.1, -0.1], 1.0)
+    a = F.exceeds(Q, "a", "x", [3.0, 3.1, 2.9], 1.0)
+    b = F.exceeds(Q, "b", "x", [0.0, 0.1, -0.1], 1.0)
     text = F.bullets({"mosei": [a], "iemocap": [b]})
     assert text.split("\n") == [f"* mosei: {F.sentence(a)}", f"* iemocap: {F.sentence(b)}"]
     assert F.bullets([a]) == f"* {F.sentence(a)}"
@@ -121,3 +128,19 @@ def test_bullets_list_the_sentences_with_their_prefixes():
     assert list(table.columns[:2]) == ["data", "claim"] and list(table["data"]) == ["mosei", "iemocap"]
     html = show(table).to_html()
     assert html.index("mosei") < html.index("iemocap") and ">data<" in html
+
+
+def test_the_claim_is_generated_from_the_fields_and_code_selects_by_them():
+    above = F.Question("above", "{subject} scores above the {kind} ceiling ({threshold:.1f})")
+    loses = F.Question("loses", "{subject} loses no more than {tolerance:g} point(s) against {baseline}")
+    a = F.exceeds(above, "CMN", "Acc2", [85.0, 86.0], 81.58, kind="language-only", target="quick")
+    b = F.beats(loses, "variant", "paper", "Acc2 difference", [80.0, 81.0], [79.0, 80.0], threshold=-1.0,
+                tolerance=1.0)
+    assert a.claim == "CMN scores above the language-only ceiling (81.6)"
+    assert b.claim == "variant loses no more than 1 point(s) against paper"
+    assert (a.kind, b.kind, b.subjects, b.subject) == (F.THRESHOLD, F.DIFFERENCE, ("variant", "paper"), "variant")
+    # rewording a question changes the prose, never which findings are selected
+    reworded = F.Question("above", "{subject} uses more than the text ({threshold:.1f})")
+    c = F.exceeds(reworded, "CMN", "Acc2", [85.0, 86.0], 81.58, target="quick")
+    assert F.select([a, b, c], above) == [a, c] and F.select({"x": [a, b]}, "loses") == [b]
+    assert F.select([a, b, c], target="quick") == [a, c] and F.select([a, b], above, target="paper") == []

@@ -16,7 +16,9 @@ from cmnlib.data.loader import make_loader
 from cmnlib.model import CMN, CMNConfig
 from cmnlib.model import compiled
 from cmnlib.model.attention import dropout, keep_mask_16bit, mcan_layer_norm, softmax
-from cmnlib.train import LOADER_VERSION, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step
+from cmnlib.data.sources import LOADER_VERSION
+from cmnlib.results import read_run
+from cmnlib.train import TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step
 
 DIMS = {"text": 12, "audio": 7}
 
@@ -81,15 +83,16 @@ def test_cmn_train_records_the_precision(tiny_mosei_dir, tmp_path, capsys):
     assert cli.main(["train", "--dataset", "mosei", "--data", str(tiny_mosei_dir / "mosei_senti_data.pkl"),
                      "--set", "hidden=16", "--epochs", "1", "--seeds", "1", "--precision", "bf16",
                      "--out", str(tmp_path)]) == 0
-    (summary,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/ensemble.json")]
-    assert summary["spec"]["train"]["precision"] == "bf16"
-    (member,) = summary["members"]  # and how the bf16 step's fused kernels ran
-    assert member["fused_kernels"] == "compiled" or member["fused_kernels"].startswith("eager (")
+    (folder,) = [p.parent for p in tmp_path.glob("*/run.json")]
+    run = read_run(folder, [0])
+    assert run.spec.train.precision == "bf16"
+    (member,) = run.members  # and how the bf16 step's fused kernels ran
+    assert member.fused_kernels == "compiled" or member.fused_kernels.startswith("eager (")
 
 
 def test_the_cli_offers_the_precisions_the_library_knows():
-    from cmnlib import options  # options repeats the tuple so that `cmn --help` does not load torch
-    assert options.PRECISIONS == precision.PRECISIONS
+    choices = {a.dest: a.choices for a in cli.build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    assert tuple(choices["precision"]) == precision.PRECISIONS
 
 
 def test_the_bf16_step_uses_fused_adam_which_computes_the_same_adam():
@@ -116,11 +119,11 @@ def test_the_bf16_step_uses_fused_adam_which_computes_the_same_adam():
 
 
 def test_a_bf16_run_hash_names_the_low_precision_step_and_fp32_does_not(monkeypatch):
-    from cmnlib import train as T
-    fp32 = T.RunSpec(train=T.TrainConfig(precision="fp32"))
-    bf16 = T.RunSpec(train=T.TrainConfig(precision="bf16"))
+    from cmnlib import spec as S
+    fp32 = S.RunSpec(train=S.TrainConfig(precision="fp32"))
+    bf16 = S.RunSpec(train=S.TrainConfig(precision="bf16"))
     before = fp32.key("h"), bf16.key("h")
-    monkeypatch.setattr(T, "LOW_PRECISION_STEP", T.LOW_PRECISION_STEP + 1)
+    monkeypatch.setattr(S, "LOW_PRECISION_STEP", S.LOW_PRECISION_STEP + 1)
     assert fp32.key("h") == before[0] and bf16.key("h") != before[1]
 
 

@@ -2,25 +2,23 @@
 from __future__ import annotations
 
 from cmnlib import reporting
+from fake_runs import fake_run
 
 
-def _member(seed, valid_acc, test_acc, best_epoch):
-    history = [{"epoch": e + 1, "valid_loss": 1.0, "valid_acc2_has0": a} for e, a in enumerate(valid_acc)]
-    return {"seed": seed, "best_epoch": best_epoch, "epochs_run": len(valid_acc), "history": history,
-            "test": {"acc2_has0": test_acc}}
-
-
-def _summary(label, model, members):
-    return {"label": label, "spec": {"model": model}, "members": members}
+def _run(model, modalities, seeds, train=None):
+    """``seeds``: (valid Acc2 per epoch, test Acc2, selected epoch) per seed."""
+    histories = [[{"epoch": e + 1, "valid_loss": 1.0, "valid_acc2_has0": a} for e, a in enumerate(valid)]
+                 for valid, _, _ in seeds]
+    return fake_run(model, modalities, [{"acc2_has0": test} for _, test, _ in seeds], histories=histories,
+                    best_epochs=[best for _, _, best in seeds], train=train)
 
 
 RUNS = [
     # seed 0 keeps epoch 3 (valid 0.75) though epoch 2 had 0.855: 10.5 points; seed 1 keeps its best
-    _summary("CMN (L+A)", "cmn", [_member(0, [0.70, 0.855, 0.75], 0.80, 3), _member(1, [0.70, 0.72, 0.74], 0.65, 3)]),
+    _run("cmn", "LA", [([0.70, 0.855, 0.75], 0.80, 3), ([0.70, 0.72, 0.74], 0.65, 3)]),
     # the audio model scores the constant predictor (71.0) in both seeds
-    _summary("LSTM (A)", "lstm_a", [_member(0, [0.71, 0.71, 0.71], 0.710, 1), _member(1, [0.71, 0.71, 0.71], 0.7104, 2)]),
-    _summary("Majority / mean", "majority", [{"seed": 0, "best_epoch": 0, "epochs_run": 0, "history": [],
-                                              "test": {"acc2_has0": 0.71}}]),
+    _run("lstm_a", "A", [([0.71, 0.71, 0.71], 0.710, 1), ([0.71, 0.71, 0.71], 0.7104, 2)]),
+    fake_run("majority", "L", [{"acc2_has0": 0.71}]),
 ]
 
 
@@ -37,17 +35,18 @@ def test_training_notes_are_generated_from_the_histories():
 
 
 def test_training_notes_when_nothing_happened():
-    clean = [_summary("CMN (L+A)", "cmn", [_member(0, [0.7, 0.8], 0.8, 2), _member(1, [0.7, 0.8], 0.8, 2)])]
+    clean = [_run("cmn", "LA", [([0.7, 0.8], 0.8, 2), ([0.7, 0.8], 0.8, 2)])]
     selection, cap, stopped, collapsed, spread = reporting.training_notes(clean, "acc2_has0", max_epochs=8,
                                                                           constant=71.0)
     # both seeds ran 2 of 8 epochs and only rose (0.7 -> 0.8): no drop to report
-    assert stopped == "Early stopping: 2 of 2 seeds stopped before the cap (at epochs 2-2)."
-    noisy = [_summary("CMN (L+A)", "cmn", [_member(0, [0.6, 0.9, 0.75, 0.8], 0.8, 2),     # drop 15 points
-                                           _member(1, [0.6, 0.7, 0.65, 0.7], 0.7, 2)])]  # drop 5 points
-    noisy[0]["spec"]["train"] = {"patience": 2}
+    assert stopped == ("Early stopping: 2 of 2 seeds stopped before the cap after 3 epochs without a lower "
+                       "validation loss (at epochs 2-2).")  # the quick profile's patience
+    noisy = [_run("cmn", "LA", [([0.6, 0.9, 0.75, 0.8], 0.8, 2),     # drop 15 points
+                                ([0.6, 0.7, 0.65, 0.7], 0.7, 2)],    # drop 5 points
+                  train={"patience": 2})]
     assert reporting.training_notes(noisy, "acc2_has0", max_epochs=8, constant=71.0)[2] == (
         "Early stopping: 2 of 2 seeds stopped before the cap after 2 epochs without a lower validation loss (at "
-        "epochs 4-4). Validation acc2_has0 falls by up to 15.0 points from one epoch to the next (CMN (L+A), seed 0), "
+        "epochs 4-4). Validation acc2_has0 falls by up to 15.0 points from one epoch to the next (CMN (L+A), patience=2, seed 0), "
         "so such a stop, and the epoch kept, can come from that noise rather than from the end of learning; a "
         "decaying learning rate (TrainConfig.lr_schedule) or more patience lets the runs settle.")
     assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "
@@ -55,5 +54,5 @@ def test_training_notes_when_nothing_happened():
     assert cap.endswith("none was cut short by the cap.") and collapsed.startswith("Collapsed models: none")
     assert "0.0 points" in spread
     assert reporting.training_notes(RUNS[2:], "acc2_has0", 3) == []  # only a constant: nothing to say
-    # without `constant`, the majority run among the summaries gives it
+    # without `constant`, the majority run among the results gives it
     assert reporting.training_notes(RUNS, "acc2_has0", 3)[3] == reporting.training_notes(RUNS, "acc2_has0", 3, 71.0)[3]

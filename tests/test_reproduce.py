@@ -109,10 +109,10 @@ def test_the_whole_sequence_runs_on_an_unaligned_mmsa_file(tmp_path, monkeypatch
     assert not any(r["model"].startswith("EF-LSTM") for r in rows)  # early fusion needs aligned data
 
 
-def test_the_report_opens_with_the_verdict_that_notebook_06_writes(tmp_path):
-    from cmnlib import tables
-    audit = tables.claims_audit({}, None)
-    tables.save_verdict(tables.verdict_markdown(audit), tmp_path / "tables")
+def test_the_report_opens_with_the_verdict_assembled_from_the_studies_rows(tmp_path):
+    from cmnlib.studies import audit, paper
+    audit.save_rows("paper", paper.audit_rows({}), ["SYNTHETIC x"], tmp_path / "tables")
+    audit.assemble(tmp_path / "tables")
     (tmp_path / "figures").mkdir()
     manifest = {"notebooks": [], "data_sources": {"mosei": {"label": "SYNTHETIC x"}}, "versions": {},
                 "profile": "quick", "total_seconds": 1.0, "git_commit": None}
@@ -120,5 +120,5 @@ def test_the_report_opens_with_the_verdict_that_notebook_06_writes(tmp_path):
     verdict = page.index("What this companion concludes about the paper")
     assert verdict < page.index("<h2>Data</h2>") < page.index("<h2>Notebooks</h2>")
     assert "<strong>Refuted by the paper" in page and "state of the art" in page
-    (tmp_path / "tables" / "verdict.html").unlink()  # a report without notebook 06 has no verdict section
+    (tmp_path / "tables" / "verdict.html").unlink()  # a report without the audit has no verdict section
     assert "What this companion concludes" not in reproduce.write_index(tmp_path, manifest).read_text()

@@ -2,11 +2,17 @@
 selection, ensembles and the results cache."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 
+from cmnlib import results as R
 from cmnlib import train as T
 from cmnlib.data.mult_pkl import read_mult_pickle
 
@@ -36,22 +42,48 @@ def test_same_seed_same_metrics_and_weights(bundle, tmp_path):
     a = T.train_one(tiny_spec(), bundle, seed=1, out_dir=tmp_path / "a", progress=False)
     b = T.train_one(tiny_spec(), bundle, seed=1, out_dir=tmp_path / "b", progress=False)
     c = T.train_one(tiny_spec(), bundle, seed=2, out_dir=tmp_path / "c", progress=False)
-    assert a["test"] == b["test"] and a["history"] == b["history"]
+    assert a.recorded_metrics == b.recorded_metrics and a.history == b.history
+    assert np.array_equal(a.outputs["test"], b.outputs["test"])
     assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "a").values(), weights(tmp_path / "b").values()))
-    assert a["test"] != c["test"]
+    assert a.recorded_metrics["test"] != c.recorded_metrics["test"]
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(bundle, tmp_path):
-    full = T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "full", progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "cut", progress=False, stop_after_epoch=2)
-    saved = T.load_checkpoint(tmp_path / "cut" / "checkpoint.pt")   # weights_only=True
-    assert saved["state"]["epoch"] == 2 and not (tmp_path / "cut" / "result.json").exists()
-    resumed = T.train_one(tiny_spec(), bundle, seed=0, out_dir=tmp_path / "cut", progress=False)
-    assert resumed["history"] == full["history"]
-    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
-    assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "full").values(),
-                                                 weights(tmp_path / "cut").values()))
+# trains the tiny spec's seed 0 for 40 epochs in another process, which the test kills
+_LONG_RUN = """
+import sys
+from dataclasses import replace
+from cmnlib import train as T
+from cmnlib.data.mult_pkl import read_mult_pickle
+bundle = read_mult_pickle(sys.argv[1])
+bundle.meta["source_hash"] = "tiny-mosei"
+spec = T.RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick",
+                 model_overrides={"hidden": 16, "ff_size": 24, "heads": 2, "layers": 1},
+                 train=T.TrainConfig(epochs=40, batch_size=16, lr=3e-3, patience=None))
+T.train_one(spec, bundle, seed=0, out_dir=sys.argv[2], progress=False)
+"""
+
+
+def test_resume_after_kill_9_equals_an_uninterrupted_run(bundle, tmp_path):
+    """A training process killed with SIGKILL mid-run resumes from its last checkpoint and
+    ends bit for bit where an uninterrupted run ends."""
+    spec = tiny_spec(train=T.TrainConfig(epochs=40, batch_size=16, lr=3e-3, patience=None))
+    cut = tmp_path / "cut"
+    process = subprocess.Popen([sys.executable, "-c", _LONG_RUN, str(bundle.meta["path"]), str(cut)],
+                               env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if (cut / "checkpoint.pt").exists() and T.load_checkpoint(cut / "checkpoint.pt")["state"]["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = T.load_checkpoint(cut / "checkpoint.pt")   # weights_only=True; never half-written
+    assert 2 <= saved["state"]["epoch"] < 40 and not (cut / "result.json").exists()
+    resumed = T.train_one(spec, bundle, seed=0, out_dir=cut, progress=False)
+    full = T.train_one(spec, bundle, seed=0, out_dir=tmp_path / "full", progress=False)
+    assert resumed.history == full.history and resumed.best_epoch == full.best_epoch
+    assert resumed.recorded_metrics == full.recorded_metrics
+    assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "full").values(), weights(cut).values()))
 
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
@@ -75,16 +107,17 @@ def test_selection_uses_validation_only(bundle, tmp_path):
     """The selected epoch is the best validation epoch, and test labels cannot change it."""
     spec = tiny_spec(train=T.TrainConfig(epochs=5, batch_size=16, lr=3e-3, patience=None))
     result = T.train_one(spec, bundle, seed=3, out_dir=tmp_path / "a", progress=False)
-    losses = [h["valid_loss"] for h in result["history"]]
-    assert result["best_epoch"] == int(np.argmin(losses)) + 1
-    assert result["valid"]["loss"] == pytest.approx(min(losses), rel=1e-5)
+    losses = result.curve("valid_loss")
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert result.recorded_metrics["valid"]["loss"] == pytest.approx(min(losses), rel=1e-5)
     shuffled = read_mult_pickle(bundle.meta["path"])
     shuffled.meta.update(bundle.meta)
     rng = np.random.default_rng(0)
     shuffled["test"].labels = rng.permutation(shuffled["test"].labels)
     other = T.train_one(spec, shuffled, seed=3, out_dir=tmp_path / "b", progress=False)
-    assert other["best_epoch"] == result["best_epoch"] and other["valid"] == result["valid"]
-    assert other["test"] != result["test"]
+    assert other.best_epoch == result.best_epoch
+    assert other.recorded_metrics["valid"] == result.recorded_metrics["valid"]
+    assert other.recorded_metrics["test"] != result.recorded_metrics["test"]
 
 
 def test_ensemble_averages_scores_and_probabilities():
@@ -99,19 +132,25 @@ def test_ensemble_averages_scores_and_probabilities():
 
 def test_seeds_ensemble_and_results_cache(bundle, tmp_path):
     spec = tiny_spec(train=T.TrainConfig(epochs=2, batch_size=16, lr=3e-3, patience=None))
-    summary = T.train_seeds(spec, bundle, seeds=2, root=tmp_path, progress=False)
+    run = T.train_seeds(spec, bundle, seeds=2, root=tmp_path, progress=False)
     folder = tmp_path / next(p.name for p in tmp_path.iterdir())
-    accs = [m["test"]["acc2_has0"] for m in summary["members"]]
-    assert summary["mean"]["acc2_has0"] == pytest.approx(np.mean(accs))
-    assert summary["std"]["acc2_has0"] == pytest.approx(np.std(accs, ddof=1))
+    assert run.folder == folder and run.seeds == [0, 1] and run.data_hash == "tiny-mosei"
+    accs = [m.recorded_metrics["test"]["acc2_has0"] for m in run.members]  # as written when trained
+    assert run.scores("acc2_has0", percent=False) == accs  # recomputed from the stored outputs: the same
+    assert run.mean("acc2_has0") == pytest.approx(np.mean(accs))
+    assert run.std("acc2_has0") == pytest.approx(np.std(accs, ddof=1))
     outputs = [torch.load(folder / f"seed{s}" / "outputs.pt", weights_only=True)["test"] for s in (0, 1)]
-    manual = T.split_metrics("mosei", "regression", (outputs[0] + outputs[1]) / 2, bundle["test"])
-    assert summary["ensemble"]["test"]["mae"] == pytest.approx(manual["mae"])
+    mae = float(np.mean(np.abs((outputs[0] + outputs[1]).numpy() / 2 - bundle["test"].labels)))
+    assert run.ensemble()["mae"] == pytest.approx(mae, rel=1e-6)
+    # the provenance of every seed: this machine, this torch, today
+    assert {p["torch"] for p in run.provenance} == {torch.__version__}
     # cached: the same call reuses the results (no retraining: files untouched)
     stamp = (folder / "seed0" / "result.json").stat().st_mtime_ns
     again = T.train_seeds(spec, bundle, seeds=2, root=tmp_path, progress=False)
-    assert again["mean"] == summary["mean"]
+    assert again.mean("acc2_has0") == run.mean("acc2_has0") and again.metrics() == run.metrics()
     assert (folder / "seed0" / "result.json").stat().st_mtime_ns == stamp
+    # the folder alone gives the same result (labels.npz holds the targets)
+    assert R.read_run(folder, [0, 1]).metrics() == run.metrics()
     # a changed configuration or changed data trains anew, in another folder
     changed = tiny_spec(train=T.TrainConfig(epochs=2, batch_size=16, lr=1e-3, patience=None))
     assert T.run_dir(changed, bundle, tmp_path) != folder
@@ -122,19 +161,18 @@ def test_seeds_ensemble_and_results_cache(bundle, tmp_path):
 
 def test_trained_model_reloads_with_weights_only(bundle, tmp_path):
     spec = tiny_spec(train=T.TrainConfig(epochs=1, batch_size=16, lr=3e-3, patience=None))
-    summary = T.train_seeds(spec, bundle, seeds=1, root=tmp_path, progress=False)
-    model = T.load_model(summary["folder"], 0, bundle)
+    run = T.train_seeds(spec, bundle, seeds=1, root=tmp_path, progress=False)
+    model = T.load_model(run.folder, 0, bundle)
     outputs = T.predict_outputs(model, bundle["test"], "LA", "regression")
-    stored = torch.load(f"{summary['folder']}/seed0/outputs.pt", weights_only=True)["test"]
-    torch.testing.assert_close(outputs, stored)
+    torch.testing.assert_close(outputs, torch.from_numpy(run.members[0].outputs["test"]))
 
 
 def test_majority_baseline_scores_the_majority_rate(bundle, tmp_path):
-    summary = T.train_seeds(tiny_spec(model="majority"), bundle, seeds=1, root=tmp_path, progress=False)
+    run = T.train_seeds(tiny_spec(model="majority"), bundle, seeds=1, root=tmp_path, progress=False)
     test = bundle["test"].labels
     mean = float(bundle["train"].labels.mean())
     expected = float(((test >= 0) == (mean >= 0)).mean())
-    assert summary["members"][0]["test"]["acc2_has0"] == pytest.approx(expected)
+    assert run.metrics()[0]["acc2_has0"] == pytest.approx(expected) and not run.trained
 
 
 def test_a_run_trains_with_its_configured_threads_and_gives_the_callers_back(bundle, tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import pandas as pd
 import torch
 
 from .. import findings
-from ..config import headline
+from ..findings import Question
+from ..metrics import headline
 from ..data.loader import make_loader
 from ..data.split import Split
 from ..data.synthetic import MOSEI_TYPES, MoseiProcess, MoseiWorld
@@ -224,16 +225,16 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
     return table.round(decimals) if decimals is not None else table
 
 
-def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "acc2", "acc3", "f1", "mae",
-                                     "corr")) -> pd.DataFrame:
-    """Test metrics of every seed of a :func:`cmnlib.train.train_seeds` summary (percent,
-    one decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
+def run_metrics(result, keys=("acc2_has0", "f1_has0", "acc2_non0", "acc2", "acc3", "f1", "mae",
+                               "corr")) -> pd.DataFrame:
+    """Test metrics of every seed of a run (:class:`cmnlib.results.RunResult`; percent, one
+    decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
     rows = []
-    for member in summary["members"]:
-        row = {"seed": member["seed"], "selected epoch": member["best_epoch"]}
+    for member, metrics in zip(result.members, result.metrics("test")):
+        row = {"seed": member.seed, "selected epoch": member.best_epoch}
         for k in keys:
-            if k in member["test"]:
-                value = float(member["test"][k])
+            if k in metrics:
+                value = float(metrics[k])
                 row[k if k in ("mae", "corr") else f"{k} %"] = round(value, 3) if k in ("mae", "corr") \
                     else round(100 * value, 1)
         rows.append(row)
@@ -245,6 +246,17 @@ def run_metrics(summary: dict, keys=("acc2_has0", "f1_has0", "acc2_non0", "acc2"
 # ======================================================================================
 
 CONCENTRATION = 1.25  # "concentrates on the cue words": >= 25% more attention than uniform
+
+# what the attention findings ask ({subject}: a group of models such as 'trained'); the
+# threshold is a multiple of uniform attention
+ON_AMBIGUOUS = Question("cue_share", "{kind} of the {subject} models puts more than {threshold:g}x the uniform "
+                                     "share on the ambiguous words")
+ON_OWN_WORD = Question("aligned_attention", "in the {subject} models, audio steps of ambiguous words attend to their "
+                                            "own word more than {threshold:g}x uniform")
+ON_POLAR_WORDS = Question("polar_words", "the {subject} models' guided attention puts more than {threshold:g}x uniform "
+                                         "on polar (positive or negative) words")
+ON_AMBIGUOUS_WORDS = Question("ambiguous_words", "the {subject} models' guided attention puts more than "
+                                                 "{threshold:g}x uniform on ambiguous words")
 
 
 def best_cue_ratio(summary: pd.DataFrame) -> pd.Series:
@@ -270,9 +282,8 @@ def cue_findings(models: dict[str, list[CMN]], split: Split, threshold: float = 
     for group, per_seed in ratios.items():
         for kind in per_seed[0].index:
             out.setdefault(group, []).append(findings.exceeds(
-                f"{kind} of the {group} models puts more than {threshold:g}x the uniform share on the ambiguous words",
-                f"{kind}: largest share/uniform over layers and heads",
-                [float(r[kind]) for r in per_seed], threshold, unit="x", digits=2))
+                ON_AMBIGUOUS, group, f"{kind}: largest share/uniform over layers and heads",
+                [float(r[kind]) for r in per_seed], threshold, unit="x", digits=2, kind=kind))
     return out
 
 
@@ -289,22 +300,21 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     for group, members in models.items():
         values = [float(aligned_attention(m, split, batch_size, decimals=None)["ambiguous steps"].max())
                   for m in members]
-        out[group] = [findings.exceeds(
-            f"in the {group} models, audio steps of ambiguous words attend to their own word more than "
-            f"{threshold:g}x uniform", "guided weight on the aligned word x n, best layer and head",
-            values, threshold, unit="x", digits=2)]
+        out[group] = [findings.exceeds(ON_OWN_WORD, group, "guided weight on the aligned word x n, best layer and head",
+                                       values, threshold, unit="x", digits=2)]
     return out
 
 
-def compare_to_ceilings(summary: dict, bundle, metric: str | None = None) -> pd.DataFrame:
-    """A trained model's mean test score over its seeds beside the Bayes ceilings of the
-    synthetic data for language alone, audio alone and language + audio, in %; no index.
-    ``metric``: default the data set's headline; real data has no ceiling rows."""
-    metric = metric or headline(bundle.dataset)[0]
+def compare_to_ceilings(result, bundle, metric: str | None = None) -> pd.DataFrame:
+    """A trained model's mean test score over its seeds (a :class:`cmnlib.results.RunResult`)
+    beside the Bayes ceilings of the synthetic data for language alone, audio alone and
+    language + audio, in %; no index. ``metric``: default the data set's headline; real data
+    has no ceiling rows."""
+    metric = metric or headline(bundle.dataset).key
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
-    n = len(summary["members"])
-    rows = [{"": f"{summary['label']}, test, mean of {n} seed{'s' if n > 1 else ''}",
-             f"{metric} %": 100 * float(np.mean([m["test"][metric] for m in summary["members"]]))}]
+    n = len(result.members)
+    rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
+             f"{metric} %": 100 * float(np.mean(result.scores(metric, percent=False)))}]
     for subset in ("L", "A", "LA"):
         if subset in ceilings:
             rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", f"{metric} %": 100 * ceilings[subset][metric]})
@@ -394,12 +404,10 @@ def word_type_findings(models: dict[str, list[CMN]], split: Split, types: np.nda
         polar = [float(t[["positive x n", "negative x n"]].max(axis=1).max()) for t in tables]
         ambiguous = [float(t["ambiguous x n"].max()) for t in tables]
         out[group] = [
-            findings.exceeds(f"the {group} models' guided attention puts more than {threshold:g}x uniform on "
-                             "polar (positive or negative) words", "best head: weight per polar word x n",
-                             polar, threshold, unit="x", digits=2),
-            findings.exceeds(f"the {group} models' guided attention puts more than {threshold:g}x uniform on "
-                             "ambiguous words", "best head: weight per ambiguous word x n",
-                             ambiguous, threshold, unit="x", digits=2)]
+            findings.exceeds(ON_POLAR_WORDS, group, "best head: weight per polar word x n", polar, threshold,
+                             unit="x", digits=2),
+            findings.exceeds(ON_AMBIGUOUS_WORDS, group, "best head: weight per ambiguous word x n", ambiguous,
+                             threshold, unit="x", digits=2)]
     return out
 
 

@@ -1,16 +1,17 @@
 """``cmn bench --parity``: does mixed precision (bf16) change what CMN learns? The quick
 profile's CMN (L+A) trained in fp32 and in bf16 with the same seeds on both synthetic sets,
-judged over the seeds (:func:`cmnlib.tables.precision_findings`), written to
+judged over the seeds (:func:`cmnlib.studies.precision.precision_findings`), written to
 ``parity.json`` and ``parity.md``. Runs are cached like every other run."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .. import findings, runs, tables
-from ..config import headline
+from .. import findings
+from ..atomic import write_json, write_text
 from ..data import load_dataset
+from ..metrics import headline
 from ..precision import cpu_features
+from ..studies import precision as study
 
 
 def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"), seeds: int = 10,
@@ -25,18 +26,18 @@ def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"),
                                                        for k, v in cpu_features().items()) + ".", ""]
     for dataset in datasets:
         bundle = load_dataset(dataset, (sources or {}).get(dataset, "synthetic"), scale="quick")
-        summaries = runs.train_precisions(bundle, profile, seeds, progress=echo)
-        found = tables.precision_findings(dataset, summaries)
-        metric, label = headline(dataset)
+        trained = study.train_precisions(bundle, profile, seeds, progress=echo)
+        found = study.precision_findings(dataset, trained)
+        metric = headline(dataset).key
         results[dataset] = {"data": bundle.source_label,
-                            "scores": {p: tables.seed_scores(s, metric) for p, s in summaries.items()},
-                            "seconds": {p: sum(m["train_seconds"] for m in s["members"]) for p, s in summaries.items()},
-                            "findings": [f.__dict__ for f in found]}
+                            "scores": {p: r.scores(metric) for p, r in trained.items()},
+                            "seconds": {p: sum(m.train_seconds for m in r.members) for p, r in trained.items()},
+                            "findings": findings.findings_table(found).to_dict("records")}
         lines += [f"## {dataset}: {bundle.source_label}", "",
-                  tables.precision_table(dataset, summaries).to_markdown(index=False), "",
+                  study.precision_table(dataset, trained).to_markdown(index=False), "",
                   findings.bullets(found), ""]
-    (out / "parity.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
-    (out / "parity.md").write_text("\n".join(lines))
+    write_json(out / "parity.json", results)
+    write_text(out / "parity.md", "\n".join(lines))
     if echo:
         print("\n".join(lines))
     return results

@@ -12,7 +12,6 @@ time, the device and every seed's epochs and score are written to ``seeds.json``
 ``seeds.md``."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 import torch
 
 from .. import runs
-from ..config import headline
+from ..atomic import write_json, write_text
+from ..metrics import headline
 from ..data import load_dataset
 from ..precision import machine_description, resolve
 from ..train import TRAIN_PROFILES, RunSpec
@@ -54,18 +54,16 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
                    model_overrides=dict(overrides or {}))
     processes = processes or seeds
     start = time.perf_counter()
-    summary = runs.train_many([spec], bundle, seeds, processes=processes, root=root, threads=1, progress=echo)[0]
+    run = runs.train_many([spec], bundle, seeds, processes=processes, root=root, threads=1, progress=echo)[0]
     seconds = time.perf_counter() - start
-    metric, label = headline(dataset)
+    metric, label = headline(dataset).key, headline(dataset).label
     result = {"device": device_name(device), "device_kind": str(device), "precision": train.precision,
               "seeds": seeds, "processes": processes, "seconds": seconds, "minutes": seconds / 60,
-              "data": bundle.source_label, "train_samples": len(bundle["train"]), "spec": summary["spec"],
-              "epochs_run": [m["epochs_run"] for m in summary["members"]],
-              "best_epoch": [m["best_epoch"] for m in summary["members"]],
-              "metric": metric, "scores": [100 * m["test"][metric] for m in summary["members"]],
-              "mean": 100 * summary["mean"][metric], "runs": str(root)}
-    (out / "seeds.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "seeds.md").write_text(
+              "data": bundle.source_label, "train_samples": len(bundle["train"]), "spec": run.spec.to_dict(),
+              "epochs_run": [m.epochs_run for m in run.members], "best_epoch": [m.best_epoch for m in run.members],
+              "metric": metric, "scores": run.scores(metric), "mean": 100 * run.mean(metric), "runs": str(root)}
+    write_json(out / "seeds.json", result)
+    write_text(out / "seeds.md",
         f"# {seeds} CMN seeds trained together on one device\n\n"
         f"- device: {result['device']} ({device}), precision {result['precision']}, {processes} processes\n"
         f"- data: {result['data']}, {result['train_samples']} training utterances\n"

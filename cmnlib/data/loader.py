@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import parse_modalities
-from .split import Split
+from .split import Split, class_index
 
 TASKS = {
     "regression": "MOSEI/MOSI sentiment score in [-3, 3] (float)",
@@ -27,17 +27,24 @@ TASKS = {
 }
 
 
+def targets_from_labels(labels: np.ndarray, task: str) -> torch.Tensor:
+    """The training target of every row for ``task``, from a split's ``labels`` (see
+    :class:`cmnlib.data.split.Split`): the training loop and the metrics of stored outputs
+    (:mod:`cmnlib.results`) both take their targets from here."""
+    if task == "regression":
+        return torch.from_numpy(np.asarray(labels).astype(np.float32))
+    if task == "binary":
+        return torch.from_numpy((np.asarray(labels) >= 0).astype(np.int64))
+    if task == "4class":
+        return torch.from_numpy(class_index(np.asarray(labels)))
+    if task == "binary4":
+        return torch.from_numpy(np.asarray(labels).astype(np.int64))
+    raise ValueError(f"unknown task {task!r}; one of {list(TASKS)}")
+
+
 def task_targets(split: Split, task: str) -> torch.Tensor:
     """The training target of every row of ``split`` for ``task``."""
-    if task == "regression":
-        return torch.from_numpy(split.labels.astype(np.float32))
-    if task == "binary":
-        return torch.from_numpy((split.labels >= 0).astype(np.int64))
-    if task == "4class":
-        return torch.from_numpy(split.class_index())
-    if task == "binary4":
-        return torch.from_numpy(split.labels.astype(np.int64))
-    raise ValueError(f"unknown task {task!r}; one of {list(TASKS)}")
+    return targets_from_labels(split.labels, task) if task != "4class" else torch.from_numpy(split.class_index())
 
 
 class MultimodalDataset(Dataset):

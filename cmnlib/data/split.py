@@ -43,6 +43,22 @@ def check_dataset_name(dataset: str) -> str:
     return dataset
 
 
+def class_index(labels: np.ndarray, split: str = "") -> np.ndarray:
+    """IEMOCAP: the 4-class target of one-vs-rest ``labels`` (N, 4): the argmax per row.
+
+    Rows without exactly one positive emotion have no 4-class target; they raise instead
+    of being silently assigned a class."""
+    positives = labels.sum(axis=1)
+    bad = np.flatnonzero(positives != 1)
+    if bad.size:
+        raise DataError(None, f"{split + ' split: ' if split else ''}{bad.size} rows do not have exactly one "
+                        "positive emotion, so they have no 4-class target; use the "
+                        "4 x binary head (head='binary4') for multi-label data",
+                        key="labels", expected="one positive per row",
+                        found=f"row {bad[0]} has {positives[bad[0]]}")
+    return labels.argmax(axis=1).astype(np.int64)
+
+
 @dataclass
 class Split:
     """One split (train, valid or test) in canonical form; see the module docstring."""
@@ -70,20 +86,9 @@ class Split:
             np.array_equal(self.lengths[m], self.lengths[first]) for m in self.modalities)
 
     def class_index(self) -> np.ndarray:
-        """IEMOCAP: the 4-class target (argmax of the one-vs-rest columns).
-
-        Rows without exactly one positive emotion have no 4-class target; they raise
-        instead of being silently assigned a class.
-        """
-        positives = self.labels.sum(axis=1)
-        bad = np.flatnonzero(positives != 1)
-        if bad.size:
-            raise DataError(None, f"{self.name} split: {bad.size} rows do not have exactly one "
-                            "positive emotion, so they have no 4-class target; use the "
-                            "4 x binary head (head='binary4') for multi-label data",
-                            key="labels", expected="one positive per row",
-                            found=f"row {bad[0]} has {positives[bad[0]]}")
-        return self.labels.argmax(axis=1).astype(np.int64)
+        """IEMOCAP: the 4-class target (:func:`class_index` of the labels), naming this split
+        when a row has no single positive emotion."""
+        return class_index(self.labels, self.name)
 
     def subset(self, index: np.ndarray) -> "Split":
         """A new Split with the rows ``index`` (used for quick subsampling and tests)."""

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ..config import DATASETS, parse_modalities
+from ..config import DATASETS, DEFAULT_DATASET, PAPER_CMN, parse_modalities
 from . import heads
 from .attention import SA, SGA, AttFlat, dropout, make_norm, padding_mask, word_aligned
 
@@ -53,13 +53,13 @@ class CMNConfig:
     implementation's IEMOCAP settings)."""
 
     modalities: str = "LA"
-    input_dims: dict = field(default_factory=lambda: dict(DATASETS["mosei"].feature_dims))
-    hidden: int = 512            # LSTM hidden size = transformer width (paper: 512)
-    layers: int = 2              # MUA layers
-    heads: int = 4
-    ff_size: int = 1024
-    dropout: float = 0.1
-    output_dropout: float = 0.5
+    input_dims: dict = field(default_factory=lambda: dict(DATASETS[DEFAULT_DATASET].feature_dims))
+    hidden: int = PAPER_CMN["hidden"]            # LSTM hidden size = transformer width (paper: 512)
+    layers: int = PAPER_CMN["layers"]            # MUA layers
+    heads: int = PAPER_CMN["heads"]
+    ff_size: int = PAPER_CMN["ff_size"]
+    dropout: float = PAPER_CMN["dropout"]
+    output_dropout: float = PAPER_CMN["output_dropout"]
     mua: str = "encoder_decoder"
     layer_norm: str = "mcan"
     flat_mid: int | None = None  # AttFlat MLP width; None -> ff_size (published implementation)

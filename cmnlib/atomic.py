@@ -1,0 +1,42 @@
+"""Write a file whole or not at all: into a temporary file in the same folder, then one
+rename over the target (atomic on POSIX and Windows). A crash, a full disk or an exception
+half-way leaves the earlier file (or none) in place and no temporary file behind.
+
+Every writer of a file that must never be seen half-written (caches, checkpoints, run
+results, records, generated data) goes through :func:`atomic_write`. Imports nothing from
+cmnlib, so every layer may use it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it over
+    ``path``; on any exception the temporary file is removed and the exception raised.
+    The parent folder is created when missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """``text`` (UTF-8) to ``path``, atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, obj, indent: int | None = 1) -> Path:
+    """``obj`` as JSON (numpy and torch scalars as floats, one trailing newline), atomically."""
+    return write_text(path, json.dumps(obj, indent=indent, default=float) + "\n")

@@ -1,0 +1,396 @@
+"""Beyond the paper (notebook 08): CMN variants that use word alignment
+(:data:`cmnlib.model.cmn.ALIGNMENTS`), ablated over seeds against the paper's CMN and the
+early-fusion LSTM; the recorded long runs (30 epochs, the paper's width, the paper-size
+set); the ablation's three targets; and the claims-audit row on Guide-Attention.
+
+The study owns its run specs (:func:`alignment_specs`), its records
+(:data:`ALIGNMENT_RECORDS`, shipped in ``cmnlib/resources/recorded``), its questions and
+targets (:data:`ALIGNMENT_TARGETS`) and its tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import results as R
+from ..data.sources import bayes_ceilings, load_dataset
+from ..data.split import DataBundle
+from ..findings import SUPPORTED, NOT_SUPPORTED, Question, beats, exceeds, select, sentence
+from ..metrics import headline
+from ..model.cmn import ALIGNMENTS
+from ..reporting import training_notes
+from ..results import Record, RunResult
+from ..runs import feasible, train_specs
+from ..spec import RunSpec
+from ..train import train_seeds
+from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, score_columns
+from .paper import evidence_status
+
+PAPER = "none"      # the paper's CMN among the variants
+BASELINE = "ef_lstm"  # the early-fusion LSTM on the same modalities
+
+
+def alignment_specs(dataset: str, profile: str = "quick", alignments=ALIGNMENTS, modalities: str = "LA",
+                    overrides: dict | None = None, train: dict | None = None) -> dict[str, RunSpec]:
+    """The runs of :func:`train_alignments`: name (each alignment, 'ef_lstm') -> RunSpec.
+    ``overrides``: other CMN fields for every variant; ``train``: training settings that
+    differ from the profile's for every row."""
+    overrides = dict(overrides or {})
+    specs = {a: RunSpec(model="cmn", dataset=dataset, modalities=modalities, profile=profile,
+                        model_overrides=overrides if a == PAPER else {**overrides, "alignment": a})
+             for a in alignments}
+    specs[BASELINE] = RunSpec(model="ef_lstm", dataset=dataset, modalities=modalities, profile=profile)
+    return {name: spec.with_training(**train) if train else spec for name, spec in specs.items()}
+
+
+def train_alignments(bundle: DataBundle, profile: str = "quick", seeds: int = 2, alignments=ALIGNMENTS,
+                     modalities: str = "LA", overrides: dict | None = None, train: dict | None = None,
+                     processes: int | None = None, progress: bool = True) -> dict[str, RunResult]:
+    """CMN with each ``alignment`` and the early-fusion LSTM on the same modalities, same
+    data, profile and seeds: name -> result ('none' is the tables' CMN run, read from the
+    cache; 'ef_lstm' the early-fusion baseline); the labels name what differs from the
+    profile. ``overrides``: other CMN fields for every variant (e.g. ``{"hidden": 512}``,
+    the paper's width). ``train``: training settings that differ from the profile's for
+    every row (e.g. ``{"epochs": 30}``; fields of :class:`cmnlib.spec.TrainConfig`).
+    Empty on unaligned data, which the variants refuse."""
+    if not bundle.aligned or not feasible(bundle, (("cmn", modalities),)):
+        return {}
+    specs = alignment_specs(bundle.dataset, profile, alignments, modalities, overrides, train)
+    return dict(zip(specs, train_specs(list(specs.values()), bundle, seeds, profile, processes, progress)))
+
+
+def alignment_of(spec: RunSpec) -> str | None:
+    """The alignment variant a spec trains ('none' for the paper's CMN), None for a model
+    that is not CMN."""
+    return spec.model_overrides.get("alignment", PAPER) if spec.model == "cmn" else None
+
+
+def is_variant(spec: RunSpec) -> bool:
+    """A CMN that uses word alignment (not the paper's CMN, not EF-LSTM)."""
+    return alignment_of(spec) not in (None, PAPER)
+
+
+# ---------------------------------------------------------------------------------------
+# Questions and targets
+# ---------------------------------------------------------------------------------------
+LOSES_NOTHING = Question("loses_nothing", "{subject} loses no more than {tolerance:g} point(s) against the paper's CMN")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target of the ablation: met when some alignment variant's finding on ``question``
+    is supported on the data it names (``dataset``, and ``scale`` unless None)."""
+
+    key: str
+    text: str
+    question: Question
+    dataset: str
+    scale: str | None = None
+
+    def covers(self, dataset: str, scale: str, question: Question) -> bool:
+        return (self.dataset == dataset and self.question.key == question.key
+                and self.scale in (None, scale))
+
+
+ALIGNMENT_TARGETS = (
+    Target("quick", "quick MOSEI-like set: an alignment-aware CMN scores above the language-only ceiling "
+                    "(uses the audio)", ABOVE_TEXT_CEILING, "mosei", "quick"),
+    Target("iemocap", "IEMOCAP-like set: the alignment-aware CMN loses no more than 1 point against the paper's "
+                      "CMN", LOSES_NOTHING, "iemocap"),
+    Target("paper", "paper-size MOSEI-like set: an alignment-aware CMN comes within 3 points of the L+A ceiling",
+           NEAR_LA_CEILING, "mosei", "paper"),
+)
+
+
+def _target_of(dataset: str, scale: str, question: Question) -> str | None:
+    return next((t.key for t in ALIGNMENT_TARGETS if t.covers(dataset, scale, question)), None)
+
+
+def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: dict | None, tolerance: float = 1.0,
+                       near_ceiling: float | None = None, scale: str = "quick") -> list:
+    """The ablation's questions as findings over seeds, for every variant other than the
+    paper's CMN: does it score above the language-only ceiling (it uses the audio), and does
+    it lose more than ``tolerance`` points against the paper's CMN (Welch's interval for
+    the difference; 'loses nothing' is supported when the whole interval of variant minus
+    paper lies above -tolerance). With ``near_ceiling`` (points), also for every model,
+    the paper's CMN included: does it come within that many points of the L+A ceiling?
+    Each finding names the target (:data:`ALIGNMENT_TARGETS`) it bears on for data of
+    ``dataset`` at ``scale``."""
+    metric = headline(dataset)
+    if PAPER not in results:
+        return []
+    paper = results[PAPER].scores(metric.key)
+    out = []
+    if near_ceiling is not None and ceilings is not None and "LA" in ceilings:
+        ceiling = 100 * ceilings["LA"][metric.key]
+        for result in results.values():
+            out.append(exceeds(NEAR_LA_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key),
+                               ceiling - near_ceiling, tolerance=near_ceiling, ceiling=ceiling,
+                               target=_target_of(dataset, scale, NEAR_LA_CEILING)))
+    for name, result in results.items():
+        if name == PAPER:
+            continue
+        scores = result.scores(metric.key)
+        if ceilings is not None:
+            out.append(exceeds(ABOVE_TEXT_CEILING, result.spec, f"test {metric.label}", scores,
+                               100 * ceilings["L"][metric.key],
+                               target=_target_of(dataset, scale, ABOVE_TEXT_CEILING)))
+        out.append(beats(LOSES_NOTHING, result.spec, results[PAPER].spec,
+                         f"{metric.label}: variant minus the paper's CMN, points", scores, paper, threshold=-tolerance,
+                         tolerance=tolerance, target=_target_of(dataset, scale, LOSES_NOTHING)))
+    return out
+
+
+def record_findings(record: Record) -> list:
+    """:func:`alignment_findings` of a record of long runs, with the 3-point question on a
+    paper-size set."""
+    call = record.call
+    return alignment_findings(call["dataset"], record.runs, record.ceilings,
+                              near_ceiling=3 if call["scale"] == "paper" else None, scale=call["scale"])
+
+
+def alignment_targets(ablation: dict[str, list], records: dict[str, Record]) -> pd.DataFrame:
+    """The ablation's targets (:data:`ALIGNMENT_TARGETS`), each judged from the findings
+    over seeds of every alignment variant that bears on it: ``ablation``, the notebook's
+    findings per data set (:func:`alignment_findings`), and the recorded long runs
+    ``records`` (their findings are computed here, with the 3-point question on
+    paper-size sets).
+
+    A target is met when some variant's finding is supported, not met when every variant's
+    finding is not supported, and open otherwise (or when nothing measured it); the row
+    names the variants that meet it and the finding closest to meeting it (the highest
+    lower end of its interval against the threshold)."""
+    found = [f for group in ablation.values() for f in group]
+    for record in records.values():
+        found += record_findings(record)
+    rows = []
+    for target in ALIGNMENT_TARGETS:
+        variants = [f for f in select(found, target.question, target.key) if is_variant(f.subject)]
+        verdicts = [f.verdict for f in variants]
+        verdict = ("met" if SUPPORTED in verdicts else
+                   "not met" if verdicts and set(verdicts) == {NOT_SUPPORTED} else "open")
+        best = max(variants, key=lambda f: f.low - f.threshold, default=None)
+        rows.append({"target": target.text, "verdict": verdict,
+                     "met by": "; ".join(f.subject.label for f in variants if f.verdict == SUPPORTED) or "none",
+                     "closest": (f"{best.subject.label}: {best.estimate:.1f} {best.interval_text()} against "
+                                 f"{best.threshold:.1f} ({best.seeds} seeds)") if best else "not measured"})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------
+
+def alignment_table(dataset: str, results: dict[str, RunResult], ceilings: dict | None = None) -> pd.DataFrame:
+    """One row per CMN alignment variant and the early-fusion LSTM (``results``: name ->
+    result, from :func:`train_alignments` or a record), headline metric as test mean ±
+    std over seeds and ensemble, in percent; with the data's language-only and L+A Bayes
+    ceilings as rows when it has them."""
+    metric = headline(dataset)
+    rows = [{"model": r.label, **score_columns(r, metric.key, metric.label)} for r in results.values()]
+    for subset in ("L", "LA"):
+        if ceilings is not None and subset in ceilings:
+            rows.append({"model": f"Bayes ceiling ({'+'.join(subset)})",
+                         f"{metric.label}: mean": round(100 * ceilings[subset][metric.key], 1)})
+    return pd.DataFrame(rows)
+
+
+VARIANT_COLUMNS = {PAPER: "paper's CMN", "shared_positions": "shared positions", "diagonal_prior": "diagonal prior",
+                   "relative_bias": "relative bias", "stepwise_fusion": "step-wise fusion", BASELINE: "EF-LSTM"}
+
+
+def records_overview(records: dict[str, Record]) -> pd.DataFrame:
+    """The recorded long runs at a glance: one row per record (its title), the headline
+    test metric's mean over its seeds for each model it holds (columns: the paper's CMN,
+    each alignment variant, EF-LSTM), the seeds, and the data's language-only and L+A
+    Bayes ceilings, in percent. Models a record does not hold are left empty."""
+    rows = []
+    for record in records.values():
+        metric = headline(record.call["dataset"])
+        row = {"record": record.title, "metric": metric.label}
+        for name, result in record.runs.items():
+            row[VARIANT_COLUMNS.get(name, name)] = round(float(np.mean(result.scores(metric.key))), 1)
+        row["seeds"] = record.call["seeds"]
+        for subset, column in (("L", "L ceiling"), ("LA", "L+A ceiling")):
+            if record.ceilings and subset in record.ceilings:
+                row[column] = round(100 * record.ceilings[subset][metric.key], 1)
+        rows.append(row)
+    columns = ["record", "metric", *[c for c in VARIANT_COLUMNS.values() if any(c in r for r in rows)], "seeds",
+               *[c for c in ("L ceiling", "L+A ceiling") if any(c in r for r in rows)]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def record_label(record: Record) -> str:
+    """Which data and which machine a record of long runs comes from, for its tables'
+    captions; a record without stored outputs says it is metric-only."""
+    prov = record.provenance
+    if record.recorded:
+        where = (f"recorded on {prov['machine']}, {prov['date']}, torch {prov['torch']} "
+                 f"(shipped with cmnlib as resources/recorded/{record.name}.json, not retrained in this run"
+                 + ("; metric-only: the metrics it was written with, no stored outputs" if record.metric_only else "")
+                 + ")")
+    else:
+        where = f"trained on {prov['machine']}"
+    return f"{record.data}; {record.description}; {where}"
+
+
+def record_notes(record: Record) -> list[str]:
+    """What a record's learning curves say (:func:`cmnlib.reporting.training_notes`), with
+    its epoch cap and its constant predictor's score."""
+    return training_notes(list(record.runs.values()), headline(record.call["dataset"]).key,
+                          record.runs[PAPER].spec.train.epochs, constant=record.constant)
+
+
+# ---------------------------------------------------------------------------------------
+# Recorded runs: the long runs, trained once and shipped
+# ---------------------------------------------------------------------------------------
+RECORDED_DIR = R.RECORDED_DIR
+
+# longer training that does not stop on one noisy epoch: at the quick profile's lr 1e-3 the
+# validation accuracy of the MOSEI-like runs swings by up to 10 points between epochs
+_DECAY = {"epochs": 30, "patience": 8, "lr_schedule": "plateau"}
+_EVERY = ("none", "shared_positions", "diagonal_prior", "relative_bias", "stepwise_fusion")
+# The ablation's runs that are too long for CI (notebook 08 shows them; tools/record_runs.py
+# writes them): name -> arguments of record_alignments. Each names its variants, so a new
+# variant does not make a record stale.
+ALIGNMENT_RECORDS = {
+    "alignment_mosei_quick_hidden512": dict(
+        title="quick set, hidden 512",
+        description="quick MOSEI-like set, the paper's width (hidden 512), the quick profile's 8 epochs",
+        dataset="mosei", scale="quick", seeds=2, alignments=("none", "diagonal_prior", "relative_bias"),
+        overrides={"hidden": 512}),
+    "alignment_mosei_quick_hidden512_lr1e-4": dict(
+        title="quick set, hidden 512, lr 1e-4, learning-rate decay",
+        description="quick MOSEI-like set, the paper's width (hidden 512) at the paper's learning rate 1e-4 (at the "
+                    "quick profile's 1e-3 every wide CMN collapses to the constant predictor), 30 epochs with "
+                    "patience 8 and the learning rate halved when the validation loss stops improving",
+        dataset="mosei", scale="quick", seeds=2, alignments=("none", "stepwise_fusion"), overrides={"hidden": 512},
+        train={**_DECAY, "lr": 1e-4}),
+    "alignment_mosei_quick_30epochs": dict(
+        title="quick set, 30 epochs",
+        description="quick MOSEI-like set, every variant allowed 30 epochs (early stopping unchanged: patience 3)",
+        dataset="mosei", scale="quick", seeds=4, alignments=_EVERY, train={"epochs": 30}),
+    "alignment_mosei_quick_plateau": dict(
+        title="quick set, 30 epochs, learning-rate decay, 4 seeds",
+        description="quick MOSEI-like set, the paper's CMN and the best variant, 4 seeds, 30 epochs with patience 8 "
+                    "and the learning rate halved when the validation loss stops improving",
+        dataset="mosei", scale="quick", seeds=4, alignments=("none", "stepwise_fusion"), train=_DECAY),
+    "alignment_mosei_paper_30epochs": dict(
+        title="paper-size set, 30 epochs",
+        description="paper-size MOSEI-like set (16,326 training utterances), every variant allowed 30 epochs "
+                    "(early stopping unchanged: patience 3)",
+        dataset="mosei", scale="paper", seeds=2, alignments=_EVERY, train={"epochs": 30}),
+    "alignment_mosei_paper_4seeds": dict(
+        title="paper-size set, 30 epochs, 4 seeds",
+        description="paper-size MOSEI-like set, the paper's CMN and the two best variants of the 2-seed run with "
+                    "4 seeds, 30 epochs (patience 3)",
+        dataset="mosei", scale="paper", seeds=4, alignments=("none", "diagonal_prior", "stepwise_fusion"),
+        train={"epochs": 30}),
+    "alignment_mosei_paper_plateau": dict(
+        title="paper-size set, 30 epochs, learning-rate decay, 4 seeds",
+        description="paper-size MOSEI-like set, the paper's CMN and the best variant, 4 seeds, 30 epochs with "
+                    "patience 8 and the learning rate halved when the validation loss stops improving",
+        dataset="mosei", scale="paper", seeds=4, alignments=("none", "stepwise_fusion"),
+        train=_DECAY),
+    "alignment_iemocap_quick_4seeds": dict(
+        title="IEMOCAP-like quick set, 4 seeds",
+        description="quick IEMOCAP-like set, every variant with 4 seeds, the quick profile's 8 epochs",
+        dataset="iemocap", scale="quick", seeds=4, alignments=_EVERY),
+}
+
+
+def record_alignments(name: str, title: str, description: str, dataset: str, source: str = "synthetic",
+                      scale: str = "quick", profile: str = "quick", seeds: int = 2, alignments=ALIGNMENTS,
+                      folder: Path | None = None, **call) -> Path:
+    """Train (or read from the cache) :func:`train_alignments` on ``dataset`` from ``source``
+    (the synthetic stand-in at ``scale``, or a path) with ``alignments`` and ``call`` (its
+    other arguments: ``overrides``, ``train``, ``processes``), and write them as a
+    :class:`cmnlib.results.Record` to ``<folder>/<name>.json`` (default: the package's
+    ``resources/recorded``): per-seed test outputs, curves and specs, without weights, with
+    the call, the data's label, hash and Bayes ceilings, the constant predictor's score
+    (percent), the machine, torch and the date. :func:`recorded` reads it back and
+    :func:`retrain` trains the same runs again (the same run folders, see
+    :func:`recorded_run_names`). The file is written whole or not at all."""
+    bundle = load_dataset(dataset, source, scale=scale)
+    runs = train_alignments(bundle, profile, seeds, alignments, **call)
+    # the constant predictor's score, against which a collapsed model is told apart
+    majority = train_seeds(RunSpec(model="majority", dataset=dataset, modalities="L", profile=profile), bundle, [0],
+                           progress=False)
+    call = {"dataset": dataset, "source": str(source), "scale": scale, "profile": profile, "seeds": seeds,
+            "alignments": list(alignments), **{k: v for k, v in call.items() if k not in ("processes", "progress")}}
+    record = Record(name=name, title=title, description=description, call=call, data=bundle.source_label,
+                    data_hash=bundle.meta.get("source_hash"), ceilings=bayes_ceilings(bundle),
+                    constant=100 * majority.mean(headline(dataset).key), runs=runs, provenance=R.provenance_here())
+    return R.write_record(Path(folder or RECORDED_DIR) / f"{name}.json", record)
+
+
+def recorded(name: str, folder: Path | None = None) -> Record:
+    """A record written by :func:`record_alignments` (:func:`cmnlib.results.read_record`):
+    its runs are marked ``recorded`` and have no folder (no weights were shipped)."""
+    return R.read_record(Path(folder or RECORDED_DIR) / f"{name}.json")
+
+
+def retrain(name: str, folder: Path | None = None, processes: int | None = None, progress: bool = True) -> Record:
+    """The runs of record ``name`` trained on this machine (or read from ``data/runs`` when
+    cached): the record with live results (weights in their folders) and this machine."""
+    record = recorded(name, folder)
+    call = dict(record.call)
+    bundle = load_dataset(call.pop("dataset"), call.pop("source"), scale=call.pop("scale"))
+    runs = train_alignments(bundle, call.pop("profile"), call.pop("seeds"), processes=processes,
+                            progress=progress, **call)
+    return replace(record, runs=runs, provenance=R.provenance_here(), recorded=False, data=bundle.source_label,
+                   data_hash=bundle.meta.get("source_hash"))
+
+
+def records(names=None, retrain_them: bool = False, progress: bool = False) -> dict[str, Record]:
+    """name -> record for ``names`` (None: every one of :data:`ALIGNMENT_RECORDS`; one name
+    may be given as a string): read with :func:`recorded`, or trained on this machine with
+    :func:`retrain` when ``retrain_them``."""
+    names = list(ALIGNMENT_RECORDS) if names is None else [names] if isinstance(names, str) else list(names)
+    return {name: retrain(name, progress=progress) if retrain_them else recorded(name) for name in names}
+
+
+def recorded_run_names(record: Record) -> dict[str, str]:
+    """name -> the run folder (``<model>-<key>``) that the record's specs give with today's
+    code and the recorded data hash: equal to the recorded one while the record is current
+    (a test checks this for every shipped record)."""
+    return {key: run.spec.folder_name(record.data_hash) for key, run in record.runs.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# The claims audit: Guide-Attention
+# ---------------------------------------------------------------------------------------
+GUIDE_SETTLED_BY = ("the ablation of notebook 08 on word-aligned real data (MulT's aligned pickles, MMSA's "
+                    "aligned_50), where the words that need the audio are not known: the scores against the "
+                    "paper's CMN and the text-only LSTM")
+
+
+def guide_attention_claim(data_label: str, paper_aligned, paper_text, variant_text: list) -> dict:
+    """The claims-audit row on the paper's statement that Guide-Attention lets language guide
+    where audio attends (captures the interaction between the modalities), judged on
+    ``data_label``: ``paper_aligned``, the paper's CMN's finding that audio steps of
+    ambiguous words attend to their own word (:func:`cmnlib.analysis.aligned_findings`);
+    ``paper_text``, its finding of scoring above the language-only ceiling;
+    ``variant_text``, the same for the alignment variants.
+
+    Supported when both findings on the paper's CMN are supported, not supported when
+    either is not, inconclusive otherwise; the evidence names the variants that do score
+    above the ceiling."""
+    own = [f for f in (paper_aligned, paper_text) if f is not None]
+    if own and all(f.verdict == SUPPORTED for f in own):
+        verdict = SUPPORTED
+    elif any(f.verdict == NOT_SUPPORTED for f in own):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = "inconclusive"
+    better = [f.subject.label for f in variant_text if f.verdict == SUPPORTED]
+    evidence = " ".join(sentence(f) for f in own)
+    evidence += (f" Variants that do score above the ceiling: {', '.join(better)}." if better
+                 else " No alignment variant is decided above the ceiling with these seeds.")
+    return {"claim": "MOSEI-like: Guide-Attention lets language guide where audio attends "
+                     "(captures the interaction between the modalities)",
+            "verdict": f"{verdict} on this data", "evidence": f"{data_label}: {evidence}",
+            "status": evidence_status(data_label), "real data would settle": GUIDE_SETTLED_BY}
