@@ -20,6 +20,7 @@ from . import config, options
 
 def _cmd_synth(args) -> int:
     from .data.synthetic import generate
+    from .metrics import headline
     summary = generate(args.dataset, args.out, scale=args.scale, seed=args.seed, progress=True)
     print(f"wrote a SYNTHETIC {args.dataset.upper()}-like set (scale={args.scale}, seed={args.seed}) to {args.out}")
     for split, size in summary["sizes"].items():
@@ -28,9 +29,9 @@ def _cmd_synth(args) -> int:
         print(f"  {file}")
     print("Bayes ceilings (best achievable, from the generative process):")
     ceilings = summary["bayes_ceilings"]
-    metric = "acc2_has0" if args.dataset == "mosei" else "accuracy"
+    metric = headline(args.dataset)
     for subset in ("L", "A", "V", "LA", "LAV"):
-        print(f"  {subset:<4} {metric} {100 * ceilings[subset][metric]:.1f}")
+        print(f"  {subset:<4} {metric.label} {100 * ceilings[subset][metric.key]:.1f}")
     return 0
 
 
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     synth = sub.add_parser("synth", help="write a synthetic data set in the real formats")
-    synth.add_argument("--dataset", choices=["mosei", "iemocap"], required=True)  # what the generator makes
+    synth.add_argument("--dataset", choices=config.synthetic_datasets(), required=True)
     synth.add_argument("--scale", choices=["quick", "paper"], default="quick")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--seed", type=int, default=0)
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     feat = sub.add_parser("featurize", help="MMSA's label.csv (transcripts, labels) -> a text-only data set")
     feat.add_argument("--labels", required=True, help="MMSA's label.csv")
     feat.add_argument("--out", required=True, help="output folder")
-    feat.add_argument("--dataset", choices=["mosi", "mosei", "sims"], default=None,
+    feat.add_argument("--dataset", choices=config.mmsa_datasets(), default=None,
                       help="default: from the folder names (MOSI/label.csv) or the columns")
     feat.add_argument("--max-words", type=int, default=50, help="words kept per transcript (the first ones)")
     feat.set_defaults(func=_cmd_featurize)
@@ -156,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
     repro.add_argument("--profile", choices=list(config.PROFILES), default="quick")
-    repro.add_argument("--dataset", default="mosei,iemocap", help="comma-separated: mosei,iemocap")
+    repro.add_argument("--dataset", default=",".join(config.synthetic_datasets()),
+                       help=f"comma-separated, from {', '.join(config.DATASETS)} (default: %(default)s)")
     repro.add_argument("--data", default=None, help="path to real files (default: synthetic)")
     repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")

@@ -41,7 +41,8 @@ IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")  # MulT's label order
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the code needs to know about a data set before reading any file.
+    """What the code needs to know about a data set before reading any file: every fact that
+    depends on which data set it is lives here, so that adding a corpus is one entry.
 
     The feature sizes are those of the standard files (MulT's word-aligned GloVe / COVAREP /
     FACET for MOSEI, MOSI and IEMOCAP; MMSA's BERT / librosa / OpenFace for CH-SIMS). They
@@ -55,24 +56,73 @@ class DatasetInfo:
     classes: tuple[str, ...] = ()
     label_kind: str = "sentiment"         # "sentiment" (one score) or "emotions" (one-vs-rest)
     label_range: tuple[float, float] = (-3.0, 3.0)
-    metrics: str = "mosei"                # which metric family scores a regression head
+    metrics: str = "sentiment"            # which metric family scores its default head (cmnlib.metrics.FAMILIES)
     language: str = "en"
     key_metrics: tuple[str, ...] = ("acc2_has0", "f1_has0", "mae")  # what `cmn train` prints
+    # where the data set comes from
+    mult_file: str | None = None          # MulT's pickle of it (its name also tells the data set)
+    mmsa_files: dict = field(default_factory=dict)  # MMSA's <NAME>/Processed/ files: name -> published SHA-256
+    sdk_name: str | None = None           # the CMU-MultimodalSDK's name (its standard folds ship with cmnlib)
+    unimodal_labels: bool = False         # per-modality labels (CH-SIMS's label_T / label_A / label_V)
+    synthetic_formats: tuple[str, ...] = ()  # the formats its synthetic stand-in is written in (first: read)
+    paper_table: int | None = None        # the paper's table that reports it (1: IEMOCAP, 2: MOSEI)
+
+    @property
+    def emotions(self) -> bool:
+        """One-vs-rest emotion labels (N, classes) rather than one sentiment score."""
+        return self.label_kind == "emotions"
 
 
+# MMSA's README publishes the SHA-256 of each processed feature file
 DATASETS = {
-    "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0"),
-    "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0"),
+    "mosei": DatasetInfo("mosei", {"text": 300, "audio": 74, "vision": 35}, "regression", "acc2_has0",
+                         mult_file="mosei_senti_data.pkl", sdk_name="cmu_mosei", synthetic_formats=("csd", "pkl"),
+                         paper_table=2, mmsa_files={
+                             "aligned_50.pkl": "45eccfb748a87c80ecab9bfac29582e7b1466bf6605ff29d3b338a75120bf791",
+                             "unaligned_50.pkl": "ad8b23d50557045e7d47959ce6c5b955d8d983f2979c7d9b7b9226f6dd6fec1f"}),
+    "mosi": DatasetInfo("mosi", {"text": 300, "audio": 5, "vision": 20}, "regression", "acc2_has0",
+                        mult_file="mosi_data.pkl", sdk_name="cmu_mosi", mmsa_files={
+                            "aligned_50.pkl": "d3994fd25681f9c7ad6e9c6596a6fe9b4beb85ff7d478ba978b124139002e5f9",
+                            "unaligned_50.pkl": "78e0f8b5ef8ff71558e7307848fc1fa929ecb078203f565ab22b9daab2e02524"}),
     "iemocap": DatasetInfo("iemocap", {"text": 300, "audio": 74, "vision": 35}, "4class", "macro_f1",
                            IEMOCAP_EMOTIONS, label_kind="emotions", label_range=(0.0, 1.0),
-                           metrics="iemocap", key_metrics=("accuracy", "macro_f1")),
+                           metrics="emotions", key_metrics=("accuracy", "macro_f1"), mult_file="iemocap_data.pkl",
+                           synthetic_formats=("pkl",), paper_table=1),
     # CH-SIMS (Yu et al. 2020): Chinese, sentiment in [-1, 1], MMSA's metrics (Acc2 [-1, 0] vs (0, 1])
     "sims": DatasetInfo("sims", {"text": 768, "audio": 33, "vision": 709}, "regression", "acc2",
-                        label_range=(-1.0, 1.0), metrics="sims", language="zh", key_metrics=("acc2", "f1", "mae")),
+                        label_range=(-1.0, 1.0), metrics="sentiment_sims", language="zh",
+                        key_metrics=("acc2", "f1", "mae"),
+                        unimodal_labels=True, mmsa_files={
+                            "unaligned_39.pkl": "c9e20c13ec0454d98bb9c1e520e490c75146bfa2dfeeea78d84de047dbdd442f"}),
 }
-
-
 DEFAULT_DATASET = "mosei"  # what a command or a model built without data assumes
+
+
+def synthetic_datasets() -> tuple[str, ...]:
+    """The data sets with a synthetic stand-in (MOSEI-like, IEMOCAP-like): what the batch
+    run and the benchmark use by default."""
+    return tuple(name for name, info in DATASETS.items() if info.synthetic_formats)
+
+
+def mmsa_datasets() -> tuple[str, ...]:
+    """The data sets MMSA publishes processed feature files of."""
+    return tuple(name for name, info in DATASETS.items() if info.mmsa_files)
+
+
+def mult_datasets() -> tuple[str, ...]:
+    """The data sets MulT publishes pickles of."""
+    return tuple(name for name, info in DATASETS.items() if info.mult_file)
+
+
+def dataset_named_in(text: str, among=None) -> str | None:
+    """The data set whose name occurs in ``text`` (a file or folder name, any case), among
+    ``among`` (default: every data set); None when none does. Longer names are tried first,
+    so that no name is read as a shorter one inside it."""
+    text = text.lower()
+    for name in sorted(among if among is not None else DATASETS, key=len, reverse=True):
+        if name in text:
+            return name
+    return None
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -170,7 +170,7 @@ def train_to_folder(spec: RunSpec, bundle: DataBundle, seed: int, out: str | Pat
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node N -m cmnlib.distributed",
                                      description="data-parallel training (DistributedDataParallel)")
-    options.add_data_options(parser, dataset_default="mosei")
+    options.add_data_options(parser, dataset_default=config.DEFAULT_DATASET)
     options.add_model_options(parser)
     parser.add_argument("--global-batch", type=int, default=None, help="default: the profile's batch size")
     parser.add_argument("--seed", type=int, default=0)

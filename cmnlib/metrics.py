@@ -558,8 +558,8 @@ _MOSEI_BINARY = (
 # ``column`` to show it in that data set's table). Every cached run and record with stored
 # outputs is scored with it when a table is built; nothing is retrained.
 FAMILIES = {
-    # MOSEI and MOSI sentiment from a regression head (MulT's and MMSA's conventions)
-    "mosei": Family("mosei", mosei_regression_metrics, _MOSEI_BINARY + (
+    # MOSEI and MOSI sentiment in [-3, 3] from a regression head (MulT's and MMSA's conventions)
+    "sentiment": Family("sentiment", mosei_regression_metrics, _MOSEI_BINARY + (
         Metric("acc2_non0", "Acc2 (non-zero)", column="acc2_non0"),
         Metric("f1_non0", "F1 (non-zero)", column="f1_non0"),
         Metric("mae", "MAE", percent=False, higher_is_better=False, column="mae"),
@@ -568,9 +568,9 @@ FAMILIES = {
         Metric("acc5", "Acc5"),
     )),
     # MOSEI and MOSI from a binary (non-negative vs negative) head
-    "mosei_binary": Family("mosei_binary", mosei_binary_metrics, _MOSEI_BINARY),
+    "sentiment_binary": Family("sentiment_binary", mosei_binary_metrics, _MOSEI_BINARY),
     # CH-SIMS sentiment in [-1, 1] (MMSA)
-    "sims": Family("sims", sims_regression_metrics, (
+    "sentiment_sims": Family("sentiment_sims", sims_regression_metrics, (
         Metric("acc2", "Acc2", column="acc2"),
         Metric("acc3", "Acc3", column="acc3"),
         Metric("acc5", "Acc5", column="acc5"),
@@ -580,7 +580,7 @@ FAMILIES = {
     )),
     # IEMOCAP emotions from a 4-class head (the paper's Table 1: unweighted precision,
     # recall and F1)
-    "iemocap": Family("iemocap", iemocap_metrics, (
+    "emotions": Family("emotions", iemocap_metrics, (
         Metric("macro_precision", "Prec.", column="prec"),
         Metric("macro_recall", "Recall", column="recall"),
         Metric("macro_f1", "F1 (unweighted)", column="f1"),
@@ -590,7 +590,7 @@ FAMILIES = {
         Metric("weighted_f1", "F1 (weighted)"),
     ) + _per_emotion("acc", "Acc") + _per_emotion("f1", "F1")),
     # IEMOCAP in MulT's 4 x binary form
-    "iemocap_binary4": Family("iemocap_binary4", iemocap_binary4_metrics, (
+    "emotions_binary4": Family("emotions_binary4", iemocap_binary4_metrics, (
         Metric("mean_acc", "Acc (mean of 4 binary)"),
         Metric("mean_f1", "F1 (mean of 4 binary)"),
     ) + _per_emotion("acc", "Acc") + _per_emotion("f1", "F1")),
@@ -598,7 +598,7 @@ FAMILIES = {
 # the mean loss of the model's head, which every scores dict also holds
 LOSS = Metric("loss", "loss", percent=False, higher_is_better=False)
 # the family of each head; a regression head takes the data set's own (config.DatasetInfo.metrics)
-_HEAD_FAMILY = {"binary": "mosei_binary", "4class": "iemocap", "binary4": "iemocap_binary4"}
+_HEAD_FAMILY = {"binary": "sentiment_binary", "4class": "emotions", "binary4": "emotions_binary4"}
 
 
 def family_of(dataset: str, head: str) -> Family:

@@ -46,12 +46,12 @@ def loss_bits(steps: int = 3, seed: int = 0) -> list[str]:
     steps on seeded random data; return each step's loss as ``float.hex`` (every bit)."""
     import torch  # here, not at module level: the environment must be set before torch loads
 
-    from .config import DATASETS  # after torch, for the same reason
+    from .config import DATASETS, DEFAULT_DATASET  # after torch, for the same reason
     from .model import build_model
     from .train import train_step
 
     torch.manual_seed(seed)
-    dims = {m: DATASETS["mosei"].feature_dims[m] for m in ("text", "audio")}
+    dims = {m: DATASETS[DEFAULT_DATASET].feature_dims[m] for m in ("text", "audio")}
     model = build_model("cmn", "regression", dims, "LA", "quick")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch, length = 32, 20

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .config import IEMOCAP_EMOTIONS
+from .config import dataset_info
 from .metrics import headline
 from .results import RunResult
 from .data.split import SPLITS, DataBundle
@@ -39,10 +39,11 @@ def label_distribution(bundle: DataBundle, real_reference: dict | None = None, s
     """MOSEI: sentiment histogram per split (thirds), with real MOSEI test for comparison.
     IEMOCAP: class shares per split."""
     fig, ax = plt.subplots(figsize=(7, 3))
-    if bundle.dataset == "iemocap":
+    info = dataset_info(bundle.dataset)
+    if info.emotions:
         shares = pd.DataFrame([{"emotion": e, "split": name, "share": 100 * c / counts.sum()}
                                for name in SPLITS for counts in [bundle[name].labels.sum(axis=0)]
-                               for e, c in zip(IEMOCAP_EMOTIONS, counts)])
+                               for e, c in zip(info.classes, counts)])
         sns.barplot(shares, x="emotion", y="share", hue="split", ax=ax)
         ax.set_xlabel("")
         ax.set_ylabel("share of split %")
@@ -101,8 +102,8 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
     axes[-1].set_xlabel("word (aligned step)" + (" — dotted: ambiguous words (audio disambiguates)"
                                                  if cue is not None else ""))
     label = part.labels[index]
-    title = (IEMOCAP_EMOTIONS[int(np.argmax(label))] if bundle.dataset == "iemocap"
-             else f"sentiment {float(label):+.2f}")
+    info = dataset_info(bundle.dataset)
+    title = info.classes[int(np.argmax(label))] if info.emotions else f"sentiment {float(label):+.2f}"
     axes[0].set_title(f"{split} utterance {part.ids[index]}: {title}", fontsize=9)
     return save(fig, f"example_{bundle.dataset}", save_dir)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data.sources import data_dir
+from .metrics import label
 from .results import RunResult
 
 
@@ -42,7 +43,7 @@ def run_table(results: list[RunResult], metric: str) -> pd.DataFrame:
         values = [100 * v for v in r.scores(metric, percent=False)]
         rows.append({"model": r.label, "seeds": len(values),
                      "selected epochs": ", ".join(str(m.best_epoch) for m in r.members),
-                     f"test {metric} % per seed": ", ".join(f"{v:.1f}" for v in values),
+                     f"test {label(metric, r.dataset)} % per seed": ", ".join(f"{v:.1f}" for v in values),
                      "mean": round(100 * r.mean(metric), 1),
                      "std": round(100 * r.std(metric), 1),
                      "ensemble": round(100 * r.ensemble()[metric], 1),
@@ -85,7 +86,7 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
       validation ``metric`` from one epoch to the next (a stop on noise);
     * collapsed models: those whose every seed's test score is within ``tolerance`` points of
       the constant predictor's (``constant``, percent; default: the majority run's score
-      among ``summaries``), i.e. that predict a constant;
+      among ``results``), i.e. that predict a constant;
     * the spread between seeds: the model whose seeds differ most on the test ``metric``.
     """
     trained = [r for r in results if r.model != "majority" and r.trained]

@@ -37,7 +37,7 @@ import papermill
 from nbconvert import HTMLExporter
 
 from .atomic import write_json, write_text
-from .config import PRECISIONS
+from .config import PRECISIONS, synthetic_datasets
 from .data.sources import load_dataset, project_root
 from .studies import audit
 
@@ -62,11 +62,12 @@ def declared_parameters(path: Path) -> dict:
     return {name: spec["default"] for name, spec in papermill.inspect_notebook(str(path)).items()}
 
 
-def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iemocap"),
+def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: Path | None = None, source_dir: Path | None = None) -> list[Job]:
     """Which notebooks run, in which order, with which parameters."""
     source_dir = source_dir or notebooks_dir()
+    datasets = tuple(datasets or synthetic_datasets())
     paths = sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
@@ -159,7 +160,7 @@ def _data_sources(datasets, data, profile) -> dict:
     return sources
 
 
-def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iemocap"),
+def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path = "reports/quick", in_place: bool = False,
               source_dir: Path | None = None, precision: str = "fp32") -> int:
@@ -171,7 +172,8 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] = ("mosei", "iem
     before = os.environ.get("CMN_PRECISION")
     os.environ["CMN_PRECISION"] = precision
     try:
-        return _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir)
+        return _reproduce(profile, tuple(datasets or synthetic_datasets()), data, seeds, only, out, in_place,
+                          source_dir)
     finally:  # the kernels inherited it; this process gets its environment back
         if before is None:
             os.environ.pop("CMN_PRECISION")

@@ -7,9 +7,10 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-from .config import IEMOCAP_EMOTIONS
+from .config import dataset_info
 from .data.split import SPLITS, DataBundle
 from .data.synthetic import SUBSETS
+from .metrics import family_of
 
 
 def split_sizes(bundle: DataBundle) -> pd.DataFrame:
@@ -19,13 +20,14 @@ def split_sizes(bundle: DataBundle) -> pd.DataFrame:
 
 
 def label_summary(bundle: DataBundle) -> pd.DataFrame:
-    """MOSEI: sentiment statistics and the majority-class rates; IEMOCAP: class counts."""
+    """Sentiment: statistics and the majority-class rates; emotions: class counts."""
     rows = {}
+    info = dataset_info(bundle.dataset)
     for name in SPLITS:
         y = bundle[name].labels
-        if bundle.dataset == "iemocap":
+        if info.emotions:
             counts = y.sum(axis=0)
-            rows[name] = {**{e: int(c) for e, c in zip(IEMOCAP_EMOTIONS, counts)},
+            rows[name] = {**{e: int(c) for e, c in zip(info.classes, counts)},
                           "majority %": round(100 * counts.max() / counts.sum(), 1)}
         else:
             rows[name] = {"mean": round(float(y.mean()), 2), "std": round(float(y.std()), 2),
@@ -65,17 +67,19 @@ def nonfinite_table(bundle: DataBundle) -> pd.DataFrame:
 
 
 def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
-    """Bayes-optimal scores per modality subset (synthetic data only), in percent."""
+    """Bayes-optimal scores per modality subset (synthetic data only), in percent: every
+    metric of the data set's family that the generator computed a ceiling for, named as the
+    metric registry names it, each followed by its Monte Carlo standard error where known."""
     meta = bundle.meta.get("file_metadata", {})
     ceilings = meta.get("bayes_ceilings")
     if ceilings is None:
         return None
-    if bundle.dataset == "iemocap":
-        columns = {"accuracy": "4-class acc %", "accuracy_se": "± s.e.",
-                   "macro_f1": "macro-F1 %", "macro_f1_se": "± s.e. "}
-    else:
-        columns = {"acc2_has0": "Acc2 (>=0 vs <0) %", "acc2_has0_se": "± s.e.",
-                   "f1_has0": "F1 %", "acc2_non0": "Acc2 (non-zero) %", "f1_non0": "F1 (non-zero) %"}
+    columns = {}
+    for metric in family_of(bundle.dataset, dataset_info(bundle.dataset).default_head).metrics:
+        if metric.key in ceilings[SUBSETS[0]]:
+            columns[metric.key] = f"{metric.label} %"
+            if f"{metric.key}_se" in ceilings[SUBSETS[0]]:
+                columns[f"{metric.key}_se"] = f"{metric.label} ± s.e."
     table = pd.DataFrame({s: {label: 100 * ceilings[s][key] for key, label in columns.items()}
                           for s in SUBSETS}).T
     table.index.name = "modalities"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import write_text
+from .config import dataset_info
 from .metrics import table_metrics
 from .results import RunResult
 
@@ -39,7 +40,19 @@ REAL_MOSEI_TEST_NONNEG = 71.0  # 3,312 of 4,662 test segments (SDK standard fold
 
 # the paper's tables: Table 1 is IEMOCAP, Table 2 CMU-MOSEI; other data sets have no reported rows
 REPORTED = "reported (paper)"  # the kind of a results_frame row that the paper reports
-PAPER_TABLES = {"iemocap": ("table1_iemocap", PAPER_TABLE1), "mosei": ("table2_mosei", PAPER_TABLE2)}
+PAPER_ROWS = {1: PAPER_TABLE1, 2: PAPER_TABLE2}  # by the paper's table number (DatasetInfo.paper_table)
+
+
+def paper_table(dataset: str) -> int | None:
+    """The number of the paper's table that reports ``dataset`` (1: IEMOCAP, 2: MOSEI), or
+    None for a data set the paper does not report on."""
+    return dataset_info(dataset).paper_table
+
+
+def paper_rows(dataset: str) -> list[dict]:
+    """The rows the paper reports for ``dataset`` (empty for the others)."""
+    number = paper_table(dataset)
+    return PAPER_ROWS[number] if number is not None else []
 
 
 def table_columns(dataset: str) -> dict:
@@ -51,7 +64,8 @@ def table_columns(dataset: str) -> dict:
 def table_name(dataset: str) -> str:
     """The file name of ``dataset``'s table: the paper's table number where it has one
     (table1_iemocap, table2_mosei), else ``table_<dataset>``."""
-    return PAPER_TABLES[dataset][0] if dataset in PAPER_TABLES else f"table_{dataset}"
+    number = paper_table(dataset)
+    return f"table{number if number is not None else ''}_{dataset}"
 
 
 def _shown(metric, value: float | None) -> float | None:
@@ -88,8 +102,7 @@ def results_frame(dataset: str, results: list[RunResult], ceilings: dict | None 
     """
     columns = table_columns(dataset)
     rows = []
-    reported = PAPER_TABLES[dataset][1] if dataset in PAPER_TABLES else []
-    for row in reported:
+    for row in paper_rows(dataset):
         rows.append({"model": row["model"], "kind": REPORTED, "seeds": None,
                      **{c: row.get(c) for c in columns}})
     for result in results:
@@ -152,13 +165,13 @@ def reported_table(dataset: str, frame: pd.DataFrame | None = None) -> pd.DataFr
     columns = table_columns(dataset)
     rows = [{"Model": r["model"], **{m.label: "-" if r.get(c) is None else f"{r[c]:.1f}"
                                      for c, m in columns.items()}}
-            for r in (PAPER_TABLES[dataset][1] if dataset in PAPER_TABLES else [])]
+            for r in paper_rows(dataset)]
     table = pd.DataFrame(rows)
     if not table.empty:  # drop the columns the paper does not report
         table = table.loc[:, (table != "-").any(axis=0)]
-    table.attrs["data"] = (f"reported by the paper (real {dataset.upper()}, its "
-                           f"{'Table 1' if dataset == 'iemocap' else 'Table 2'}), not run here"
-                           if dataset in PAPER_TABLES else "")
+    number = paper_table(dataset)
+    table.attrs["data"] = (f"reported by the paper (real {dataset.upper()}, its Table {number}), not run here"
+                           if number is not None else "")
     return table
 
 

@@ -100,7 +100,7 @@ if "mosei" in shown:
 
 # %% tags=["nbval-ignore-output"]
 for d in datasets:
-    if d not in tables.PAPER_TABLES:
+    if tables.paper_table(d) is None:
         display(show(shown[d], f"reproduced here: {shown[d].attrs['data']}"))
 
 # %% [markdown]

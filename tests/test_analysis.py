@@ -278,8 +278,9 @@ def test_run_metrics_and_compare_to_ceilings_read_every_seed():
     bundle = SimpleNamespace(dataset="mosei", meta={"file_metadata": {"bayes_ceilings": {
         "L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}}})
     table = analysis.run_metrics(summary, keys=("acc2_has0", "mae"))
-    assert table.to_dict("list") == {"seed": [0, 1], "selected epoch": [3, 5], "acc2_has0 %": [80.0, 82.0],
-                                     "mae": [0.612, 0.6]}
+    assert table.to_dict("list") == {"seed": [0, 1], "selected epoch": [3, 5], "Acc2 %": [80.0, 82.0],
+                                     "MAE": [0.612, 0.6]}
+    assert list(analysis.run_metrics(summary)) == ["seed", "selected epoch", "Acc2 %", "MAE"]  # the table's columns
     shown = analysis.compare_to_ceilings(summary, bundle)
     assert shown.iloc[:, 1].tolist() == [81.0, 78.0, 90.0]
 

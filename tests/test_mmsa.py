@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from cmnlib import cli
+from cmnlib import cli, config
 from cmnlib.data import DataError, load_dataset
 from cmnlib.data import mmsa_pkl
 from cmnlib.data.errors import DataWarning
@@ -146,7 +147,9 @@ def test_published_hash_is_checked(tmp_path, monkeypatch):
     bundle = load(path, "mosi")
     assert bundle.meta["published"]["published_as"] == "MOSI/Processed/aligned_50.pkl"
     assert not bundle.meta["published"]["match"] and "NOT the published" in bundle.source_label
-    monkeypatch.setitem(mmsa_pkl.PUBLISHED_SHA256, "MOSI/Processed/aligned_50.pkl", mmsa_pkl.file_sha256(path))
+    mosi = config.DATASETS["mosi"]  # the published hash lives in the registry entry
+    monkeypatch.setitem(config.DATASETS, "mosi", replace(mosi, mmsa_files={**mosi.mmsa_files,
+                                                                           "aligned_50.pkl": mmsa_pkl.file_sha256(path)}))
     assert "MMSA's published file" in load(path, "mosi").source_label
     elsewhere = tmp_path / "mine.pkl"
     elsewhere.write_bytes(path.read_bytes())

@@ -99,10 +99,10 @@ def test_a_metric_added_in_one_place_appears_in_a_table_of_cached_runs(tiny_mose
     def median_error(predictions, labels):
         return float(np.median(np.abs(predictions - labels)))
 
-    family = metrics.FAMILIES["mosei"]
+    family = metrics.FAMILIES["sentiment"]
     added = metrics.Metric("median_ae", "MedAE", percent=False, higher_is_better=False, column="medae",
                            compute=median_error)
-    monkeypatch.setitem(metrics.FAMILIES, "mosei", replace(family, metrics=family.metrics + (added,)))
+    monkeypatch.setitem(metrics.FAMILIES, "sentiment", replace(family, metrics=family.metrics + (added,)))
     again = T.train_seeds(spec, bundle, 2, root=tmp_path, progress=False)  # read from the cache
     assert (cached.folder / "seed0" / "result.json").stat().st_mtime_ns == stamp  # not retrained
     frame = tables.results_frame("mosei", [again])

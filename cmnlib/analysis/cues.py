@@ -3,7 +3,6 @@ only the aligned audio disambiguates), per map and over seeds, and trained model
 scores against the Bayes ceilings (notebook 03)."""
 from __future__ import annotations
 
-import ast
 
 import numpy as np
 import pandas as pd
@@ -11,10 +10,10 @@ import torch
 
 from .. import findings
 from ..findings import Question
-from ..metrics import headline
+from ..metrics import headline, metric, table_metrics
 from ..data.loader import make_loader
 from ..data.split import Split
-from ..data.synthetic import MOSEI_TYPES, MoseiProcess, MoseiWorld
+from ..data.synthetic import MOSEI_TYPES, mosei_world
 from ..model.attention import capture_attention, padding_mask
 from ..model.cmn import CMN
 
@@ -225,18 +224,19 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
     return table.round(decimals) if decimals is not None else table
 
 
-def run_metrics(result, keys=("acc2_has0", "f1_has0", "acc2_non0", "acc2", "acc3", "f1", "mae",
-                               "corr")) -> pd.DataFrame:
-    """Test metrics of every seed of a run (:class:`cmnlib.results.RunResult`; percent, one
-    decimal; MAE and Corr with three), with each seed's selected epoch; no index."""
+def run_metrics(result, keys=None) -> pd.DataFrame:
+    """Test metrics of every seed of a run (:class:`cmnlib.results.RunResult`), with each
+    seed's selected epoch; no index. ``keys``: default the data set's table columns (the
+    metric registry); each named as the registry names it, rates in percent with one
+    decimal, MAE and Corr with three."""
+    chosen = [metric(k, result.dataset) for k in keys] if keys is not None else table_metrics(result.dataset)
     rows = []
-    for member, metrics in zip(result.members, result.metrics("test")):
+    for member, found in zip(result.members, result.metrics("test")):
         row = {"seed": member.seed, "selected epoch": member.best_epoch}
-        for k in keys:
-            if k in metrics:
-                value = float(metrics[k])
-                row[k if k in ("mae", "corr") else f"{k} %"] = round(value, 3) if k in ("mae", "corr") \
-                    else round(100 * value, 1)
+        for m in chosen:
+            if m.key in found:
+                value = float(found[m.key])
+                row[f"{m.label} %" if m.percent else m.label] = round(100 * value, 1) if m.percent else round(value, 3)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -305,19 +305,20 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     return out
 
 
-def compare_to_ceilings(result, bundle, metric: str | None = None) -> pd.DataFrame:
+def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
     """A trained model's mean test score over its seeds (a :class:`cmnlib.results.RunResult`)
     beside the Bayes ceilings of the synthetic data for language alone, audio alone and
-    language + audio, in %; no index. ``metric``: default the data set's headline; real data
-    has no ceiling rows."""
-    metric = metric or headline(bundle.dataset).key
+    language + audio, in %; no index. ``key``: the metric, default the data set's headline;
+    real data has no ceiling rows."""
+    shown = metric(key, bundle.dataset) if key is not None else headline(bundle.dataset)
+    column = f"{shown.label} %"
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
     n = len(result.members)
     rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
-             f"{metric} %": 100 * float(np.mean(result.scores(metric, percent=False)))}]
+             column: 100 * float(np.mean(result.scores(shown.key, percent=False)))}]
     for subset in ("L", "A", "LA"):
         if subset in ceilings:
-            rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", f"{metric} %": 100 * ceilings[subset][metric]})
+            rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", column: 100 * ceilings[subset][shown.key]})
     return pd.DataFrame(rows).round(1)
 
 
@@ -337,12 +338,9 @@ def word_types(bundle, split_name: str = "test") -> np.ndarray | None:
     vocabulary vector of the generator's world, which the file's metadata (process and seed)
     rebuilds exactly: each word is matched to its vector. A step that matches no vector (it
     cannot happen with the generator's own files) raises."""
-    meta = bundle.meta.get("file_metadata", {})
-    if meta.get("generator") != "cmnlib.data.synthetic" or meta.get("dataset") != "mosei":
+    world = mosei_world(bundle.meta.get("file_metadata", {}))
+    if world is None:
         return None
-    process = meta["process"]
-    process = MoseiProcess(**(ast.literal_eval(process) if isinstance(process, str) else process))
-    world = MoseiWorld.create(process, int(meta["seed"]))
     lookup = {np.round(vector.astype(np.float32), 4).tobytes(): t
               for t, vocab in enumerate(world.vocab) for vector in vocab}
     split = bundle[split_name]

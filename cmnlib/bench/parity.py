@@ -8,13 +8,14 @@ from pathlib import Path
 
 from .. import findings
 from ..atomic import write_json, write_text
+from ..config import synthetic_datasets
 from ..data import load_dataset
 from ..metrics import headline
 from ..precision import cpu_features
 from ..studies import precision as study
 
 
-def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"), seeds: int = 10,
+def run_parity(out: str | Path = "reports/bench", datasets=None, seeds: int = 10,
                profile: str = "quick", echo: bool = True, sources: dict | None = None) -> dict:
     """Train, judge and write the parity study; returns {dataset: {'data', 'scores',
     'seconds', 'findings'}}. ``sources``: dataset -> data path (default: the synthetic
@@ -24,7 +25,7 @@ def run_parity(out: str | Path = "reports/bench", datasets=("mosei", "iemocap"),
     results, lines = {}, [f"# bf16 against fp32 (CMN L+A, {profile} profile, {seeds} seeds)", "",
                           "CPU features: " + ", ".join(f"{k} {'yes' if v else 'no'}"
                                                        for k, v in cpu_features().items()) + ".", ""]
-    for dataset in datasets:
+    for dataset in datasets or synthetic_datasets():
         bundle = load_dataset(dataset, (sources or {}).get(dataset, "synthetic"), scale="quick")
         trained = study.train_precisions(bundle, profile, seeds, progress=echo)
         found = study.precision_findings(dataset, trained)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .. import runs
+from ..config import DEFAULT_DATASET
 from ..atomic import write_json, write_text
 from ..metrics import headline
 from ..data import load_dataset
@@ -34,7 +35,7 @@ def device_name(device: str) -> str:
 
 
 def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str = "cuda", precision: str = "auto",
-               dataset: str = "mosei", source: str = "synthetic", scale: str = "paper", profile: str = "paper",
+               dataset: str = DEFAULT_DATASET, source: str = "synthetic", scale: str = "paper", profile: str = "paper",
                processes: int | None = None, epochs: int | None = None, overrides: dict | None = None,
                root: str | Path | None = None, echo: bool = True) -> dict:
     """Train ``seeds`` CMN (L+A) seeds of ``profile`` on ``dataset`` (the synthetic set at

@@ -17,6 +17,7 @@ from torch import nn
 from torch import profiler
 from torch.utils import benchmark
 
+from ..config import DEFAULT_DATASET
 from ..data import load_dataset
 from ..data.loader import make_loader
 from ..model import build_model, compiled, count_flops
@@ -249,7 +250,7 @@ def worker_scaling(job: dict) -> dict:
 
 
 def _load_bundle(source: str, scale: str):
-    return load_dataset("mosei", source, scale=scale)
+    return load_dataset(DEFAULT_DATASET, source, scale=scale)
 
 
 def worker_data(job: dict) -> dict:

@@ -19,8 +19,6 @@ than ``EPSILON``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -28,6 +26,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..atomic import atomic_write
+from ..config import DATASETS, dataset_info
 from .errors import REAL_DATA_HINT, DataError
 from .split import (SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite,
                     validate_bundle)
@@ -69,9 +69,8 @@ def write_csd(path: str | Path, sequence: ComputationalSequence) -> Path:
     missing = [k for k in SDK_METADATA_KEYS if k not in metadata]
     if missing:
         raise ValueError(f"metadata lacks SDK keys {missing}")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as h5:
             root = h5.create_group(sequence.root_name)
             data = root.create_group("data")
@@ -82,11 +81,7 @@ def write_csd(path: str | Path, sequence: ComputationalSequence) -> Path:
             meta_group = root.create_group("metadata")
             for key, value in metadata.items():
                 meta_group.create_dataset(key, (1,), dtype=h5py.string_dtype(), data=[json.dumps(value)])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, write)
 
 
 def read_csd(path: str | Path) -> ComputationalSequence:
@@ -253,10 +248,10 @@ def find_sequences(folder: str | Path) -> dict[str, Path]:
 
 def load_folds(dataset: str) -> dict[str, set[str]]:
     """The SDK's standard folds (video ids) shipped in cmnlib/resources."""
-    key = {"mosei": "cmu_mosei", "mosi": "cmu_mosi"}.get(dataset)
+    key = dataset_info(check_dataset_name(dataset)).sdk_name
     if key is None:
         raise DataError(None, "no standard folds for this data set", key=dataset,
-                        expected="mosei or mosi", found=dataset)
+                        expected=" or ".join(d for d, i in DATASETS.items() if i.sdk_name), found=dataset)
     folds = json.loads(files("cmnlib.resources").joinpath("standard_folds.json").read_text())[key]
     return {split: set(ids) for split, ids in folds.items()}
 

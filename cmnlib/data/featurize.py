@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..config import dataset_info
+from ..atomic import atomic_write
+from ..config import DATASETS, dataset_info, mmsa_datasets
 from .errors import DataError, DataWarning
 from .mmsa_pkl import dataset_from_path
 from .split import SPLITS, check_dataset_name
@@ -209,7 +210,8 @@ class MiniLMWordEncoder:
 def infer_dataset(labels_csv: Path, splits: dict[str, list[Utterance]]) -> str:
     dataset = dataset_from_path(labels_csv.resolve())
     if dataset is None and any(u.unimodal for rows in splits.values() for u in rows):
-        dataset = "sims"  # only CH-SIMS has unimodal labels
+        # unimodal labels tell the data set that has them (CH-SIMS)
+        dataset = next((d for d in mmsa_datasets() if DATASETS[d].unimodal_labels), None)
     if dataset is None:
         raise DataError(labels_csv, "cannot tell the data set from the path or the columns; pass --dataset",
                         expected="MOSI, MOSEI or SIMS in a folder name, or label_T/A/V columns", found="neither")
@@ -275,10 +277,9 @@ def featurize(labels_csv: str | Path, out_dir: str | Path, dataset: str | None =
                                       "labels_csv": labels_csv.name, "labels_csv_sha256": csv_sha256,
                                       "max_words": max_words, "words": "first max_words, whitespace-separated"
                                       if info.language == "en" else "first max_words characters"})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{dataset}_text_minilm.pkl"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    return atomic_write(out_dir / f"{dataset}_text_minilm.pkl", lambda tmp: _pickle(payload, tmp))
+
+
+def _pickle(payload: dict, path: Path) -> None:
+    with open(path, "wb") as f:
         pickle.dump(payload, f, protocol=4)
-    tmp.replace(path)
-    return path

@@ -9,7 +9,7 @@ from .csd import find_sequences, read_csd
 from .errors import DataError
 from .mult_pkl import dataset_from_filename
 from .sources import file_digests, find_mmsa_file, read_pickle, real_source_label
-from ..config import IEMOCAP_EMOTIONS
+from ..config import DEFAULT_DATASET, dataset_info, mmsa_datasets
 from .split import SPLITS, DataBundle, load_bundle
 from .csd import build_word_aligned
 
@@ -36,9 +36,10 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
             lines.append(f"  {modality:<6} {str(array.shape):<18} {array.dtype}  "
                          f"length min/q1/median/q3/max {lengths.min()}/{q1:g}/{median:g}/{q3:g}/{lengths.max()}"
                          f" (mean {lengths.mean():.1f})" + PADDING_TEXT.get(side, ""))
-        if bundle.dataset == "iemocap":
+        info = dataset_info(bundle.dataset)
+        if info.emotions:
             counts = split.labels.sum(axis=0)
-            lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(IEMOCAP_EMOTIONS, counts)))
+            lines.append("  labels " + ", ".join(f"{e} {int(c)}" for e, c in zip(info.classes, counts)))
         else:
             y = split.labels
             for key in ("labels_T", "labels_A", "labels_V"):
@@ -104,10 +105,10 @@ def inspect_path(path: str | Path, dataset: str | None = None) -> list[str]:
     sequences = find_sequences(path)
     if sequences:
         lines = [f"folder of {len(sequences)} computational sequences: " + ", ".join(sequences)]
-        return lines + describe_bundle(build_word_aligned(path, dataset or "mosei"))
+        return lines + describe_bundle(build_word_aligned(path, dataset or DEFAULT_DATASET))
     pickles = [p for p in sorted(path.glob("*.pkl")) if dataset is None or dataset_from_filename(p) == dataset]
     if not pickles:
-        mmsa = [find_mmsa_file(path, d) for d in ([dataset] if dataset else ["mosi", "mosei", "sims"])]
+        mmsa = [find_mmsa_file(path, d) for d in ([dataset] if dataset else mmsa_datasets())]
         pickles = sorted({p for p in mmsa if p is not None})
     if not pickles:
         raise DataError(path, "no supported data in the folder",

@@ -42,20 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MODALITIES
+from ..config import DATASETS, MODALITIES, dataset_info, dataset_named_in, mmsa_datasets
 from .errors import DataError, DataWarning
 from .mult_pkl import padding_spans, safe_load_pickle, shift_left_padded_to_right
 from .split import SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite, validate_bundle
 
-# MMSA's README publishes the SHA-256 of each processed feature file.
-PUBLISHED_SHA256 = {
-    "MOSI/Processed/unaligned_50.pkl": "78e0f8b5ef8ff71558e7307848fc1fa929ecb078203f565ab22b9daab2e02524",
-    "MOSI/Processed/aligned_50.pkl": "d3994fd25681f9c7ad6e9c6596a6fe9b4beb85ff7d478ba978b124139002e5f9",
-    "MOSEI/Processed/unaligned_50.pkl": "ad8b23d50557045e7d47959ce6c5b955d8d983f2979c7d9b7b9226f6dd6fec1f",
-    "MOSEI/Processed/aligned_50.pkl": "45eccfb748a87c80ecab9bfac29582e7b1466bf6605ff29d3b338a75120bf791",
-    "SIMS/Processed/unaligned_39.pkl": "c9e20c13ec0454d98bb9c1e520e490c75146bfa2dfeeea78d84de047dbdd442f",
-}
-FILE_NAMES = ("aligned_50.pkl", "unaligned_50.pkl", "unaligned_39.pkl")
+
+
+def published_sha256() -> dict[str, str]:
+    """'MOSI/Processed/aligned_50.pkl' -> the SHA-256 MMSA's README publishes for it (from
+    the registry, :attr:`cmnlib.config.DatasetInfo.mmsa_files`)."""
+    return {f"{d.upper()}/Processed/{name}": digest for d in mmsa_datasets()
+            for name, digest in DATASETS[d].mmsa_files.items()}
+
+
+def file_names() -> tuple[str, ...]:
+    """MMSA's processed file names, aligned files first (CMN reads word-aligned data)."""
+    return tuple(dict.fromkeys(name for d in mmsa_datasets() for name in DATASETS[d].mmsa_files))
 LABEL_KEY = "regression_labels"
 SIMS_UNIMODAL = {"T": "regression_labels_T", "A": "regression_labels_A", "V": "regression_labels_V"}
 # MMSA keys this reader uses, or knows and deliberately leaves out
@@ -74,22 +77,21 @@ def dataset_from_path(path: str | Path) -> str | None:
     """'.../MOSEI/Processed/aligned_50.pkl' -> 'mosei' (from the folder names MMSA uses, or
     the file name); None when nothing tells."""
     for part in reversed(Path(path).parts):
-        name = part.lower()
-        for dataset in ("mosei", "mosi", "sims"):  # mosei first: 'mosei' is not 'mosi', but be explicit
-            if dataset in name:
-                return dataset
+        dataset = dataset_named_in(part, mmsa_datasets())
+        if dataset is not None:
+            return dataset
     return None
 
 
 def published_name(path: str | Path) -> str | None:
-    """The key of :data:`PUBLISHED_SHA256` that ``path`` names (folder and file, any case),
+    """The key of :func:`published_sha256` that ``path`` names (folder and file, any case),
     or None when it is not one of MMSA's published files."""
     path = Path(path)
     dataset = dataset_from_path(path)
-    if dataset is None or path.name not in FILE_NAMES:
+    if dataset is None or path.name not in file_names():
         return None
     key = f"{dataset.upper()}/Processed/{path.name}"
-    return key if key in PUBLISHED_SHA256 else None
+    return key if key in published_sha256() else None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -103,9 +105,8 @@ def check_published(path: str | Path, sha256: str | None = None) -> dict | None:
     name = published_name(path)
     if name is None:
         return None
-    found = sha256 or file_sha256(path)
-    return {"published_as": name, "expected": PUBLISHED_SHA256[name], "found": found,
-            "match": found == PUBLISHED_SHA256[name]}
+    found, expected = sha256 or file_sha256(path), published_sha256()[name]
+    return {"published_as": name, "expected": expected, "found": found, "match": found == expected}
 
 
 # --------------------------------------------------------------------------------------
@@ -244,9 +245,9 @@ def read_mmsa_pickle(path: str | Path, dataset: str | None = None, raw=None) -> 
         raise DataError(path, "cannot tell the data set from the path; pass dataset=",
                         expected="MOSI, MOSEI or SIMS in a folder or file name", found=str(path))
     check_dataset_name(dataset)
-    if dataset == "iemocap":
-        raise DataError(path, "MMSA files hold sentiment data sets", key="dataset",
-                        expected="mosi, mosei or sims", found="iemocap")
+    if not dataset_info(dataset).mmsa_files:
+        raise DataError(path, "MMSA publishes no processed files of this data set", key="dataset",
+                        expected=" or ".join(mmsa_datasets()), found=dataset)
     raw = safe_load_pickle(path) if raw is None else raw
     if not is_mmsa_layout(raw):
         raise DataError(path, "not an MMSA feature pickle", key="train/regression_labels",

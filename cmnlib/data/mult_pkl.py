@@ -16,14 +16,14 @@ from __future__ import annotations
 import importlib
 import json
 import pickle
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .errors import REAL_DATA_HINT, DataError, DataWarning
-from ..config import IEMOCAP_EMOTIONS, MODALITIES
+from ..config import MODALITIES, dataset_info, dataset_named_in, mult_datasets
 from .split import SPLITS, DataBundle, Split, check_dataset_name, replace_nonfinite, validate_bundle
 
 # (module, name) pairs that numpy arrays and scalars need to be rebuilt, and nothing more.
@@ -75,11 +75,7 @@ def safe_load_pickle(path: str | Path):
 
 def dataset_from_filename(path: str | Path) -> str | None:
     """'mosei_senti_data_noalign.pkl' -> 'mosei'; None when the name does not tell."""
-    name = Path(path).name.lower()
-    for pattern, dataset in (("mosei", "mosei"), ("iemocap", "iemocap"), ("mosi", "mosi")):
-        if re.search(pattern, name):
-            return dataset
-    return None
+    return dataset_named_in(Path(path).name, mult_datasets())
 
 
 def leading_padding(array: np.ndarray) -> np.ndarray:
@@ -147,12 +143,13 @@ def _labels_from_mult(dataset: str, labels, path, key: str) -> np.ndarray:
     if not isinstance(labels, np.ndarray):
         raise DataError(path, "labels are not a numpy array", key=key, expected="ndarray",
                         found=type(labels).__name__)
-    if dataset == "iemocap":
-        if labels.ndim != 3 or labels.shape[1:] != (len(IEMOCAP_EMOTIONS), 2):
-            raise DataError(path, "IEMOCAP labels have the wrong shape", key=key,
-                            expected="(N, 4, 2)", found=f"shape {labels.shape}")
+    info = dataset_info(dataset)
+    if info.emotions:
+        if labels.ndim != 3 or labels.shape[1:] != (len(info.classes), 2):
+            raise DataError(path, f"{dataset.upper()} labels have the wrong shape", key=key,
+                            expected=f"(N, {len(info.classes)}, 2)", found=f"shape {labels.shape}")
         if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=2) == 1).all()):
-            raise DataError(path, "IEMOCAP labels must be one-hot [absent, present] per emotion",
+            raise DataError(path, f"{dataset.upper()} labels must be one-hot [absent, present] per emotion",
                             key=key, expected="each (emotion) row one of [1,0] or [0,1]",
                             found="other values")
         return labels[:, :, 1].astype(np.int64)
@@ -270,8 +267,7 @@ def write_mult_pickle(path: str | Path, splits: dict[str, dict[str, np.ndarray]]
     payload: dict = {name: dict(part) for name, part in splits.items()}
     if metadata is not None:
         payload["metadata"] = json.dumps(metadata)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(payload, f, protocol=4)
-    tmp.replace(path)
-    return path
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            pickle.dump(payload, f, protocol=4)
+    return atomic_write(path, write)

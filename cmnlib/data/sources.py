@@ -19,14 +19,13 @@ from pathlib import Path
 
 from .csd import build_word_aligned
 from .errors import REAL_DATA_HINT, DataError
-from .mmsa_pkl import FILE_NAMES as MMSA_FILE_NAMES
-from .mmsa_pkl import check_published, is_mmsa_layout, read_mmsa_pickle
+from .mmsa_pkl import check_published, file_names, is_mmsa_layout, read_mmsa_pickle
 from .mult_pkl import dataset_from_filename, read_mult_pickle, safe_load_pickle
 from .split import DataBundle, check_dataset_name, load_bundle, save_bundle
+from ..config import dataset_info, synthetic_datasets
 from . import synthetic
 
 LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files). MMSA pickles needed no bump: no cache of one could exist before
-DEFAULT_FORMAT = {"mosei": "csd", "iemocap": "pkl"}  # so every default run uses both loaders
 
 
 def project_root() -> Path:
@@ -105,7 +104,7 @@ def find_mmsa_file(folder: Path, dataset: str) -> Path | None:
     """MMSA's file for ``dataset`` in ``folder``, ``folder/Processed`` or
     ``folder/<DATASET>/Processed`` (aligned_50 first: CMN reads word-aligned data)."""
     for base in (folder, folder / "Processed", folder / dataset.upper() / "Processed"):
-        for name in MMSA_FILE_NAMES:
+        for name in file_names():
             if (base / name).is_file():
                 return base / name
     return None
@@ -139,29 +138,35 @@ def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
 def load_dataset(dataset: str, source: str | Path = "synthetic", *, scale: str = "quick",
                  seed: int = 0, fmt: str | None = None, seq_len: int = 50, keep: str = "last",
                  cache: bool = True) -> DataBundle:
-    """Load ``dataset`` ('mosei', 'mosi', 'iemocap') from ``source`` as a canonical bundle.
+    """Load ``dataset`` (a name of the registry, :data:`cmnlib.config.DATASETS`: 'mosei',
+    'mosi', 'iemocap', 'sims') from ``source`` as a canonical bundle.
 
     Parameters
     ----------
-    source: 'synthetic' or a path to real files (MulT pickle, or a folder of ``.csd``).
+    source: 'synthetic' (the stand-in, for the data sets that have one) or a path to real
+        files: a MulT pickle, an MMSA processed pickle (``aligned_50.pkl``,
+        ``unaligned_50.pkl``, ``unaligned_39.pkl``, or a ``cmn featurize`` output), a folder
+        of SDK ``.csd`` files, or a folder holding one of those pickles (MMSA's
+        ``<NAME>/Processed/`` layout included).
     scale, seed: which synthetic set ('quick' or 'paper'); ignored for real files.
-    fmt: 'pkl' or 'csd' to choose the synthetic copy to read (default: MOSEI from ``.csd``,
-        IEMOCAP from its pickle); for real files the format is detected.
+    fmt: the synthetic copy to read, one of the data set's
+        :attr:`~cmnlib.config.DatasetInfo.synthetic_formats` (default: the first: MOSEI from
+        ``.csd``, IEMOCAP from its MulT pickle, so the default runs use both loaders); for
+        real files the format is detected.
     seq_len, keep: word-aligned length and which words to keep when building from ``.csd``.
     cache: read/write the HDF5 cache under ``data/cache``.
     """
-    check_dataset_name(dataset)
+    info = dataset_info(check_dataset_name(dataset))
     if str(source) == "synthetic":
-        if dataset not in synthetic.SPLIT_SIZES:
+        if not info.synthetic_formats:
             raise DataError(None, "no synthetic stand-in for this data set", key=dataset,
-                            expected="mosei or iemocap", found=dataset)
+                            expected=" or ".join(synthetic_datasets()), found=dataset)
+        fmt = fmt or info.synthetic_formats[0]
+        if fmt not in info.synthetic_formats:
+            raise DataError(None, f"the synthetic {dataset.upper()} set is not written as {fmt}", key=dataset,
+                            expected=" or ".join(f"fmt={f!r}" for f in info.synthetic_formats), found=f"fmt={fmt!r}")
         folder = ensure_synthetic(dataset, scale, seed)
-        fmt = fmt or DEFAULT_FORMAT[dataset]
-        if fmt == "csd" and dataset != "mosei":
-            raise DataError(folder, "the synthetic IEMOCAP set exists only as a MulT pickle",
-                            expected="fmt='pkl'", found="fmt='csd'")
-        path = folder if fmt == "csd" else folder / (
-            "mosei_senti_data.pkl" if dataset == "mosei" else "iemocap_data.pkl")
+        path = folder if fmt == "csd" else folder / info.mult_file
         label = f"SYNTHETIC {dataset.upper()}-like stand-in (scale={scale}, seed={seed}, read from {fmt})"
     else:
         fmt, path = detect_format(Path(source), dataset)

@@ -19,8 +19,6 @@ the on-disk cache under ``data/cache``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,18 +26,18 @@ import h5py
 import numpy as np
 
 from .. import config
-from ..config import IEMOCAP_EMOTIONS, MODALITIES
+from ..config import MODALITIES
+from ..atomic import atomic_write
 from .errors import DataError
 
 SPLITS = ("train", "valid", "test")
-DATASETS = tuple(config.DATASETS)
 
 
 def check_dataset_name(dataset: str) -> str:
     """Return ``dataset`` if it is known, else raise a DataError listing the known ones."""
-    if dataset not in DATASETS:
+    if dataset not in config.DATASETS:
         raise DataError(None, f"unknown dataset name {dataset!r}",
-                        expected=f"one of {', '.join(DATASETS)}", found=repr(dataset))
+                        expected=f"one of {', '.join(config.DATASETS)}", found=repr(dataset))
     return dataset
 
 
@@ -175,19 +173,21 @@ def validate_bundle(bundle: DataBundle, path: str | Path | None) -> None:
 def _validate_labels(dataset: str, split: Split, path) -> None:
     key = f"{split.name}/labels"
     labels = split.labels
-    if dataset == "iemocap":
-        if labels.ndim != 2 or labels.shape[1] != len(IEMOCAP_EMOTIONS):
-            raise DataError(path, "IEMOCAP labels have the wrong shape", key=key,
-                            expected="(N, 4) one-vs-rest emotions (or (N, 4, 2) in MulT files)",
+    info = config.dataset_info(dataset)
+    if info.emotions:
+        k = len(info.classes)
+        if labels.ndim != 2 or labels.shape[1] != k:
+            raise DataError(path, f"{dataset.upper()} labels have the wrong shape", key=key,
+                            expected=f"(N, {k}) one-vs-rest emotions (or (N, {k}, 2) in MulT files)",
                             found=f"shape {labels.shape}")
         if not np.isin(labels, (0, 1)).all():
-            raise DataError(path, "IEMOCAP labels must be 0/1", key=key, expected="values in {0, 1}",
+            raise DataError(path, f"{dataset.upper()} labels must be 0/1", key=key, expected="values in {0, 1}",
                             found=f"values {np.unique(labels)[:5].tolist()}")
     else:
         if labels.ndim != 1:
             raise DataError(path, "sentiment labels have the wrong shape", key=key,
                             expected="(N,) (or (N, 1, 1) in MulT files)", found=f"shape {labels.shape}")
-        low, high = config.dataset_info(dataset).label_range
+        low, high = info.label_range
         if not np.isfinite(labels).all():
             raise DataError(path, "sentiment labels contain NaN or inf", key=key,
                             expected=f"finite values in [{low:g}, {high:g}]",
@@ -220,11 +220,7 @@ CACHE_FORMAT_VERSION = 1
 
 def save_bundle(bundle: DataBundle, path: str | Path) -> Path:
     """Write ``bundle`` to HDF5 atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["cmnlib_cache_format"] = CACHE_FORMAT_VERSION
             h5.attrs["dataset"] = bundle.dataset
@@ -241,11 +237,7 @@ def save_bundle(bundle: DataBundle, path: str | Path) -> Path:
                         group.create_dataset(f"extras/{key}", data=array.astype(object), dtype=h5py.string_dtype())
                     else:
                         group.create_dataset(f"extras/{key}", data=array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, write)
 
 
 def _decoded(array: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ def build_model(name: str, head: str, input_dims: dict, modalities: str = "LA",
     if name == "mult":
         # MulT's constructor takes the feature sizes of all three modalities; those the
         # model does not use default to the standard MOSEI/IEMOCAP files' sizes
-        dims = {**config.DATASETS["mosei"].feature_dims, **input_dims}
+        dims = {**config.DATASETS[config.DEFAULT_DATASET].feature_dims, **input_dims}
         mult = MulTConfig(orig_d_l=dims["text"], orig_d_a=dims["audio"], orig_d_v=dims["vision"],
                           output_dim=output_size(head), modalities=modalities, **{**sizes.mult, **overrides})
         return MulTModel(mult, head)

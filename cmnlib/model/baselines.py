@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ..config import DATASETS, parse_modalities
+from ..config import DATASETS, DEFAULT_DATASET, parse_modalities
 from . import heads
 from .attention import word_aligned
 from .mult import MulT, MulTConfig
@@ -51,7 +51,7 @@ class LSTMConfig:
     concatenated step by step; word-aligned data only)."""
 
     modalities: str = "L"
-    input_dims: dict = field(default_factory=lambda: dict(DATASETS["mosei"].feature_dims))
+    input_dims: dict = field(default_factory=lambda: dict(DATASETS[DEFAULT_DATASET].feature_dims))
     hidden: int = 128
     dropout: float = 0.1
     head: str = "regression"

@@ -13,13 +13,13 @@ import math
 import torch
 from torch import nn
 
-from ..config import DATASETS
+from ..config import DATASETS, DEFAULT_DATASET
 from . import heads as H
 from .attention import MASK_FILL
 from .cmn import CMN, CMNConfig
 
 
-DIMS = DATASETS["mosei"].feature_dims  # MOSEI-like feature sizes
+DIMS = DATASETS[DEFAULT_DATASET].feature_dims  # MOSEI-like feature sizes
 
 
 # ======================================================================================

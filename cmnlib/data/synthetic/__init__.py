@@ -33,13 +33,26 @@ loaders' replacement and counting are exercised.
 Both sets are written at the real dimensions (300/74/35) and lengths (MOSEI 50 steps,
 IEMOCAP 20) and, at ``scale='paper'``, the real split sizes.
 """
+import ast
+
 from .ceilings import MONTE_CARLO_SAMPLES, f1_from_confusion, iemocap_ceilings, mosei_ceilings
 from .process import (AMBIGUOUS, MOSEI_TYPES, NEGATIVE, POSITIVE, SEQ_LEN, SUBSETS, IemocapProcess, IemocapWorld, MoseiProcess, MoseiWorld,
                       iemocap_posterior, mosei_posterior, sample_iemocap, sample_mosei)
 from .writers import (GENERATOR_VERSION, SPLIT_SIZES, generate, generate_iemocap, generate_mosei,
                       n_words_sampler)
 
+
+def mosei_world(file_metadata: dict) -> MoseiWorld | None:
+    """The MOSEI-like generator's world (vocabulary and all) that wrote a file with this
+    metadata, rebuilt from its process and seed; None for any other file (real data, the
+    IEMOCAP-like generator)."""
+    if file_metadata.get("generator") != "cmnlib.data.synthetic" or file_metadata.get("dataset") != "mosei":
+        return None
+    process = file_metadata["process"]
+    process = MoseiProcess(**(ast.literal_eval(process) if isinstance(process, str) else process))
+    return MoseiWorld.create(process, int(file_metadata["seed"]))
+
 __all__ = ["SUBSETS", "GENERATOR_VERSION", "SPLIT_SIZES", "SEQ_LEN", "MONTE_CARLO_SAMPLES", "MoseiProcess",
            "MoseiWorld", "IemocapProcess", "IemocapWorld", "sample_mosei", "sample_iemocap", "mosei_posterior",
            "iemocap_posterior", "mosei_ceilings", "iemocap_ceilings", "f1_from_confusion", "n_words_sampler", "generate", "generate_mosei",
-           "generate_iemocap", "AMBIGUOUS", "NEGATIVE", "POSITIVE", "MOSEI_TYPES"]
+           "generate_iemocap", "AMBIGUOUS", "NEGATIVE", "POSITIVE", "MOSEI_TYPES", "mosei_world"]
