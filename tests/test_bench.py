@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cmnlib import bench
+from cmnlib.bench.report import _quick_section
 from cmnlib.data import load_dataset
 from cmnlib.model import CMN, CMNConfig
 from cmnlib.model.attention import dropout, mcan_layer_norm
@@ -91,7 +92,7 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
                               isolate=False, echo=False, precision="bf16")
     written = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert set(written) == {"meta", "gemm", "gemm_bf16", "equality", "training", "speedup", "speedup_bf16",
-                            "scaling", "data", "epoch"}
+                            "scaling", "data", "epoch", "quick_profile", "notebook_times"}
     bf16_ab = written["speedup_bf16"][0]
     assert bf16_ab["fast_precision"] == "bf16" and bf16_ab["ratio"] > 0
     assert "optimizer (Adam)" in bf16_ab["profile_s"]["fast"]  # the fused kernel is counted as Adam
@@ -122,6 +123,26 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     else:
         assert bf16_ab["fused_kernels"].startswith("eager (") and "(MCAN LayerNorm) ran eager (" in table
     assert results["meta"]["mode"] == "tiny"
+    # the quick-profile section: one row per planned model, a profile whose shares add up
+    quick = written["quick_profile"]
+    assert [(r["model"], r["modalities"]) for r in quick["rows"]] == [("cmn", "LA"), ("lstm_l", "L")]
+    for row in quick["rows"]:
+        assert row["step_s"] > 0 and row["samples_per_s"] > 0 and 0 < row["gemm_fraction"]
+        assert row["steps_per_epoch"] == -(-60 // 64) and sum(row["profile_s"].values()) > 0
+    assert "## The quick profile: the steps the notebooks train" in table and "| cmn (LA) |" in table
+
+
+def test_notebook_times_read_the_reproduce_manifest(tmp_path):
+    assert bench.notebook_times(tmp_path / "absent.json") is None
+    manifest = {"total_seconds": 12.5, "git_commit": "abc", "notebooks": [
+        {"notebook": "01_data.ipynb", "seconds": 2.0, "status": "ok"},
+        {"notebook": "02_sa.ipynb", "seconds": 10.5, "status": "skipped"}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    times = bench.notebook_times(tmp_path / "manifest.json")
+    assert times["total_seconds"] == 12.5 and [n["seconds"] for n in times["notebooks"]] == [2.0, 10.5]
+    section = "\n".join(_quick_section({"quick_profile": {"gemm_peak_1thread": 100.0, "rows": []},
+                                        "notebook_times": times}))
+    assert section.count("02_sa.ipynb") == 1 and "12 s in all" in section
 
 
 def test_bench_precisions_follow_the_cpu(monkeypatch):

@@ -44,18 +44,20 @@ from pathlib import Path
 import torch
 
 from .. import options
+from ..data.sources import project_root
 from ..precision import cpu_features
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .parity import run_parity
 from .seeds import time_seeds
 from .report import markdown
-from .workers import (PLANS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch, worker_gemm,
-                      worker_scaling, worker_train)
+from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
+                      worker_gemm, worker_quick, worker_scaling, worker_train)
 
 __all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
-           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch"]
+           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick",
+           "QUICK_MODELS", "quick_profile", "notebook_times"]
 
 
 
@@ -145,6 +147,11 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
         results["training"].append(row)
     stage("training")
 
+    say("the quick profile's training steps ...")
+    results["quick_profile"] = quick_profile(plan, base, data_source, isolate, say)
+    results["notebook_times"] = notebook_times()
+    stage("quick profile")
+
     results["speedup"] = []
     for label, profile, overrides in plan["profiles"][:plan.get("ab_profiles")]:
         for i, lengths in enumerate(plan["lengths"]):
@@ -201,6 +208,36 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
     say(table)
     say(f"written to {out / 'bench.json'} and {out / 'bench.md'}")
     return results
+
+
+def quick_profile(plan: dict, base: dict, source: str = "synthetic", isolate: bool = True, say=print) -> dict:
+    """The quick profile's training step of every model the notebooks train, each in its
+    own process with one thread (as the trainer's workers run), against a one-thread GEMM
+    peak measured in the same run (:func:`cmnlib.bench.workers.worker_quick`)."""
+    peak = spawn(worker_gemm, {**base, "threads": 1, "n": 1024}, isolate)["gflops"]
+    rows = []
+    for name, modalities in plan["quick_models"]:
+        say(f"  {name} ({modalities}) ...")
+        job = {**base, "threads": 1, "model": (name, modalities), "source": source, "steps": plan["quick_steps"],
+               "overrides": plan.get("quick_overrides", {}).get(name, {})}
+        row = spawn(worker_quick, job, isolate)
+        rows.append({**row, "gemm_fraction": row["train_gflops"] / peak})
+    return {"gemm_peak_1thread": peak, "rows": rows}
+
+
+def notebook_times(manifest: str | Path = "reports/quick/manifest.json") -> dict | None:
+    """Seconds per notebook of the last ``make reproduce`` (its manifest), with whether
+    its runs were trained then or read from the cache (a manifest records neither; the total
+    says which: a first run trains every model). None without a manifest."""
+    path = Path(manifest)
+    if not path.is_absolute():
+        path = project_root() / path
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text())
+    return {"manifest": str(path), "total_seconds": found.get("total_seconds"), "git_commit": found.get("git_commit"),
+            "notebooks": [{"notebook": r["notebook"], "seconds": r.get("seconds"), "status": r["status"]}
+                          for r in found.get("notebooks", [])]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,7 @@ def markdown(results: dict) -> str:
                   "torch.profiler self CPU time of the operators on the calling thread, seconds):", "",
                   _table([{"kind": k, "reference": f"{s['profile_s']['reference'].get(k, 0):.3f}",
                            "fast": f"{s['profile_s']['fast'].get(k, 0):.3f}"} for k in kinds])]
+    lines += _quick_section(results)
     lines += ["", "## Cost against sequence length (forward + backward per batch)", "",
               _table([{"model": r["model"], "text": str(r["text_length"]), "audio": str(r["audio_length"]),
                        "s per batch": f"{r['fwd_bwd_s']:.3f}", "relative to the first": f"{r['relative']:.1f}x"}
@@ -141,3 +142,34 @@ def markdown(results: dict) -> str:
                   + f" (one process, steps alternating); training on the data as the trainer does it "
                   f"{_f(e['ratio'], 2)}x.", ""]
     return "\n".join(lines)
+
+
+def _quick_section(results: dict) -> list[str]:
+    """The quick profile's training steps, per model, and the notebooks' times."""
+    quick = results.get("quick_profile")
+    if not quick:
+        return []
+    rows = quick["rows"]
+    kinds = list(dict.fromkeys(k for r in rows for k in r["profile_s"]))
+    lines = ["", "## The quick profile: the steps the notebooks train", "",
+             "Each model in its own process, one thread (as the trainer's workers run), on its real length-bucketed "
+             f"batches of the MOSEI-like quick train split; median step. GEMM peak with one thread: "
+             f"**{_f(quick['gemm_peak_1thread'])} GFLOP/s**. 'batch 4 / batch 64' is the share of the step that "
+             "does not shrink with the batch (the cost per operator, not per sample).", "",
+             _table([{"model": f"{r['model']} ({r['modalities']})", "step ms": _f(1e3 * r["step_s"]),
+                      "samples/s": _f(r["samples_per_s"], 0), "batch 4 / batch 64": f"{100 * r['fixed_share']:.0f}%",
+                      "of GEMM peak": f"{100 * r['gemm_fraction']:.0f}%",
+                      "one epoch s": _f(r["epoch_s"]), "mean lengths": ", ".join(
+                          f"{m[0].upper()} {t}" for m, t in r["mean_lengths"].items())} for r in rows]), "",
+             "Where each step's time goes (torch.profiler self CPU time by kind of operator, share of the step):", "",
+             _table([{"kind": k, **{f"{r['model']} ({r['modalities']})":
+                                    f"{100 * r['profile_s'].get(k, 0) / (sum(r['profile_s'].values()) or 1):.0f}%"
+                                    for r in rows}} for k in kinds])]
+    times = results.get("notebook_times")
+    if times:
+        lines += ["", f"The notebooks of the last `make reproduce` ({times['manifest']}, commit "
+                  f"{times.get('git_commit')}; {_f(times['total_seconds'], 0)} s in all; a first run trains every "
+                  "model, a later one reads them from the cache):", "",
+                  _table([{"notebook": n["notebook"], "s": _f(n["seconds"]), "status": n["status"]}
+                          for n in times["notebooks"]])]
+    return lines

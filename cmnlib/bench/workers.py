@@ -24,22 +24,29 @@ from ..model import build_model, compiled, count_flops
 from ..model import heads as H
 from ..model.reference import DIMS, make_batch, reference_from
 from ..precision import adam, autocast
+from ..spec import TRAIN_PROFILES
+from ..train import train_step
 
 
 # A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).
 TINY_CMN = dict(hidden=16, layers=1, heads=2, ff_size=24)
+# the models the notebooks train at the quick profile (the rows of Tables 1-2)
+QUICK_MODELS = (("cmn", "LA"), ("cmn", "LAV"), ("mult", "LAV"), ("ef_lstm", "LAV"), ("lstm_l", "L"), ("lstm_a", "A"),
+                ("lstm_v", "V"))
 PLANS = {
     "default": dict(batch=32, lengths=[(30, 50), (50, 50)], profiles=[("paper", "paper", {}), ("quick", "quick", {})],
                     mult=("paper", {}), warmup=2, steps=5, ab_steps=4, latency_reps=(10, 3),
-                    scaling=[50, 100, 200, 500], scaling_steps=(1, 1), epoch_batches=6, profile_steps=1),
+                    scaling=[50, 100, 200, 500], scaling_steps=(1, 1), epoch_batches=6, profile_steps=1,
+                    quick_models=QUICK_MODELS, quick_steps=12),
     "quick": dict(batch=32, lengths=[(30, 50)], profiles=[("paper", "paper", {})],
                   mult=("paper", {}), warmup=1, steps=2, ab_steps=2, latency_reps=(3, 1),
                   scaling=[50, 100], scaling_steps=(1, 1), epoch_batches=2, profile_steps=0,
-                  epoch_fast_plain=False),
+                  epoch_fast_plain=False, quick_models=QUICK_MODELS, quick_steps=4),
     # for the tests: tiny models, seconds
     "tiny": dict(batch=4, lengths=[(6, 8)], profiles=[("tiny", "quick", TINY_CMN)], mult=("quick", {"layers": 1}),
                  warmup=1, steps=1, ab_steps=1, latency_reps=(1, 1), scaling=[8, 16], scaling_steps=(0, 1),
-                 epoch_batches=1, profile_steps=1),
+                 epoch_batches=1, profile_steps=1, quick_models=(("cmn", "LA"), ("lstm_l", "L")), quick_steps=1,
+                 quick_overrides={"cmn": TINY_CMN}),
 }
 
 
@@ -184,6 +191,54 @@ def _profile_step(fn) -> dict:
             continue
         kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total / 1e6
     return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def worker_quick(job: dict) -> dict:
+    """The training step of one model as the quick profile trains it: its real,
+    length-bucketed batches of the MOSEI-like train split (batch 64), the trainer's step and
+    Adam, one thread (as the trainer's workers run). Median step time, the same model at
+    batch 4 (what does not shrink with the batch: per-operator cost), where the step's time
+    goes by kind of operator, and the achieved fraction of a one-thread GEMM peak."""
+    _threads(job)
+    settings = TRAIN_PROFILES["quick"]
+    bundle = _load_bundle(job["source"], "quick")
+    name, modalities = job["model"]
+    torch.manual_seed(0)
+    model = build_model(name, "regression", bundle.feature_dims, modalities, "quick", **job.get("overrides", {}))
+    optimizer = adam(model.parameters(), "fp32", settings.lr)
+    model.train()
+
+    def batches(size):
+        return list(make_loader(bundle["train"], modalities, "regression", size, shuffle=True, seed=1, bucket=True))
+
+    full, small = batches(settings.batch_size), batches(4)
+    reps = job["steps"]
+
+    def timed(group):
+        group = group * -(-(2 + reps) // len(group))  # a small split: its batches again
+        for batch in group[:2]:  # warm-up
+            train_step(model, optimizer, "regression", batch)
+        times = []
+        for batch in group[2:2 + reps]:
+            start = time.perf_counter()
+            train_step(model, optimizer, "regression", batch)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), group[2:2 + reps]
+
+    step_s, used = timed(full)
+    small_s, _ = timed(small)
+    profile_s = _profile_step(lambda: train_step(model, optimizer, "regression", used[0]))
+    lengths = {m: round(float(sum(float(b["lengths"][m].float().mean()) for b in used) / len(used)))
+               for m in used[0]["lengths"]}
+    flops = count_flops(model, bundle.feature_dims, {m: max(1, t) for m, t in lengths.items()}) \
+        if name != "majority" else 0
+    samples = statistics.mean(int(b["target"].shape[0]) for b in used)
+    per_epoch = -(-len(bundle["train"]) // settings.batch_size)
+    return {"model": name, "modalities": modalities, "step_s": step_s, "batch": settings.batch_size,
+            "samples_per_s": samples / step_s, "step_s_batch4": small_s, "fixed_share": small_s / step_s,
+            "profile_s": profile_s, "train_gflops": 3 * flops * samples / step_s / 1e9,
+            "epoch_s": per_epoch * step_s, "steps_per_epoch": per_epoch, "epochs": settings.epochs,
+            "mean_lengths": lengths, "threads": torch.get_num_threads(), "load": load_average()}
 
 
 def worker_ab(job: dict) -> dict:
