@@ -3,7 +3,8 @@
 Commands: ``synth`` (write a synthetic set in the real formats), ``inspect`` (validate
 and describe data), ``featurize`` (transcripts and labels to a text-only data set),
 ``train`` (train models and ensembles), ``reproduce`` (run the notebook sequence into
-reports/), ``bench`` (speed and memory benchmark).
+reports/), ``runs`` (the trained runs on disk; pruning), ``bench`` (speed and memory
+benchmark).
 
 Each command imports what it needs inside its function, on purpose: ``cmn --help`` and
 ``cmn inspect`` answer without loading torch, papermill or the benchmark.
@@ -59,17 +60,25 @@ def _overrides(pairs: list[str]) -> dict:
 def _cmd_train(args) -> int:
     from .data import load_dataset
     from .data.errors import DataError
+    from .metrics import is_percent, metric
     from .model import build_model
+    from .results import summary_name
     from .train import TRAIN_PROFILES, RunSpec, train_seeds
     try:
         bundle = load_dataset(args.dataset, args.data, scale=args.scale)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:  # the data may lack a modality: choose what it has, or say which flag to change
+        modalities, chosen = options.choose_modalities(args.model, args.modalities, bundle["train"].modalities,
+                                                       args.data or bundle.source_label)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     train_config = TRAIN_PROFILES[args.profile]
     changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                                   ("device", args.device), ("precision", args.precision)) if v is not None}
-    spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=args.modalities,
+    spec = RunSpec(model=args.model, dataset=args.dataset, head=args.head, modalities=modalities,
                    profile=args.profile, model_overrides=_overrides(args.set),
                    train=replace(train_config, **changes))
     try:  # a bad --set or modality subset: one clear line before any training starts
@@ -77,21 +86,31 @@ def _cmd_train(args) -> int:
         build_model(resolved.model, resolved.head, bundle.feature_dims, resolved.modalities,
                     resolved.profile, **resolved.model_overrides)
     except (TypeError, ValueError) as error:
-        print(f"error: cannot build {args.model} with modalities={args.modalities!r}, "
+        print(f"error: cannot build {args.model} with modalities={modalities!r}, "
               f"--set {args.set}: {error}", file=sys.stderr)
         return 2
     seeds = args.seeds if args.seeds is not None else config.default_seeds(args.profile)
-    print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s)")
+    print(f"training {spec.label} on {bundle.source_label}, {seeds} seed(s) ({chosen})")
     result = train_seeds(spec, bundle, seeds, root=Path(args.out) if args.out else None)
     names = result.metric_names()
     metric_keys = [k for k in config.dataset_info(args.dataset).key_metrics if k in names]
     metric_keys = metric_keys or names[:3]  # another head than the data set's default
+
+    def shown(key: str, value: float) -> str:
+        name = metric(key, args.dataset).label + (" (has 0)" if key.endswith("_has0") else "")
+        return f"{name} {100 * value:.1f}" if is_percent(key) else f"{name} {value:.3f}"
+
     for member, found in zip(result.members, result.metrics()):
-        values = ", ".join(f"{k} {found[k]:.4f}" for k in metric_keys)
+        values = ", ".join(shown(k, found[k]) for k in metric_keys)
         print(f"  seed {member.seed}: best epoch {member.best_epoch}/{member.epochs_run}, test {values}")
-    print("  mean ± std: " + ", ".join(f"{k} {result.mean(k):.4f} ± {result.std(k):.4f}" for k in metric_keys))
-    print("  ensemble:   " + ", ".join(f"{k} {result.ensemble()[k]:.4f}" for k in metric_keys))
-    print(f"  written to {result.folder} (ensemble.json, seed*/result.json, checkpoints)")
+    print("  mean ± std: " + ", ".join(f"{shown(k, result.mean(k))} ± "
+                                        f"{(100 if is_percent(k) else 1) * result.std(k):.{1 if is_percent(k) else 3}f}"
+                                        for k in metric_keys))
+    print("  ensemble:   " + ", ".join(shown(k, result.ensemble()[k]) for k in metric_keys))
+    if any(k.endswith(("_has0", "_non0")) for k in metric_keys):
+        print("  (has 0: non-negative against negative over every utterance; non-zero: positive against negative, "
+              "utterances labelled 0 left out; rates in percent)")
+    print(f"  written to {result.folder} ({summary_name(result.seeds)}, seed*/result.json, checkpoints)")
     return 0
 
 
@@ -110,8 +129,37 @@ def _cmd_featurize(args) -> int:
     except (DataError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    dataset = Path(path).name.split("_text_")[0]  # featurize names its file <dataset>_text_<encoder>.pkl
     print(f"wrote {path}")
-    print(f"  train on it: cmn train --dataset <its data set> --data {path} --model lstm_l")
+    print(f"  train on it: cmn train --dataset {dataset} --data {path} --model cmn --modalities L")
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from .inventory import inventory, prune
+    from .train import runs_root
+    root = Path(args.root) if args.root else runs_root()
+    if args.prune or args.prune_stale:
+        table = inventory(root)
+        names = list(args.prune) + (list(table.loc[table.state != "current", "run"]) if args.prune_stale else [])
+        try:
+            removed = prune(root, list(dict.fromkeys(names)))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        for folder in removed:
+            print(f"removed {folder}")
+        print(f"{len(removed)} run folder(s) removed from {root}")
+        return 0
+    table = inventory(root)
+    if table.empty:
+        print(f"no runs in {root}")
+        return 0
+    print(table.to_markdown(index=False))
+    stale = int((table.state != "current").sum())
+    print(f"\n{len(table)} run folder(s) in {root}, {table.MB.sum():.1f} MB"
+          + (f"; {stale} stale (trained by an earlier trainer or loader and never read again: "
+             f"cmn runs --prune-stale removes them)" if stale else ""))
     return 0
 
 
@@ -158,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
     repro.add_argument("--profile", choices=list(config.PROFILES), default="quick")
     repro.add_argument("--dataset", default=",".join(config.synthetic_datasets()),
-                       help=f"comma-separated, from {', '.join(config.DATASETS)} (default: %(default)s)")
-    repro.add_argument("--data", default=None, help="path to real files (default: synthetic)")
+                       help=f"comma-separated, from {', '.join(config.DATASETS)} (default: %(default)s, the "
+                            "synthetic stand-ins)")
+    repro.add_argument("--data", default=None,
+                       help="path to real files, relative to this folder or absolute (default: synthetic)")
     repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")
     repro.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
@@ -167,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
     repro.set_defaults(func=_cmd_reproduce)
+
+    runs = sub.add_parser("runs", help="list the trained runs on disk, or prune the ones you name")
+    runs.add_argument("--root", default=None, help="runs folder (default: data/runs, or $CMN_RUNS_DIR)")
+    runs.add_argument("--prune", nargs="+", default=[], metavar="RUN", help="remove these run folders (by name)")
+    runs.add_argument("--prune-stale", action="store_true",
+                      help="remove every stale run folder (its name no longer matches its spec: never read again)")
+    runs.set_defaults(func=_cmd_runs)
 
     bench = sub.add_parser("bench", help="speed and memory benchmark (CMN fast vs plain reference, MulT, data)")
     options.add_bench_options(bench)

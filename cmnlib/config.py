@@ -58,7 +58,8 @@ class DatasetInfo:
     label_range: tuple[float, float] = (-3.0, 3.0)
     metrics: str = "sentiment"            # which metric family scores its default head (cmnlib.metrics.FAMILIES)
     language: str = "en"
-    key_metrics: tuple[str, ...] = ("acc2_has0", "f1_has0", "mae")  # what `cmn train` prints
+    # what `cmn train` prints (MOSI/MOSEI: both Acc2 conventions, F1, MAE, Corr, Acc7)
+    key_metrics: tuple[str, ...] = ("acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "mae", "corr", "acc7")
     # where the data set comes from
     mult_file: str | None = None          # MulT's pickle of it (its name also tells the data set)
     mmsa_files: dict = field(default_factory=dict)  # MMSA's <NAME>/Processed/ files: name -> published SHA-256

@@ -17,10 +17,42 @@ def add_data_options(parser: argparse.ArgumentParser, dataset_default: str | Non
     parser.add_argument("--scale", choices=["quick", "paper"], default="quick", help="synthetic data size")
 
 
+DEFAULT_MODALITIES = "LA"  # the paper's CMN
+
+
+def choose_modalities(model: str, requested: str | None, available: tuple[str, ...], data: str) -> tuple[str, str]:
+    """The modalities to train ``model`` on, given the ``available`` modalities of the data
+    (names: 'text', 'audio', 'vision') and ``requested`` (--modalities, None when not
+    given), with a line that says what was chosen. Not given: the default subset cut to
+    what the data has. Given, or a unimodal LSTM, and the data lacks a modality: a
+    ValueError whose one line names ``data``, the missing modality and the flag to change."""
+    has = "".join(letter for letter, name in config.LETTER_TO_MODALITY.items() if name in available)
+    words = " and ".join(config.LETTER_TO_MODALITY[letter] for letter in has) or "nothing"
+    if model in config.UNIMODAL_MODELS:
+        own = config.UNIMODAL_MODELS[model]
+        if own not in has:
+            wanted = config.LETTER_TO_MODALITY[own]
+            others = ", ".join(f"--model {m}" for m, letter in config.UNIMODAL_MODELS.items() if letter in has)
+            raise ValueError(f"{model} reads {wanted}, and {data} has {words} only; use {others or 'other data'}")
+        return own, f"{model} reads {config.LETTER_TO_MODALITY[own]}"
+    wanted = requested if requested is not None else DEFAULT_MODALITIES
+    missing = [letter for letter in wanted.upper() if letter not in has]
+    if not missing:
+        return wanted, f"modalities {wanted}"
+    if requested is not None:
+        lacking = " and ".join(config.LETTER_TO_MODALITY.get(m, m) for m in missing)
+        raise ValueError(f"--modalities {requested} asks for {lacking}, which {data} does not have (it has {words}); "
+                         f"use --modalities {''.join(m for m in requested.upper() if m in has) or has}")
+    chosen = "".join(m for m in wanted if m in has) or has
+    return chosen, f"modalities {chosen}: the data has {words} only (--modalities to choose)"
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--model, --modalities, --head, --profile, --set KEY=VALUE, --epochs, --lr."""
     parser.add_argument("--model", choices=list(config.MODEL_NAMES), default="cmn")
-    parser.add_argument("--modalities", default="LA", help="subset of LAV (cmn, mult, ef_lstm)")
+    parser.add_argument("--modalities", default=None,
+                        help=f"subset of LAV for cmn, mult and ef_lstm (default: {DEFAULT_MODALITIES}, or those of "
+                             f"{DEFAULT_MODALITIES} the data has; the unimodal LSTMs read their own)")
     parser.add_argument("--head", choices=["regression", "binary", "4class", "binary4"], default=None,
                         help="default: regression for MOSEI, MOSI and CH-SIMS, 4class for IEMOCAP")
     parser.add_argument("--profile", choices=list(config.PROFILES), default="quick")
@@ -51,10 +83,11 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                              "bf16: both anyway; fp32: fp32 only")
     parser.add_argument("--parity", action="store_true",
                         help="instead of timing: train CMN (L+A) in fp32 and bf16 with the same seeds on both "
-                             "synthetic sets and judge over the seeds whether they agree (parity.md)")
-    parser.add_argument("--parity-seeds", type=int, default=10,
-                        help="seeds per precision for --parity (default 10; in the README's run the IEMOCAP-like set "
-                             "needed 20 to decide)")
+                             "synthetic sets and judge, by two one-sided paired tests against the study's declared "
+                             "1-point margin, whether they are equivalent (parity.md)")
+    parser.add_argument("--parity-seeds", type=int, default=None,
+                        help="seeds per precision for --parity (default: the 20 the study declares; fix the number "
+                             "before running, never add seeds after looking at the result)")
     parser.add_argument("--seeds-timing", type=int, default=None, metavar="N",
                         help="instead of the benchmark: train N paper-profile CMN seeds on the paper-size MOSEI-like "
                              "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "

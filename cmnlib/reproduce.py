@@ -44,6 +44,25 @@ from .studies import audit
 # A notebook is skipped when one it depends on failed.
 DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"],
               "08_alignment": ["05_training", "06_tables"]}
+# The modalities a per-data-set notebook needs: the walkthroughs show language guiding
+# audio (CMN L+A). On data without them the notebook is skipped with one line, not run.
+NEEDS_MODALITIES = {"02_self_attention": ("text", "audio"), "03_guide_attention": ("text", "audio"),
+                    "04_mua_and_cmn": ("text", "audio")}
+
+
+def missing_modalities(job: "Job", available: dict) -> str | None:
+    """Why ``job`` cannot serve its data set (one line), or None. ``available``: data set ->
+    the modalities its data has (absent when it could not be read: the notebook then runs
+    and reports its own error)."""
+    dataset = job.parameters.get("dataset")
+    needed = NEEDS_MODALITIES.get(job.notebook.stem, ())
+    if dataset is None or dataset not in available:
+        return None
+    lacking = [m for m in needed if m not in available[dataset]]
+    if not lacking:
+        return None
+    return (f"{job.notebook.stem[:2]} needs {' and '.join(needed)}; this {dataset} data has "
+            f"{' and '.join(available[dataset]) or 'none'} only")
 
 
 @dataclass
@@ -154,10 +173,19 @@ def _data_sources(datasets, data, profile) -> dict:
     for dataset in datasets:
         try:
             bundle = load_dataset(dataset, data or "synthetic", scale="paper" if profile == "paper" else "quick")
-            sources[dataset] = {"label": bundle.source_label, "sha256": bundle.meta.get("source_hash")}
+            sources[dataset] = {"label": bundle.source_label, "sha256": bundle.meta.get("source_hash"),
+                                "modalities": list(bundle["train"].modalities)}
         except Exception as error:  # recorded, not fatal: the notebooks report their own errors
             sources[dataset] = {"error": str(error)}
     return sources
+
+
+def caller_path(path: str | Path) -> str:
+    """``path`` as an absolute path, a relative one read against the current folder (the
+    caller's), with ``~`` expanded; the synthetic default ('synthetic') is left as it is."""
+    if str(path) == "synthetic":
+        return str(path)
+    return str(Path(path).expanduser().absolute())
 
 
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
@@ -169,6 +197,9 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
     inherit the environment); it is recorded in each run's hash and summary."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    # paths are the caller's: the notebooks run in notebooks/, so a relative path is made
+    # absolute here, against the folder the command was given in
+    data = caller_path(data) if data is not None else None
     before = os.environ.get("CMN_PRECISION")
     os.environ["CMN_PRECISION"] = precision
     try:
@@ -184,9 +215,7 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
 def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) -> int:
     if in_place:
         return _reproduce_in_place(profile, only, source_dir)
-    out = Path(out)
-    if not out.is_absolute():
-        out = project_root() / out
+    out = Path(caller_path(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     build = out.parent / f".{out.name}.building"
     if build.exists():
@@ -197,13 +226,22 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) 
     source_dir = source_dir or notebooks_dir()
     print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)} -> {out}")
     started = time.time()
+    sources = _data_sources(datasets, data, profile)
+    available = {d: tuple(s["modalities"]) for d, s in sources.items() if "modalities" in s}
     records, failed = [], set()
     for job in jobs:
         stem = job.notebook.stem
+        reason = missing_modalities(job, available)
+        if reason:
+            print(f"  {job.name:<28} skipped ({reason})", flush=True)
+            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters,
+                            "reason": reason})
+            continue
         blocked = [d for d in DEPENDS_ON.get(stem, []) if d in failed]
         if blocked:
             print(f"  {job.name:<28} skipped (depends on failed {', '.join(blocked)})", flush=True)
-            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters})
+            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters,
+                            "reason": f"depends on failed {', '.join(blocked)}"})
             failed.add(stem)
             continue
         target = build / "notebooks" / f"{job.name}.ipynb"
@@ -227,7 +265,7 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) 
     manifest = {"profile": profile, "datasets": list(datasets), "data": data or "synthetic",
                 "seeds": seeds, "notebooks": records, "total_seconds": round(time.time() - started, 1),
                 "git_commit": _git_commit(), "versions": _versions(),
-                "data_sources": _data_sources(datasets, data, profile),
+                "data_sources": sources,
                 "command": " ".join(sys.argv)}
     write_json(build / "manifest.json", manifest)
     audit.assemble(build / "tables")
@@ -237,8 +275,8 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) 
         if destination.exists():
             shutil.rmtree(destination)
         build.rename(destination)
-        print(f"reproduce: FAILED ({', '.join(sorted(failed))}); the earlier report in {out} is untouched; "
-              f"this run is in {destination}")
+        earlier = f"the earlier report in {out} is untouched" if out.exists() else f"there was no earlier report in {out}"
+        print(f"reproduce: FAILED ({', '.join(sorted(failed))}); {earlier}; this run is in {destination}")
         return 1
     if out.exists():
         old = out.parent / f".{out.name}.old"
@@ -300,7 +338,7 @@ def write_index(folder: Path, manifest: dict) -> Path:
         f"<tr><td>{html.escape(r['notebook'])}</td><td class='{r['status']}'>{r['status']}</td>"
         f"<td>{r.get('seconds', '')}</td><td><a href='html/{r['notebook']}.html'>HTML</a> · "
         f"<a href='notebooks/{r['notebook']}.ipynb'>ipynb</a></td>"
-        f"<td>{html.escape(r.get('error', ''))}</td></tr>" for r in manifest["notebooks"])
+        f"<td>{html.escape(r.get('error', r.get('reason', '')))}</td></tr>" for r in manifest["notebooks"])
     sources = "".join(f"<li><b>{d}</b>: {html.escape(s.get('label', s.get('error', '')))}</li>"
                       for d, s in manifest["data_sources"].items())
     synthetic = any("SYNTHETIC" in s.get("label", "") for s in manifest["data_sources"].values())
@@ -336,7 +374,7 @@ commit {html.escape(str(manifest['git_commit']))} · {html.escape(versions)}</p>
  "benchmarks; they are not a reproduction of the paper's results on real data.</p>" if synthetic else ""}
 {verdict}
 <h2>Data</h2><ul>{sources}</ul>
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th><th>open</th><th>error</th></tr>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th><th>open</th><th>error or reason</th></tr>
 {rows}</table>
 <h2>Tables</h2>{''.join(tables) or '<p>none</p>'}
 <h2>Figures</h2><div class="figs">{figures or '<p>none</p>'}</div>

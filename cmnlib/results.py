@@ -219,7 +219,7 @@ class RunResult:
         return self._cache[key]
 
     def summary(self) -> dict:
-        """Plain data for people (``ensemble.json``): the spec, the data, per-seed metrics,
+        """Plain data for people (``ensemble-seeds<first>-<last>.json``): the spec, the data, per-seed metrics,
         mean and std over seeds, the ensemble's metrics."""
         keys = self.metric_names()
         return {"label": self.label, "spec": self.spec.to_dict(), "data": self.data, "data_hash": self.data_hash,
@@ -319,9 +319,22 @@ def read_spec(folder: Path) -> RunSpec:
     return RunSpec.from_dict(json.loads((Path(folder) / RUN_FILE).read_text())["spec"])
 
 
-def write_summary(folder: Path, result: RunResult) -> None:
-    """``ensemble.json``: :meth:`RunResult.summary`, for people; nothing reads it back."""
-    write_json(Path(folder) / "ensemble.json", result.summary())
+def summary_name(seeds: list[int]) -> str:
+    """The file name of the summary of an ensemble of ``seeds``: it says which seeds it
+    averages (``ensemble-seeds0-4.json`` for 0..4, ``ensemble-seeds0_3_7.json`` otherwise),
+    so ensembles of different seeds of one run live side by side."""
+    seeds = list(seeds)
+    if seeds and seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 1:
+        return f"ensemble-seeds{seeds[0]}-{seeds[-1]}.json"
+    return "ensemble-seeds" + "_".join(str(s) for s in seeds) + ".json"
+
+
+def write_summary(folder: Path, result: RunResult) -> Path:
+    """:meth:`RunResult.summary`, for people, in the run folder under :func:`summary_name`
+    (nothing reads it back); returns its path."""
+    path = Path(folder) / summary_name(result.seeds)
+    write_json(path, result.summary())
+    return path
 
 
 def read_run(folder: Path, seeds: list[int], labels: dict | None = None) -> RunResult:

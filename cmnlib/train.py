@@ -16,7 +16,8 @@ Layout of one run (``data/runs/<model>-<key>/``, ``key`` = hash of the spec and 
     seed<N>/best.pt        the selected weights
     seed<N>/outputs.pt     the selected model's raw outputs on valid and test
     seed<N>/result.json    history, selected epoch, valid/test metrics, provenance
-    ensemble.json          per-seed metrics, mean +- std over seeds, the ensemble's metrics
+    ensemble-seeds0-4.json per-seed metrics, mean +- std over seeds, the ensemble's metrics
+                           (one file per set of seeds averaged: 0-1 and 0-4 live side by side)
 
 What a run folder holds is written and read by :mod:`cmnlib.results`; this module trains.
 """

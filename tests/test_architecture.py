@@ -31,7 +31,9 @@ ALLOWED = {
     "bench": {"config", "options", "atomic", "data", "model", "precision", "metrics", "findings", "spec", "train",
               "runs", "studies"},
     "reproduce": {"config", "atomic", "data", "studies"},
-    "cli": {"config", "options", "data", "metrics", "model", "train", "reproduce", "bench", "precision"},
+    "inventory": {"config", "metrics", "spec", "results"},
+    "cli": {"config", "options", "data", "metrics", "model", "train", "reproduce", "bench", "precision", "results",
+            "inventory"},
     "__main__": {"cli"},
     "__init__": set(),
 }

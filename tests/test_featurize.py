@@ -151,3 +151,59 @@ def test_a_text_only_set_gets_the_table_rows_its_modality_allows(tmp_path, monke
     trained = paper.train_table_models(bundle, "quick", seeds=1, progress=False, processes=1)
     assert [r.label for r in trained] == ["LSTM (L)", "Majority / mean"]
     assert beyond.train_wirings(bundle, "quick", seeds=1, progress=False) == {}  # CMN needs audio
+
+
+def test_cli_train_adapts_to_the_modalities_the_data_has(tmp_path, capsys, monkeypatch):
+    """Text-only data: without --modalities CMN trains on the text and says so; an explicit
+    --modalities that asks for audio, or a model that reads audio, stops with one line; the
+    run prints every key metric by its display name."""
+    path, _ = label_csv(tmp_path, n=(24, 8, 8))
+    data = F.featurize(path, tmp_path / "out", encoder=HashEncoder(), progress=False)
+    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
+    base = ["train", "--dataset", "mosi", "--data", str(data), "--epochs", "1", "--seeds", "2",
+            "--out", str(tmp_path / "runs")]
+    assert cli.main(base + ["--model", "cmn", "--set", "hidden=16", "--set", "ff_size=32"]) == 0
+    printed = capsys.readouterr().out
+    assert "CMN (L)" in printed and "the data has text only" in printed
+    for name in ("Acc2 (has 0)", "Acc2 (non-zero)", "F1 (has 0)", "MAE", "Corr", "Acc7"):
+        assert name in printed, name
+    assert "has 0: non-negative against negative" in printed
+    assert cli.main(base + ["--model", "cmn", "--modalities", "LA"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--modalities LA asks for audio" in error and "use --modalities L" in error
+    assert cli.main(base + ["--model", "lstm_a"]) == 2
+    error = capsys.readouterr().err
+    assert "lstm_a reads audio" in error and "--model lstm_l" in error and error.count("\n") == 1
+
+
+def test_featurize_prints_the_next_step_with_the_data_set(tmp_path, capsys, monkeypatch):
+    path, _ = label_csv(tmp_path)
+    monkeypatch.setattr(F, "MiniLMWordEncoder", lambda: HashEncoder())
+    assert cli.main(["featurize", "--labels", str(path), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert f"cmn train --dataset mosi --data {tmp_path / 'out' / 'mosi_text_minilm.pkl'}" in printed
+    assert "<its data set>" not in printed
+
+
+def test_the_sequence_on_text_only_data_skips_what_needs_audio_with_one_line(tmp_path, capsys, monkeypatch):
+    """A text-only set: the data notebook runs; the walkthroughs that show language guiding
+    audio are skipped with their reason, in the output and in the report, never a traceback."""
+    import json
+
+    from cmnlib import reproduce
+    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    path, _ = label_csv(tmp_path, n=(24, 8, 8))
+    data = F.featurize(path, tmp_path / "out", encoder=HashEncoder(), progress=False)
+    out = tmp_path / "report"
+    assert reproduce.reproduce("quick", ("mosi",), data=str(data), seeds=1, only=["01", "02", "03", "04"],
+                               out=out) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    statuses = {r["notebook"]: (r["status"], r.get("reason")) for r in manifest["notebooks"]}
+    assert statuses["01_data-mosi"] == ("ok", None)
+    for stem in ("02", "03", "04"):
+        (name,) = [n for n in statuses if n.startswith(stem)]
+        assert statuses[name] == ("skipped", f"{stem} needs text and audio; this mosi data has text only")
+        assert f"skipped ({stem} needs text and audio; this mosi data has text only)" in printed
+    assert "Traceback" not in printed and "this mosi data has text only" in (out / "index.html").read_text()

@@ -210,3 +210,25 @@ def test_no_warning_on_clean_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         load(path, "mosi")
+
+
+def test_inspect_names_a_modality_that_carries_no_information(tmp_path):
+    """All-zero audio and constant vision (what a broken feature extraction leaves) are
+    detected when the data are read, by the lengths the file gives."""
+    from cmnlib.data.inspect import describe_bundle, uninformative_modalities
+    path, _ = mmsa_file(tmp_path, n=(12, 4, 4), seed=11)
+    raw = pickle.load(open(path, "rb"))
+    for part in raw.values():
+        part["audio"] = np.zeros_like(part["audio"])
+        part["vision"] = np.broadcast_to(np.arange(part["vision"].shape[-1], dtype=np.float32) + 1,
+                                         part["vision"].shape).copy()
+    with open(path, "wb") as f:
+        pickle.dump(raw, f)
+    bundle = load(path, "mosi")
+    found = uninformative_modalities(bundle)
+    assert found == {"audio": "every value is 0", "vision": "every step of every sample is the same vector"}
+    text = "\n".join(describe_bundle(bundle))
+    assert "WARNING: audio carries no information (every value is 0 in the train split)" in text
+    assert "text carries no information" not in text
+    healthy, _ = mmsa_file(tmp_path / "other", n=(12, 4, 4), seed=12)
+    assert uninformative_modalities(load(healthy, "mosi")) == {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -74,9 +75,38 @@ def test_cli_train_writes_runs_and_reuses_them(tiny_iemocap_dir, tmp_path):
     assert "seed 0: best epoch 1/1" in first.stdout and "seed 1:" in first.stdout and "ensemble:" in first.stdout
     folders = list((tmp_path / "runs").glob("lstm_l-*"))
     assert len(folders) == 1
-    summary = json.loads((folders[0] / "ensemble.json").read_text())
+    summary = json.loads((folders[0] / "ensemble-seeds0-1.json").read_text())
     assert summary["seeds"] == [0, 1] and (folders[0] / "seed1" / "best.pt").exists()
+    assert "ensemble-seeds0-1.json" in first.stdout
     again = run_cli(*args)  # the same config and data: the cached results, the same numbers
     assert again.returncode == 0 and again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+    # more seeds of the same run: a second ensemble beside the first, which stays as it was
+    before = (folders[0] / "ensemble-seeds0-1.json").read_bytes()
+    three = run_cli(*[a if a != "2" else "3" for a in args])
+    assert three.returncode == 0, three.stderr
+    assert json.loads((folders[0] / "ensemble-seeds0-2.json").read_text())["seeds"] == [0, 1, 2]
+    assert (folders[0] / "ensemble-seeds0-1.json").read_bytes() == before
     bad = run_cli(*args[:-2], "--set", "no_such_field=3", "--out", str(tmp_path / "runs"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no_such_field" in bad.stderr
+
+
+
+def test_cmn_runs_lists_and_prunes_run_folders(tiny_iemocap_dir, tmp_path):
+    root = tmp_path / "runs"
+    args = ["train", "--dataset", "iemocap", "--data", str(tiny_iemocap_dir / "iemocap_data.pkl"),
+            "--model", "lstm_l", "--epochs", "1", "--seeds", "2", "--out", str(root)]
+    assert run_cli(*args).returncode == 0
+    (folder,) = root.glob("lstm_l-*")
+    stale = root / "lstm_l-0000000000000000"  # what a trainer change leaves behind: a name its spec no longer gives
+    shutil.copytree(folder, stale)
+    listed = run_cli("runs", "--root", str(root))
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("|")[1].strip(): line for line in listed.stdout.splitlines() if line.startswith("| lstm_l")}
+    assert set(rows) == {folder.name, stale.name}
+    assert "LSTM (L)" in rows[folder.name] and "0,1" in rows[folder.name] and "current" in rows[folder.name]
+    assert "stale" in rows[stale.name] and "1 stale" in listed.stdout
+    refused = run_cli("runs", "--root", str(root), "--prune", folder.name, "no-such-run")
+    assert refused.returncode == 2 and "no-such-run" in refused.stderr and folder.exists()  # nothing deleted
+    pruned = run_cli("runs", "--root", str(root), "--prune-stale")
+    assert pruned.returncode == 0 and not stale.exists() and folder.exists()
+    assert run_cli("runs", "--root", str(tmp_path / "empty")).stdout.startswith("no runs in")

@@ -74,6 +74,28 @@ def test_a_failing_notebook_stops_its_dependants_and_keeps_the_good_report(seque
     assert "skipped (depends on failed 05_training)" in printed
 
 
+def test_a_first_failing_run_does_not_speak_of_an_earlier_report(sequence, tmp_path, capsys):
+    assert reproduce.reproduce(datasets=(), seeds=3, out=tmp_path / "fresh", source_dir=sequence) == 1
+    printed = capsys.readouterr().out
+    assert f"there was no earlier report in {tmp_path / 'fresh'}" in printed and "untouched" not in printed
+
+
+def test_relative_paths_are_read_against_the_callers_folder(sequence, tmp_path, monkeypatch):
+    """The notebooks run in another folder: a relative --data or --out is the caller's."""
+    _notebook(sequence / "02_beta.ipynb", "source = None",
+              "from pathlib import Path\nprint('given', Path(source).is_absolute(), Path(source).exists())")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "features.pkl").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.reproduce(datasets=(), data="mine/features.pkl", only=["02"], out="my-report",
+                               source_dir=sequence) == 0
+    executed = nbformat.read(tmp_path / "my-report" / "notebooks" / "02_beta.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "given True True" in printed
+    assert json.loads((tmp_path / "my-report" / "manifest.json").read_text())["data"] == str(
+        tmp_path / "mine" / "features.pkl")
+
+
 def test_only_that_matches_nothing_is_an_error(sequence, tmp_path):
     with pytest.raises(ValueError, match="matches no notebook"):
         reproduce.plan_jobs(only=["99"], source_dir=sequence)

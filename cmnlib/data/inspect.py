@@ -19,6 +19,23 @@ PADDING_TEXT = {"left": ", file padded on the left", "right": ", file padded on 
                 "none": ", file padding: none", "mixed": ", file padding: mixed"}
 
 
+def uninformative_modalities(bundle: DataBundle, split: str = "train") -> dict[str, str]:
+    """Modalities whose features on ``split`` can carry no information, with why: every
+    value within the true lengths zero, or every step of every sample the same vector. A
+    model that reads them learns nothing from them, so no fusion claim can rest on them."""
+    found = {}
+    part = bundle[split]
+    for modality, array in part.features.items():
+        lengths = np.asarray(part.lengths[modality])
+        valid = np.arange(array.shape[1])[None, :] < lengths[:, None]
+        steps = array[valid] if valid.any() else array.reshape(-1, array.shape[-1])[:0]
+        if steps.size == 0 or not np.any(steps):
+            found[modality] = "every value is 0"
+        elif np.all(steps == steps[:1]):
+            found[modality] = "every step of every sample is the same vector"
+    return found
+
+
 def describe_bundle(bundle: DataBundle) -> list[str]:
     """Human-readable lines: splits, shapes, dtypes, lengths, labels, non-finite counts."""
     lines = [f"dataset: {bundle.dataset}", f"format: {bundle.meta.get('format')}"]
@@ -67,6 +84,9 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
                                                   for source, mods in by_source.items()))
     for warning in bundle.meta.get("warnings", []):
         lines.append(f"WARNING: {warning}")
+    for modality, why in uninformative_modalities(bundle).items():
+        lines.append(f"WARNING: {modality} carries no information ({why} in the train split): a model learns "
+                     f"nothing from it, and no fusion claim can rest on it")
     if bundle.meta.get("ignored_keys"):
         lines.append("ignored keys: " + ", ".join(dict.fromkeys(k.split("/", 1)[-1] for k in bundle.meta["ignored_keys"])))
     return lines
