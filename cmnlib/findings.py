@@ -7,8 +7,10 @@ the reader's machine. What does not flip is the distribution over seeds. So ever
 qualitative statement this companion makes about a trained model is a :class:`Finding`:
 
 * the per-seed values of a statistic (a score, a difference of scores, an attention ratio),
-* their mean and a two-sided Student-t interval over seeds (Welch's interval for the
-  difference of two models' means),
+* their mean and a two-sided Student-t interval over seeds. Two runs trained with the
+  same seeds on the same data are pairs (the same data order and dropout stream by seed),
+  so their difference is taken seed by seed (the paired t interval); Welch's interval only
+  for runs that do not share their seeds (:func:`cmnlib.studies.common.compare` decides, from the runs),
 * a claim of the form "the statistic is above (or below) a threshold", and one of three
   verdicts: **supported** (the whole interval is on the claimed side), **not supported**
   (the whole interval is on the other side) or **inconclusive** (the interval contains
@@ -16,6 +18,13 @@ qualitative statement this companion makes about a trained model is a :class:`Fi
 
 With 2 seeds (the quick profile) a 95% interval is wide (t = 12.7 for one degree of
 freedom), so only large effects are decided; the paper profile's 10 seeds decide more.
+Two cases are never decided, whatever side the interval is on (:attr:`Finding.flag`): an
+interval of zero width from identical values (no spread was seen, so none is estimated),
+and an interval that leaves the range the statistic can take (a 2-seed t interval reaching
+past 100% says the seeds are too few, not where the score lies).
+
+Where several findings compete for one target (any of k variants meets it), the target is
+judged with Holm's step-down correction over their one-sided p-values (:func:`holm`).
 Notebook prose is generated from these verdicts (:func:`sentence`), never written against
 one run's numbers.
 """
@@ -46,22 +55,64 @@ def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float,
     return mean, mean - half, mean + half
 
 
+def paired_interval(a, b, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """mean(a - b) and the Student-t interval of the per-pair differences: ``a[i]`` and
+    ``b[i]`` come from the same seed (same data order, same dropout stream), so the seed's
+    own luck cancels in their difference."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired values need one value per seed on each side, got {list(a)} and {list(b)}")
+    return mean_interval(x - y, confidence)
+
+
 def difference_interval(a, b, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """mean(a) - mean(b) and Welch's interval for it (unequal variances, Welch-Satterthwaite
-    degrees of freedom). The seeds of two models are independent runs, not pairs."""
+    degrees of freedom): for runs that are not pairs (different seeds or data)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.size == 0 or y.size == 0 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError(f"need finite per-seed values on both sides, got {list(a)} and {list(b)}")
     diff = float(x.mean() - y.mean())
     if x.size < 2 or y.size < 2:
         return diff, -math.inf, math.inf
-    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se = math.sqrt(va + vb)
+    se, dof = welch_se(x, y)
     if se == 0.0:
         return diff, diff, diff
-    dof = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
     half = float(stats.t.ppf((1 + confidence) / 2, dof) * se)
     return diff, diff - half, diff + half
+
+
+def welch_se(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The standard error of mean(x) - mean(y) and its Welch-Satterthwaite degrees of freedom."""
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    if va + vb == 0.0:
+        return 0.0, float(x.size + y.size - 2)
+    return math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+
+
+def holm(p_values, alpha: float) -> list[bool]:
+    """Holm's step-down procedure: which of the hypotheses with ``p_values`` are rejected at
+    family-wise error ``alpha``. Sorted ascending, the i-th smallest (from 0) is compared
+    with alpha / (m - i); the first that fails stops the procedure."""
+    p = list(p_values)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    rejected = [False] * len(p)
+    for rank, i in enumerate(order):
+        if p[i] > alpha / (len(p) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def holm_adjusted(p_values) -> list[float]:
+    """Holm-adjusted p-values: max over the smaller ones of (m - rank) * p, capped at 1;
+    hypothesis i is rejected at level alpha exactly when its adjusted value is <= alpha."""
+    p = list(p_values)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [1.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 @dataclass(frozen=True)
@@ -76,6 +127,10 @@ class Question:
 
 
 THRESHOLD, DIFFERENCE = "threshold", "difference"  # the kinds of finding
+# how an interval was computed (the findings table's "test" column)
+ONE_SAMPLE, PAIRED, WELCH, WITH_TEST_SPLIT = "t", "paired t", "Welch t", "t + test split"
+# why a decided-looking interval decides nothing
+NO_SPREAD, OUT_OF_RANGE = "no spread", "outside the possible range"
 
 
 def _label(subject) -> str:
@@ -96,7 +151,10 @@ class Finding:
     None) and ``params`` (further values of the question's text, as (name, value) pairs).
 
     ``estimate`` and [``low``, ``high``] are the mean and its interval; ``seeds`` how many
-    runs went into it (for a difference, the smaller side)."""
+    runs went into it (for a difference, the smaller side); ``dof`` the interval's degrees
+    of freedom (for p-values); ``method`` how it was computed (:data:`ONE_SAMPLE`,
+    :data:`PAIRED`, :data:`WELCH`, :data:`WITH_TEST_SPLIT`); ``bounds`` the range the
+    statistic can take (e.g. 0-100 for a score in percent), None when unbounded."""
 
     question: Question
     subjects: tuple
@@ -114,6 +172,9 @@ class Finding:
     unit: str = ""
     confidence: float = CONFIDENCE
     digits: int = 1                # decimals when shown (2 for ratios near 1)
+    dof: float | None = None
+    method: str = ONE_SAMPLE
+    bounds: tuple | None = None
 
     @property
     def claim(self) -> str:
@@ -128,7 +189,21 @@ class Finding:
         return self.subjects[0] if self.subjects else None
 
     @property
+    def flag(self) -> str | None:
+        """Why the interval decides nothing although it may exclude the threshold:
+        :data:`NO_SPREAD` (several seeds, all the same value: a zero-width interval),
+        :data:`OUT_OF_RANGE` (a bound beyond what the statistic can take); else None."""
+        if self.seeds > 1 and self.low == self.high:
+            return NO_SPREAD
+        if self.bounds is not None and math.isfinite(self.low) and (
+                self.low < self.bounds[0] - 1e-9 or self.high > self.bounds[1] + 1e-9):
+            return OUT_OF_RANGE
+        return None
+
+    @property
     def verdict(self) -> str:
+        if self.flag is not None:
+            return INCONCLUSIVE
         if self.above:
             return SUPPORTED if self.low > self.threshold else NOT_SUPPORTED if self.high < self.threshold else INCONCLUSIVE
         return SUPPORTED if self.high < self.threshold else NOT_SUPPORTED if self.low > self.threshold else INCONCLUSIVE
@@ -142,29 +217,96 @@ class Finding:
             return -min(to_low, to_high)
         return min(abs(to_low), abs(to_high))
 
+    @property
+    def p_value(self) -> float:
+        """One-sided p-value of the claim's null (the statistic on the threshold or on the
+        wrong side), from the interval's t distribution: small when the claim is supported."""
+        if not math.isfinite(self.low) or self.dof is None:
+            return 1.0
+        half = (self.high - self.low) / 2
+        if half == 0.0:
+            on_side = self.estimate > self.threshold if self.above else self.estimate < self.threshold
+            return 0.0 if on_side else 1.0
+        se = half / float(stats.t.ppf((1 + self.confidence) / 2, self.dof))
+        t = (self.estimate - self.threshold) / se
+        return float(stats.t.sf(t, self.dof) if self.above else stats.t.cdf(t, self.dof))
+
+    def seeds_to_decide(self, most: int = 1000) -> int | None:
+        """How many seeds would decide this finding if its mean and its per-seed spread
+        stayed as they are: the smallest n whose interval half-width falls below the gap
+        between the mean and the threshold (at most ``most``). None when that cannot be said:
+        one seed (no spread known), a mean on the threshold, or an interval that also
+        carries the test split's sampling (more seeds alone may not decide it)."""
+        if self.method == WITH_TEST_SPLIT or self.dof is None or not math.isfinite(self.low) or self.seeds < 2:
+            return None
+        gap = abs(self.estimate - self.threshold)
+        half = (self.high - self.low) / 2
+        if gap == 0 or half == 0:
+            return None
+        spread = half / float(stats.t.ppf((1 + self.confidence) / 2, self.dof)) * math.sqrt(self.seeds)
+        for n in range(self.seeds + 1, most + 1):
+            dof = 2 * n - 2 if self.method == WELCH else n - 1
+            if float(stats.t.ppf((1 + self.confidence) / 2, dof)) * spread / math.sqrt(n) < gap:
+                return n
+        return None
+
     def interval_text(self) -> str:
         if not math.isfinite(self.low):
             return "unbounded (1 seed)"
         return f"[{self.low:.{self.digits}f}, {self.high:.{self.digits}f}]"
 
+    def margin_digits(self) -> int:
+        """Decimals that show the margin as nonzero (a verdict decided by less than the
+        display precision shows enough digits to see which side it is on), at most 4 more."""
+        digits = self.digits
+        while math.isfinite(self.margin) and self.margin != 0 and round(abs(self.margin), digits) == 0 \
+                and digits < self.digits + 4:
+            digits += 1
+        return digits
+
+    def margin_text(self) -> str:
+        if not math.isfinite(self.margin):
+            return "-"
+        return f"{self.margin:+.{self.margin_digits()}f}{self.unit}"
+
 
 def exceeds(question: Question, subjects, statistic: str, values, threshold: float, above: bool = True,
             unit: str = "", confidence: float = CONFIDENCE, digits: int = 1, target: str | None = None,
-            **params) -> Finding:
+            bounds: tuple | None = None, **params) -> Finding:
     """A one-sample finding about ``subjects`` (one subject or a tuple): the mean over seeds
-    of ``values`` against ``threshold``. ``params``: further values of the question's text."""
+    of ``values`` against ``threshold``. ``bounds``: the range the statistic can take (an
+    interval beyond it decides nothing). ``params``: further values of the question's text."""
     mean, low, high = mean_interval(values, confidence)
     return Finding(question, _subjects(subjects), statistic, mean, low, high, threshold, len(values), above,
-                   THRESHOLD, False, target, tuple(sorted(params.items())), unit, confidence, digits)
+                   THRESHOLD, False, target, tuple(sorted(params.items())), unit, confidence, digits,
+                   dof=len(values) - 1 if len(values) > 1 else None, bounds=bounds)
 
 
 def beats(question: Question, subject, baseline, statistic: str, a, b, threshold: float = 0.0, unit: str = "",
-          confidence: float = CONFIDENCE, digits: int = 1, target: str | None = None, **params) -> Finding:
-    """A two-sample finding: mean(a) - mean(b) > ``threshold`` (Welch's interval), ``a``
-    the per-seed scores of ``subject``, ``b`` those of ``baseline``."""
-    diff, low, high = difference_interval(a, b, confidence)
+          confidence: float = CONFIDENCE, digits: int = 1, target: str | None = None, *, paired: bool,
+          bounds: tuple | None = None, **params) -> Finding:
+    """A two-sample finding: mean(a) - mean(b) > ``threshold``, ``a`` the per-seed scores of
+    ``subject``, ``b`` those of ``baseline``. ``paired`` (no default: the caller says
+    which): ``a[i]`` and ``b[i]`` share a seed and the data, so the interval is the paired
+    t of the differences; else Welch's. :func:`cmnlib.studies.common.compare` decides it from the runs."""
+    if paired:
+        diff, low, high = paired_interval(a, b, confidence)
+        dof, method = (len(a) - 1 if len(a) > 1 else None), PAIRED
+    else:
+        diff, low, high = difference_interval(a, b, confidence)
+        x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        dof = welch_se(x, y)[1] if min(x.size, y.size) > 1 else None
+        method = WELCH
     return Finding(question, (subject, baseline), statistic, diff, low, high, threshold, min(len(a), len(b)), True,
-                   DIFFERENCE, False, target, tuple(sorted(params.items())), unit, confidence, digits)
+                   DIFFERENCE, paired, target, tuple(sorted(params.items())), unit, confidence, digits,
+                   dof=dof, method=method, bounds=bounds)
+
+
+def pairs(a, b) -> bool:
+    """Whether two runs (:class:`cmnlib.results.RunResult`) are pairs seed by seed: the same
+    seeds in the same order, on the same data (equal, known data hashes)."""
+    return (list(a.seeds) == list(b.seeds) and len(a.seeds) > 1 and a.data_hash is not None
+            and a.data_hash == b.data_hash)
 
 
 def _subjects(subjects) -> tuple:
@@ -188,11 +330,12 @@ def findings_table(findings) -> pd.DataFrame:
     for label, f in _labelled(findings):
         d = f.digits
         rows.append({**({"data": label} if isinstance(findings, dict) else {}), "claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
+                     "test": f.method,
                      "mean": f"{f.estimate:.{d}f}{f.unit}",
                      f"{int(round(100 * f.confidence))}% interval": f.interval_text(),
                      "threshold": f"{'>' if f.above else '<'} {f.threshold:.{d}f}{f.unit}",
-                     "verdict": f.verdict,
-                     "margin": "-" if not math.isfinite(f.margin) else f"{f.margin:+.{d}f}{f.unit}"})
+                     "verdict": f.verdict + (f" ({f.flag})" if f.flag else ""),
+                     "margin": f.margin_text()})
     return pd.DataFrame(rows)
 
 
@@ -203,14 +346,25 @@ def sentence(finding: Finding) -> str:
     side = "above" if f.above else "below"
     measured = (f"{f.statistic}: {f.estimate:.{digits}f}{f.unit} over {f.seeds} seed{'s' if f.seeds != 1 else ''}, "
                 f"{int(round(100 * f.confidence))}% interval {f.interval_text()}")
+    by = f"{abs(f.margin):.{f.margin_digits()}f}{f.unit}" if math.isfinite(f.margin) else ""
+    if f.flag == NO_SPREAD:
+        return (f"Inconclusive: {f.claim} ({measured}; every seed gave the same value, so the interval has no "
+                f"width and decides nothing).")
+    if f.flag == OUT_OF_RANGE:
+        return (f"Inconclusive: {f.claim} ({measured}; the interval reaches beyond the values "
+                f"{f.statistic} can take, so the seeds are too few to place it).")
     if f.verdict == SUPPORTED:
         return (f"Supported: {f.claim} ({measured}; the whole interval lies {side} "
-                f"{f.threshold:.{digits}f}{f.unit}, by {f.margin:.{digits}f}{f.unit}).")
+                f"{f.threshold:.{digits}f}{f.unit}, by {by}).")
     if f.verdict == NOT_SUPPORTED:
         return (f"Not supported: {f.claim} ({measured}; the whole interval lies on the other side of "
-                f"{f.threshold:.{digits}f}{f.unit}, by {f.margin:.{digits}f}{f.unit}).")
+                f"{f.threshold:.{digits}f}{f.unit}, by {by}).")
+    needed = f.seeds_to_decide()
+    settle = (f"about {needed} seeds would decide it if the mean and the spread stayed as they are" if needed
+              else "more seeds are needed to decide" if f.method != WITH_TEST_SPLIT
+              else "more seeds or a larger test split are needed to decide")
     return (f"Inconclusive: {f.claim} ({measured}; the interval contains {f.threshold:.{digits}f}{f.unit}, "
-            f"so more seeds are needed to decide).")
+            f"so {settle}).")
 
 
 def _labelled(findings) -> list[tuple[str, Finding]]:

@@ -290,7 +290,8 @@ cue = analysis.cue_findings(groups, test)
 aligned = analysis.aligned_findings(groups, test)
 by_type = analysis.word_type_findings(groups, test, types)
 ceilings = bayes_ceilings(bundle)
-scores = common.text_ceiling_findings([run], ceilings) + paper.quality_findings([run], dataset, ceilings)
+scores = (common.text_ceiling_findings([run], ceilings, bundle=bundle)
+          + paper.quality_findings([run], dataset, ceilings, bundle=bundle))
 show(findings.findings_table(cue["trained"] + aligned["trained"] + by_type["trained"] + scores
                              + cue["untrained"] + aligned["untrained"] + by_type["untrained"]))
 

@@ -111,7 +111,7 @@ Markdown("\n".join(f"* **{d}**: {note}" for d in datasets
 # %% [markdown]
 # ## What each run wrote
 #
-# `checkpoint.pt` (resumable state), `best.pt` (selected weights), `outputs.pt` (valid/test outputs for ensembles), `result.json`, and per model `ensemble.json`.
+# `checkpoint.pt` (resumable state), `best.pt` (selected weights), `outputs.pt` (valid/test outputs for ensembles), `result.json`, and per model and set of seeds `ensemble-seeds0-1.json` (named by the seeds it averages).
 
 # %% tags=["nbval-ignore-output"]
 reporting.show(reporting.checkpoint_listing(results[datasets[0]][:1]))

@@ -108,8 +108,9 @@ for d in datasets:
 #
 # Targets: CMN (L+A) within 3 points of the L+A Bayes ceiling (MOSEI-like Acc2, IEMOCAP-like
 # macro-F1), and above the best unimodal baseline. Each is judged over the seeds, not on
-# one run: the mean of the per-seed test scores with a 95% Student-t interval (Welch's
-# interval for a difference of two models), and a verdict: *supported* (the whole interval
+# one run: the mean of the per-seed test scores with a 95% Student-t interval (for a
+# difference of two models trained with the same seeds, the paired interval of the per-seed
+# differences), and a verdict: *supported* (the whole interval
 # on the claimed side of the threshold), *not supported* (the whole interval on the other
 # side) or *inconclusive* (the interval contains the threshold). With the quick profile's 2
 # seeds an interval is wide (t = 12.7 for one degree of freedom), so only large effects are
@@ -117,7 +118,7 @@ for d in datasets:
 # generated from it.
 
 # %% tags=["nbval-ignore-output"]
-quality = {d: paper.quality_findings(results[d], d, bayes_ceilings(bundles[d])) for d in datasets}
+quality = {d: paper.quality_findings(results[d], d, bayes_ceilings(bundles[d]), bundle=bundles[d]) for d in datasets}
 show(findings.findings_table(quality))
 
 # %% tags=["nbval-ignore-output"]

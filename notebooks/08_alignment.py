@@ -15,9 +15,10 @@
 # %% [markdown]
 # # 08 · Beyond the paper: a CMN that uses word alignment
 #
-# Notebooks 03 and 07 show that on the MOSEI-like set CMN (L+A) does not use the audio: it
-# scores about the text-only LSTM, below the language-only Bayes ceiling, while the L+A
-# ceiling is far above. The audio cue there lives in the pairing of each ambiguous word with
+# Notebooks 03 and 07 ask whether CMN (L+A) uses the audio on the MOSEI-like set, by
+# comparing its score with the language-only Bayes rule on the same test utterances (their
+# tables give the verdict at the quick profile; the paper-size records below give it at
+# the paper's size). The audio cue there lives in the pairing of each ambiguous word with
 # the audio frames aligned to it. The paper's Guide-Attention is content-based and carries
 # no positions, so it cannot ask for "the frames of this word"; an early-fusion LSTM, which
 # sees aligned steps side by side, can. On the real benchmarks the word-aligned features
@@ -120,12 +121,15 @@ for d in datasets:
     display(show(table, bundles[d].source_label))
 
 # %% [markdown]
-# Over the seeds, for every variant: does it score above the language-only ceiling (it uses
-# the audio), and does it lose no more than one point against the paper's CMN? The sentences
-# after the table are generated from it.
+# For every variant: does it score above the language-only Bayes rule on the same test
+# utterances (it uses the audio; the interval carries the seeds and the test split's
+# sampling), and does it lose no more than one point against the paper's CMN (the
+# difference taken seed by seed: both were trained with the same seeds on the same data)?
+# The sentences after the table are generated from it.
 
 # %% tags=["nbval-ignore-output"]
-ablation = {d: alignment.alignment_findings(d, results[d], bayes_ceilings(bundles[d]), scale=scale) for d in datasets}
+ablation = {d: alignment.alignment_findings(d, results[d], bayes_ceilings(bundles[d]), scale=scale, bundle=bundles[d])
+            for d in datasets}
 show(findings.findings_table(ablation))
 
 # %% tags=["nbval-ignore-output"]
@@ -242,7 +246,7 @@ if paper_width:
         if wide[d]:
             display(show(alignment.alignment_table(d, wide[d], bayes_ceilings(bundles[d])), f"hidden 512: {d}"))
             display(Markdown(findings.bullets(alignment.alignment_findings(d, wide[d], bayes_ceilings(bundles[d]),
-                                                                           scale=scale))))
+                                                                           scale=scale, bundle=bundles[d]))))
 else:
     print("not run: paper_width=False (set it to True to train every row at hidden 512)")
 
@@ -252,18 +256,21 @@ else:
 # The paper says that Guide-Attention lets language guide where audio attends and so
 # captures the interaction between the modalities. On the MOSEI-like set that interaction is
 # known (the ambiguous words need their aligned audio), so the claim is testable there: the
-# paper's CMN would attend to the aligned word at the ambiguous steps and score above the
-# language-only ceiling. The row below is added to the claims audit of notebook 06 (and to
+# paper's CMN would attend to the aligned word at the ambiguous steps (the mechanism) and
+# score above the language-only ceiling (the outcome; judged on the paper-size records where
+# there are any, since that is the paper's setting, and otherwise at this profile). The row below is added to the claims audit of notebook 06 (and to
 # the report's verdict); its verdict comes from the findings above.
 
 # %% tags=["nbval-ignore-output"]
 if mosei_like is not None:
     ceilings = bayes_ceilings(bundles[mosei_like])
-    paper_text = common.text_ceiling_findings([results[mosei_like][alignment.PAPER]], ceilings)
+    paper_text = common.text_ceiling_findings([results[mosei_like][alignment.PAPER]], ceilings,
+                                              bundle=bundles[mosei_like])
     variant_text = [f for f in findings.select(ablation[mosei_like], common.ABOVE_TEXT_CEILING)
                     if alignment.is_variant(f.subject)]
     row = alignment.guide_attention_claim(bundles[mosei_like].source_label, diagonal.get(labels[alignment.PAPER]),
-                                          paper_text[0] if paper_text else None, variant_text)
+                                          paper_text[0] if paper_text else None, variant_text,
+                                          alignment.paper_size_text_findings(long_runs))
     audit.save_rows("alignment", [row], [b.source_label for b in bundles.values()], tables_dir)  # the report's audit
     display(show(audit.claims_audit([row])))
 
@@ -271,9 +278,13 @@ if mosei_like is not None:
 # ## The targets, and what this does not show
 #
 # The ablation's three quality targets, each judged from every finding above that bears on
-# it (this run's variants and the recorded long runs): met when some alignment variant's
-# finding is supported over its seeds, not met when every variant's finding is not
-# supported, open otherwise. EF-LSTM and the paper's CMN do not count.
+# it (this run's variants and the recorded long runs). The variants compete for a target
+# (any one would meet it), so a target is met only when Holm's correction over the
+# competing findings leaves one supported; not met when every variant's finding is not
+# supported; open otherwise. EF-LSTM and the paper's CMN do not count. Where a variant or a
+# schedule was chosen by looking at test scores, the target is judged on a record of a
+# fresh synthetic draw with fresh training seeds alone (column "judged on"); a target
+# without such a record says that it was judged on the runs that chose it.
 
 # %% tags=["nbval-ignore-output"]
 targets = alignment.alignment_targets(ablation, long_runs)

@@ -122,15 +122,16 @@ def test_uniform_attention_has_exactly_the_uniform_share(tiny_test_split, mua):
     assert np.allclose(table.drop(columns="utterances"), 1.0)
     if mua == "encoder_decoder":  # uniform guided attention: weight on the aligned word = 1/n
         assert np.allclose(analysis.aligned_attention(model, split), 1.0)
-    # uniform attention: every best ratio is exactly 1, so "more than 1.01x uniform" is
-    # not supported for any kind, over two identical "seeds"
+    # uniform attention: every best ratio is exactly 1; over two identical "seeds" the
+    # interval has no width, which decides nothing (flagged, inconclusive)
     found = analysis.cue_findings({"uniform": [model, model]}, split, threshold=1.01, batch_size=7)["uniform"]
     assert {f.statistic.split(":")[0] for f in found} == kinds
-    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.verdict == "not supported" for f in found)
+    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.high < 1.01 for f in found)
+    assert all(f.flag == "no spread" and f.verdict == "inconclusive" for f in found if f.low == f.high)
     if mua == "encoder_decoder":
         (aligned,) = analysis.aligned_findings({"uniform": [model, model]}, split, threshold=1.01,
                                                batch_size=7)["uniform"]
-        assert aligned.estimate == pytest.approx(1.0, abs=1e-6) and aligned.verdict == "not supported"
+        assert aligned.estimate == pytest.approx(1.0, abs=1e-6) and aligned.high < 1.01
 
 
 def test_no_cue_mask_gives_none(tiny_iemocap_dir):
@@ -326,7 +327,9 @@ def test_guided_attention_by_word_type_is_one_for_uniform_attention(tiny_test_sp
     assert sorted(set(table.index.get_level_values("layer"))) == [1, 2]
     np.testing.assert_allclose(table.to_numpy(), 1.0, atol=1e-6)
     found = analysis.word_type_findings({"uniform": [model, model]}, split, types, threshold=1.01, batch_size=7)
-    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.verdict == "not supported" for f in found["uniform"])
+    # two identical "seeds": a zero-width interval below 1.01, which decides nothing
+    assert all(f.estimate == pytest.approx(1.0, abs=1e-6) and f.high < 1.01 for f in found["uniform"])
+    assert all(f.verdict == ("inconclusive" if f.low == f.high else "not supported") for f in found["uniform"])
     assert analysis.word_type_findings({"g": [model]}, split, None) == {"g": []}
 
 

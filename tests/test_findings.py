@@ -79,10 +79,104 @@ def test_margin_is_the_gap_between_interval_and_threshold():
     assert h.verdict == F.NOT_SUPPORTED and h.margin == pytest.approx(1.5)
 
 
-def test_identical_seeds_give_a_point_interval():
+def test_identical_seeds_give_a_point_interval_that_decides_nothing():
     diff, low, high = F.difference_interval([3.0, 3.0], [1.0, 1.0])
     assert (diff, low, high) == (2.0, 2.0, 2.0)
-    assert F.beats(Q, "a", "b", "a - b", [3.0, 3.0], [1.0, 1.0]).verdict == F.SUPPORTED
+    # two collapsed models, 69.0 in both seeds: a zero-width interval is no evidence
+    found = F.beats(Q, "a", "b", "a - b", [69.0, 69.0], [69.0, 69.0], threshold=-1.0, paired=True)
+    assert (found.low, found.high) == (0.0, 0.0) and found.flag == F.NO_SPREAD
+    assert found.verdict == F.INCONCLUSIVE and "no width" in F.sentence(found)
+    assert F.findings_table([found]).loc[0, "verdict"] == "inconclusive (no spread)"
+
+
+def test_an_interval_beyond_the_metric_range_decides_nothing():
+    # Acc2 over two seeds [60, 95]: mean 77.5, half-width 12.706 * 24.75 = 314 -> far past 100
+    wide = F.exceeds(Q, "m", "Acc2", [60.0, 95.0], 30.0, bounds=(0.0, 100.0))
+    assert wide.high > 100 and wide.flag == F.OUT_OF_RANGE and wide.verdict == F.INCONCLUSIVE
+    inside = F.exceeds(Q, "m", "Acc2", [80.0, 80.5, 80.2], 30.0, bounds=(0.0, 100.0))
+    assert inside.flag is None and inside.verdict == F.SUPPORTED
+
+
+def test_a_verdict_decided_below_the_display_precision_shows_enough_digits():
+    # interval low end 79.996, threshold 79.99: decided by 0.006, shown with two decimals
+    f = F.Finding(Q, ("c",), "x", estimate=80.0, low=79.996, high=80.004, threshold=79.99, seeds=3)
+    assert f.verdict == F.SUPPORTED and f.margin_text() == "+0.01"  # not "+0.0"
+    assert "by 0.01)" in F.sentence(f)
+    g = F.Finding(Q, ("c",), "x", estimate=80.0, low=78.0, high=82.0, threshold=75.0, seeds=3)
+    assert g.margin_text() == "+3.0"
+
+
+def test_paired_interval_matches_scipy_on_the_differences():
+    from scipy import stats
+    # the issue's IEMOCAP-like example: per-seed differences [0, -0.03, 0.18, -0.12]
+    a = [66.0, 65.97, 67.18, 64.88]
+    b = [66.0, 66.0, 67.0, 65.0]
+    diff, low, high = F.paired_interval(a, b)
+    d = [x - y for x, y in zip(a, b)]
+    expected = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert diff == pytest.approx(sum(d) / 4)
+    assert (low, high) == pytest.approx((expected.low, expected.high), abs=1e-9)
+    paired = F.beats(Q, "v", "p", "v - p", a, b, threshold=-1.0, paired=True)
+    welch = F.beats(Q, "v", "p", "v - p", a, b, threshold=-1.0, paired=False)
+    assert paired.method == F.PAIRED and welch.method == F.WELCH
+    assert paired.verdict == F.SUPPORTED and welch.verdict == F.INCONCLUSIVE  # pairing decides it
+    assert paired.high - paired.low < (welch.high - welch.low) / 5
+    with pytest.raises(ValueError, match="one value per seed"):
+        F.paired_interval([1.0, 2.0], [1.0])
+
+
+def test_p_value_agrees_with_scipy_one_sided_tests():
+    from scipy import stats
+    values = [1.2, 0.4, 0.9, 1.6, 0.7]
+    f = F.exceeds(Q, "x", "x", values, 0.5)
+    assert f.p_value == pytest.approx(stats.ttest_1samp(values, 0.5, alternative="greater").pvalue, rel=1e-9)
+    g = F.exceeds(Q, "x", "x", values, 0.5, above=False)
+    assert g.p_value == pytest.approx(stats.ttest_1samp(values, 0.5, alternative="less").pvalue, rel=1e-9)
+    a, b = [3.0, 4.0, 6.0], [1.0, 3.5, 4.0]
+    h = F.beats(Q, "a", "b", "a - b", a, b, threshold=0.0, paired=True)
+    assert h.p_value == pytest.approx(stats.ttest_rel(a, b, alternative="greater").pvalue, rel=1e-9)
+    w = F.beats(Q, "a", "b", "a - b", a, b, threshold=0.0, paired=False)
+    assert w.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue,
+                                      rel=1e-9)
+    # the verdict and the p-value say the same: supported exactly when p < 2.5%
+    for finding in (f, g, h, w):
+        assert (finding.verdict == F.SUPPORTED) == (finding.p_value < 0.025)
+
+
+def test_holm_on_a_worked_example():
+    # Holm (1979) style example: p = 0.01, 0.04, 0.03, 0.005 at alpha 0.05.
+    # sorted: 0.005 <= 0.05/4 = 0.0125 yes; 0.01 <= 0.05/3 = 0.0167 yes; 0.03 <= 0.05/2 = 0.025 no: stop.
+    p = [0.01, 0.04, 0.03, 0.005]
+    assert F.holm(p, 0.05) == [True, False, False, True]
+    # adjusted: 0.005*4 = 0.02; max(0.02, 0.01*3) = 0.03; max(0.03, 0.03*2) = 0.06; max(0.06, 0.04) = 0.06
+    assert F.holm_adjusted(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [a <= 0.05 for a in F.holm_adjusted(p)] == F.holm(p, 0.05)
+    assert F.holm([], 0.05) == [] and F.holm([0.2], 0.25) == [True]
+
+
+def test_the_declared_parity_procedure_keeps_its_false_equivalence_rate():
+    """Two one-sided paired tests with the declared margin and seeds, simulated with the true
+    difference exactly at the margin: equivalence is declared at most 2.5% of the time (plus
+    Monte Carlo error), the nominal level of each one-sided 95% interval."""
+    import numpy as np
+    from scipy import stats
+    from cmnlib.studies.precision import PARITY
+    rng = np.random.default_rng(2026)
+    reps, n, margin, sd = 40_000, PARITY.seeds, PARITY.margin, 2.0
+    diffs = rng.normal(margin, sd, size=(reps, n))  # bf16 minus fp32, per seed, at the margin
+    mean, se = diffs.mean(1), diffs.std(1, ddof=1) / np.sqrt(n)
+    half = stats.t.ppf(0.975, n - 1) * se
+    equivalent = (mean - half > -margin) & (mean + half < margin)
+    rate = equivalent.mean()
+    assert rate <= 0.025 + 3 * np.sqrt(0.025 * 0.975 / reps)
+    # and the same rule through the findings themselves, on a few of the simulated studies
+    for row in diffs[:50]:
+        zero = [0.0] * n
+        low = F.beats(Q, "b", "f", "d", list(row), zero, threshold=-margin, paired=True)
+        high = F.beats(Q, "f", "b", "d", zero, list(row), threshold=-margin, paired=True)
+        both = low.verdict == high.verdict == F.SUPPORTED
+        assert both == bool((row.mean() - stats.t.ppf(0.975, n - 1) * row.std(ddof=1) / np.sqrt(n) > -margin)
+                            and (row.mean() + stats.t.ppf(0.975, n - 1) * row.std(ddof=1) / np.sqrt(n) < margin))
 
 
 def test_bad_values_are_refused_with_the_values_named():
@@ -95,12 +189,13 @@ def test_bad_values_are_refused_with_the_values_named():
 def test_sentence_and_table_follow_the_verdict():
     beats = F.Question("beats", "{subject} beats the {baseline}")
     supported = F.beats(beats, "CMN", "LSTM", "Acc2 difference", [80.0, 81.0, 80.5], [70.0, 70.5, 71.0],
-                        unit=" points")
-    unclear = F.beats(beats, "CMN", "LSTM", "Acc2 difference", [80.0, 70.0], [75.0, 74.0], unit=" points")
+                        unit=" points", paired=False)
+    unclear = F.beats(beats, "CMN", "LSTM", "Acc2 difference", [80.0, 70.0], [75.0, 74.0], unit=" points",
+                      paired=False)
     assert F.sentence(supported).startswith("Supported: CMN beats the LSTM")
     # diff 10, se sqrt(0.25/3 * 2), dof 4, t 2.776445: low = 10 - 1.1335 = 8.87 -> "by 8.9 points"
     assert "the whole interval lies above 0.0 points, by 8.9 points" in F.sentence(supported)
-    assert F.sentence(unclear).startswith("Inconclusive:") and "more seeds" in F.sentence(unclear)
+    assert F.sentence(unclear).startswith("Inconclusive:") and "seeds would decide it" in F.sentence(unclear)
     table = F.findings_table([supported, unclear])
     assert list(table["verdict"]) == [F.SUPPORTED, F.INCONCLUSIVE]
     assert table.loc[0, "threshold"] == "> 0.0 points" and table.loc[0, "seeds"] == 3
@@ -134,7 +229,7 @@ def test_the_claim_is_generated_from_the_fields_and_code_selects_by_them():
     above = F.Question("above", "{subject} scores above the {kind} ceiling ({threshold:.1f})")
     loses = F.Question("loses", "{subject} loses no more than {tolerance:g} point(s) against {baseline}")
     a = F.exceeds(above, "CMN", "Acc2", [85.0, 86.0], 81.58, kind="language-only", target="quick")
-    b = F.beats(loses, "variant", "paper", "Acc2 difference", [80.0, 81.0], [79.0, 80.0], threshold=-1.0,
+    b = F.beats(loses, "variant", "paper", "Acc2 difference", [80.0, 81.0], [79.0, 80.0], threshold=-1.0, paired=False,
                 tolerance=1.0)
     assert a.claim == "CMN scores above the language-only ceiling (81.6)"
     assert b.claim == "variant loses no more than 1 point(s) against paper"
@@ -144,3 +239,15 @@ def test_the_claim_is_generated_from_the_fields_and_code_selects_by_them():
     c = F.exceeds(reworded, "CMN", "Acc2", [85.0, 86.0], 81.58, target="quick")
     assert F.select([a, b, c], above) == [a, c] and F.select({"x": [a, b]}, "loses") == [b]
     assert F.select([a, b, c], target="quick") == [a, c] and F.select([a, b], above, target="paper") == []
+
+
+def test_an_inconclusive_finding_says_how_many_seeds_would_decide_it():
+    from scipy import stats
+    # [80, 84]: mean 82, sd 2.83; threshold 81: gap 1. n seeds decide when t(n-1) * 2.83 / sqrt(n) < 1
+    f = F.exceeds(Q, "x", "x", [80.0, 84.0], 81.0)
+    n = f.seeds_to_decide()
+    sd = math.sqrt(8)
+    assert stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) < 1 <= stats.t.ppf(0.975, n - 2) * sd / math.sqrt(n - 1)
+    assert f"about {n} seeds would decide it" in F.sentence(f)
+    assert F.exceeds(Q, "x", "x", [80.0, 82.0], 81.0).seeds_to_decide() is None  # the mean on the threshold
+    assert F.exceeds(Q, "x", "x", [80.0], 70.0).seeds_to_decide() is None         # one seed: no spread known

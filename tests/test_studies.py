@@ -23,7 +23,7 @@ def _seeded(model, modalities, acc2_per_seed, **kw):
                     ensemble={"acc2_has0": max(acc2_per_seed)}, **kw)
 
 
-SEEDED = [_seeded("cmn", "LA", [0.85, 0.86, 0.87]), _seeded("lstm_l", "L", [0.78, 0.79, 0.80]),
+SEEDED = [_seeded("cmn", "LA", [0.85, 0.86, 0.87]), _seeded("lstm_l", "L", [0.78, 0.80, 0.79]),
           _seeded("lstm_a", "A", [0.70, 0.71, 0.72])]
 
 
@@ -35,11 +35,12 @@ def test_quality_findings_over_seeds_against_the_ceiling_and_the_best_unimodal_m
     assert gap.claim == "CMN (L+A) comes within 3 points of the L+A Bayes ceiling (90.0)"
     # a wider tolerance puts the whole interval below it
     assert paper.quality_findings(SEEDED, "mosei", CEILINGS, tolerance=7.0)[0].verdict == "supported"
-    # CMN 86 vs the best unimodal LSTM (L) 79 (not A): diff 7, se sqrt(1/3 + 1/3), dof 4
+    # CMN 86 vs the best unimodal LSTM (L) 79 (not A), same seeds and data: paired,
+    # per-seed differences 7, 6, 8 -> mean 7, sd 1, dof 2: 7 ± 4.302653 / sqrt(3)
     assert beats.subjects[1].model == "lstm_l" and beats.question is paper.BEATS_UNIMODAL
     assert beats.claim == "CMN (L+A) scores above the best unimodal model, LSTM (L)"
-    assert beats.estimate == pytest.approx(7.0)
-    assert beats.low == pytest.approx(7 - 2.776445 * (2 / 3) ** 0.5, abs=1e-4) and beats.verdict == "supported"
+    assert beats.estimate == pytest.approx(7.0) and beats.paired and beats.method == findings.PAIRED
+    assert beats.low == pytest.approx(7 - 4.302653 / 3 ** 0.5, abs=1e-4) and beats.verdict == "supported"
     real = paper.quality_findings(SEEDED, "mosei", None)
     assert real == [beats]
 
@@ -90,14 +91,16 @@ def test_constant_predictors_under_both_acc2_conventions():
 
 def test_wiring_table_rows_and_findings_against_the_default():
     runs = {"encoder_decoder": _seeded("cmn", "LA", [0.80, 0.81, 0.82]),
-            "stacked": _seeded("cmn", "LA", [0.70, 0.71, 0.72], mua="stacked")}
+            "stacked": _seeded("cmn", "LA", [0.70, 0.72, 0.71], mua="stacked")}
     table = beyond.wiring_table("mosei", runs)
     assert list(table["wiring"]) == ["encoder_decoder", "stacked"] and list(table.index) == [0, 1]
     assert table.loc[1, "Acc2: mean"] == pytest.approx(71.0) and table.loc[1, "Acc2: ensemble"] == pytest.approx(72.0)
     assert table.loc[1, "Acc2: std"] == pytest.approx(1.0)
     (stacked,) = table.attrs["findings"]
-    # 71 - 81 = -10 points, well below 0: "stacked scores above encoder_decoder" is not supported
-    assert stacked.estimate == pytest.approx(-10.0) and stacked.verdict == "not supported"
+    # paired per seed: -10, -9, -11 -> -10 ± 4.3027 / sqrt(3), well below 0: "stacked scores
+    # above encoder_decoder" is not supported
+    assert stacked.estimate == pytest.approx(-10.0) and stacked.paired and stacked.verdict == "not supported"
+    assert stacked.high == pytest.approx(-10 + 4.302653 / 3 ** 0.5, abs=1e-4)
     assert stacked.claim == "stacked scores above encoder_decoder" and stacked.subject.model_overrides == {
         "mua": "stacked"}
 
@@ -169,14 +172,21 @@ def test_one_writer_assembles_the_audit_whatever_order_the_studies_saved_their_r
 
 
 def test_precision_findings_by_hand():
+    from scipy import stats
     fp32 = _seeded("cmn", "LA", [0.80, 0.82, 0.81, 0.83])
-    same = {"fp32": fp32, "bf16": _seeded("cmn", "LA", [0.81, 0.81, 0.82, 0.82], train={"precision": "bf16"})}
+    bf16 = [0.802, 0.819, 0.812, 0.828]
+    same = {"fp32": fp32, "bf16": _seeded("cmn", "LA", bf16, train={"precision": "bf16"})}
     below, above = precision.precision_findings("mosei", same)
-    # fp32 sd over seeds: scores 80, 82, 81, 83 -> sd 1.29, tolerance 2 x 1.29 = 2.58
-    assert below.threshold == pytest.approx(-2 * np.std([80, 82, 81, 83], ddof=1))
-    assert below.estimate == pytest.approx(0.0) and above.estimate == pytest.approx(0.0)
+    # paired: differences 0.2, -0.1, 0.2, -0.2 points; t interval with 3 dof inside ±1 (declared)
+    d = 100 * (np.array(bf16) - [0.80, 0.82, 0.81, 0.83])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert below.threshold == -1.0 and below.paired
+    assert below.low == pytest.approx(d.mean() - half) and above.high == pytest.approx(-d.mean() + half)
     assert below.verdict == above.verdict == "supported"
-    assert below.claim == "CMN (L+A) in bf16 scores no more than 2.6 points below fp32"
+    assert below.claim == "CMN (L+A) in bf16 scores no more than 1.0 points below fp32"
+    # identical means, but the per-seed differences (+-1) are too spread for a 1-point margin
+    spread = {"fp32": fp32, "bf16": _seeded("cmn", "LA", [0.81, 0.81, 0.82, 0.82], train={"precision": "bf16"})}
+    assert [f.verdict for f in precision.precision_findings("mosei", spread)] == ["inconclusive"] * 2
     worse = {"fp32": fp32, "bf16": _seeded("cmn", "LA", [0.70, 0.71, 0.70, 0.71], train={"precision": "bf16"})}
     assert precision.precision_findings("mosei", worse)[0].verdict == "not supported"
     assert precision.precision_findings("mosei", {"fp32": fp32}) == []
@@ -199,3 +209,37 @@ def test_no_code_selects_findings_or_runs_by_their_prose():
                  for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not offenders, "\n".join(offenders)
     assert findings.select  # the way to pick findings
+
+
+def test_runs_that_share_seeds_and_data_are_compared_seed_by_seed_in_every_study():
+    """No study compares pairs unpaired: every difference finding between runs with the same
+    seeds and data hash is paired; runs on other data (or other seeds) use Welch's interval."""
+    a, b = _seeded("cmn", "LA", [0.80, 0.82, 0.81]), _seeded("lstm_l", "L", [0.78, 0.79, 0.80])
+    assert findings.pairs(a, b)
+    other_data = fake_run("lstm_l", "L", [{"acc2_has0": v} for v in (0.78, 0.79, 0.80)])
+    other_data.data_hash = "another hash"
+    other_seeds = _seeded("lstm_l", "L", [0.78, 0.79, 0.80])
+    other_seeds.members[2].seed = 7
+    assert not findings.pairs(a, other_data) and not findings.pairs(a, other_seeds)
+    unpaired = common.compare(paper.BEATS_UNIMODAL, a, other_data, "acc2_has0", "d")
+    assert not unpaired.paired and unpaired.method == findings.WELCH
+    # each study that compares two runs, on runs that are pairs
+    from cmnlib.studies import alignment
+    studied = [paper.unimodal_finding([a, b], "mosei"),
+               *beyond.wiring_table("mosei", {"encoder_decoder": a, "stacked": _seeded(
+                   "cmn", "LA", [0.79, 0.83, 0.80], mua="stacked")}).attrs["findings"],
+               *precision.precision_findings("mosei", {"fp32": a, "bf16": _seeded("cmn", "LA", [0.81, 0.80, 0.83])}),
+               *[f for f in alignment.alignment_findings("mosei", {alignment.PAPER: a, "diagonal_prior": _seeded(
+                   "cmn", "LA", [0.79, 0.83, 0.80], alignment="diagonal_prior")}, None)
+                 if f.kind == findings.DIFFERENCE]]
+    assert len(studied) == 5 and all(f.paired and f.method == findings.PAIRED for f in studied)
+
+
+def test_the_parity_study_is_declared_before_it_runs():
+    """The parity's arms, seeds and margin are fixed in code (not computed from scores): the
+    findings use the declared margin whatever the fp32 seeds' spread."""
+    assert precision.PARITY.arms == ("fp32", "bf16") and precision.PARITY.seeds == 20
+    assert precision.PARITY.margin == 1.0 and "0.9 points" in precision.PARITY.why
+    noisy = _seeded("cmn", "LA", [0.60, 0.90, 0.75])  # an fp32 sd of 15 points
+    low, high = precision.precision_findings("mosei", {"fp32": noisy, "bf16": _seeded("cmn", "LA", [0.61, 0.89, 0.76])})
+    assert low.threshold == high.threshold == -precision.PARITY.margin

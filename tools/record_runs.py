@@ -6,8 +6,8 @@ Run by a maintainer after a change that alters training (a test fails when a rec
 longer matches the runs today's code would train); runs already in ``data/runs`` are read
 from there. About an hour and a half on 2 CPU cores for all of them.
 
-    python tools/record_alignment.py                 # every record in cmnlib.studies.alignment.ALIGNMENT_RECORDS
-    python tools/record_alignment.py NAME [NAME ...]
+    python tools/record_runs.py                 # every record in cmnlib.studies.alignment.ALIGNMENT_RECORDS
+    python tools/record_runs.py NAME [NAME ...]
 """
 import sys
 

@@ -15,14 +15,19 @@ from ..precision import cpu_features
 from ..studies import precision as study
 
 
-def run_parity(out: str | Path = "reports/bench", datasets=None, seeds: int = 10,
-               profile: str = "quick", echo: bool = True, sources: dict | None = None) -> dict:
-    """Train, judge and write the parity study; returns {dataset: {'data', 'scores',
-    'seconds', 'findings'}}. ``sources``: dataset -> data path (default: the synthetic
+def run_parity(out: str | Path = "reports/bench", datasets=None, seeds: int | None = None,
+               profile: str = study.PARITY.profile, echo: bool = True, sources: dict | None = None) -> dict:
+    """Train, judge and write the parity study (:data:`cmnlib.studies.precision.PARITY`);
+    returns {dataset: {'data', 'scores', 'seconds', 'findings'}}. ``seeds``: default the
+    study's declared number; ``sources``: dataset -> data path (default: the synthetic
     quick sets)."""
+    seeds = study.PARITY.seeds if seeds is None else seeds
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results, lines = {}, [f"# bf16 against fp32 (CMN L+A, {profile} profile, {seeds} seeds)", "",
+    declared = "as declared" if seeds == study.PARITY.seeds else f"NOT the declared {study.PARITY.seeds}"
+    results, lines = {}, [f"# bf16 against fp32 (CMN L+A, {profile} profile, {seeds} seeds, {declared})", "",
+                          f"Equivalence margin: ±{study.PARITY.margin:g} points, declared before the runs: "
+                          f"{study.PARITY.why}. Two one-sided tests on bf16 minus fp32, paired by seed.", "",
                           "CPU features: " + ", ".join(f"{k} {'yes' if v else 'no'}"
                                                        for k, v in cpu_features().items()) + ".", ""]
     for dataset in datasets or synthetic_datasets():

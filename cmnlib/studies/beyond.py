@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.split import DataBundle
-from ..findings import Question, beats
+from ..findings import Question
 from ..metrics import headline
 from ..model.cmn import CMNConfig, MUA_WIRINGS
 from ..results import RunResult
@@ -14,7 +14,7 @@ from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..summaries import real_mosei_reference
 from ..tables import PAPER_TABLE2
-from .common import score_columns
+from .common import compare, score_columns
 
 # (model, modalities) allowed more epochs: does either get past the text-only ceiling?
 LONGER_MODELS = (("ef_lstm", "LA"), ("cmn", "LA"))
@@ -95,13 +95,12 @@ def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2, wi
 def wiring_table(dataset: str, results: dict[str, RunResult], default: str = CMNConfig.mua) -> pd.DataFrame:
     """CMN with each MUA wiring (``results``: wiring -> its result, same data, profile and
     seeds): test mean ± std over seeds and the ensemble, one row per wiring;
-    ``attrs['findings']`` compares each other wiring with ``default`` over seeds (Welch's
-    interval)."""
+    ``attrs['findings']`` compares each other wiring with ``default``, paired seed by seed."""
     metric = headline(dataset)
     table = pd.DataFrame([{"wiring": w, **score_columns(r, metric.key, metric.label)} for w, r in results.items()])
     base = results.get(default)
     table.attrs["findings"] = [] if base is None else [
-        beats(WIRING_ABOVE_DEFAULT, r.spec, base.spec, f"{metric.label}: {w} minus {default}, points",
-              r.scores(metric.key), base.scores(metric.key), wiring=w, default=default)
+        compare(WIRING_ABOVE_DEFAULT, r, base, metric.key, f"{metric.label}: {w} minus {default}, points",
+                wiring=w, default=default)
         for w, r in results.items() if w != default]
     return table
