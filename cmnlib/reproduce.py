@@ -112,10 +112,28 @@ def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] | None = None,
     return jobs
 
 
+def _ipc_kernel_manager():
+    """A kernel manager that talks to the kernel over local IPC sockets instead of TCP on
+    localhost (the kernel then has no reason to warn that its TCP traffic is unencrypted);
+    None (papermill's TCP default) where IPC sockets do not exist (Windows)."""
+    if os.name == "nt":
+        return None
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IPCKernelManager
+
+
 def _execute(job: Job, output: Path, cwd: Path, progress: bool = False) -> None:
+    manager = _ipc_kernel_manager()
     papermill.execute_notebook(str(job.notebook), str(output), parameters=job.parameters,
                                kernel_name="python3", cwd=str(cwd), progress_bar=progress,
-                               log_output=False)
+                               log_output=False, **({"kernel_manager_class": manager} if manager else {}))
 
 
 def _failure(error: papermill.PapermillExecutionError, job: Job) -> str:

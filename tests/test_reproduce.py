@@ -144,3 +144,22 @@ def test_the_report_opens_with_the_verdict_assembled_from_the_studies_rows(tmp_p
     assert "<strong>Refuted by the paper" in page and "state of the art" in page
     (tmp_path / "tables" / "verdict.html").unlink()  # a report without the audit has no verdict section
     assert "What this companion concludes" not in reproduce.write_index(tmp_path, manifest).read_text()
+
+
+def test_a_good_run_prints_one_line_per_notebook_and_nothing_alarming(sequence, tmp_path, capfd):
+    """The kernel's own stderr included (capfd): no TCP-encryption warning, no ERROR line."""
+    assert reproduce.reproduce(datasets=(), seeds=3, only=["01"], out=tmp_path / "quiet", source_dir=sequence) == 0
+    out, err = capfd.readouterr()
+    printed = out + err
+    assert not any(word in printed for word in ("WARNING", "ERROR", "Traceback", "Unable to parse")), printed
+    assert [line for line in out.splitlines() if line.strip()][1].split()[:2] == ["01_alpha", "ok"]
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in reproduce.notebooks_dir().glob("[0-9][0-9]_*.ipynb")))
+def test_papermill_reads_every_parameters_cell(notebook, caplog):
+    """Each committed notebook's parameters cell is read by papermill without a parse
+    warning, with a help text for every parameter that has a comment."""
+    import logging
+    with caplog.at_level(logging.WARNING):
+        declared = reproduce.declared_parameters(reproduce.notebooks_dir() / notebook)
+    assert declared and "Unable to parse" not in caplog.text

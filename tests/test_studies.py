@@ -142,6 +142,7 @@ def test_the_verdict_groups_claims_by_status_and_says_what_real_data_would_settl
     assert text.index("Refuted by the paper's own numbers** (2 claims)") < text.index("Holds as arithmetic") \
         < text.index("Holds as a count") < text.index("Synthetic evidence only** (1 claim)")
     settle = text.split("What real data would settle:")[1]
+    assert ".." not in text.replace("...", "")  # evidence that ends a sentence gets no second full stop
     assert "state of the art" not in settle and "transformer modules" not in settle  # decided already
     assert "MOSEI: CMN reaches Acc2 42.5" in settle and "fusing L+A" in settle
     # the same finding on data not labelled SYNTHETIC counts as tested on real data

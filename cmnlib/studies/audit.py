@@ -42,11 +42,10 @@ def verdict_markdown(audit: pd.DataFrame) -> str:
         rows = audit[audit.status == status]
         if rows.empty:
             continue
-        items = "\n".join(f"  * {r.claim}: **{r.verdict}**. {r.evidence[:1].upper()}{r.evidence[1:]}."
-                          for r in rows.itertuples())
+        items = "\n".join(f"  * {r.claim}: **{r.verdict}**. {_sentence(r.evidence)}" for r in rows.itertuples())
         parts.append(f"* **{status.capitalize()}** ({len(rows)} claim{'s' if len(rows) > 1 else ''}):\n{items}")
     open_questions = audit[~audit["real data would settle"].str.startswith("nothing more")]
-    settle = "\n".join(f"* {r.claim}: {r['real data would settle']}."
+    settle = "\n".join(f"* {r.claim}: {_sentence(r['real data would settle'])}"
                        for _, r in open_questions.drop_duplicates("real data would settle").iterrows())
     return "\n".join(parts) + ("\n\n**What real data would settle:**\n\n" + settle if settle else "")
 
@@ -81,3 +80,9 @@ def assemble(tables_dir: str | Path) -> list[Path]:
     written.append(write_text(folder / "verdict.md", markdown + "\n"))
     written.append(write_text(folder / "verdict.html", mistune.html(markdown)))
     return written
+
+
+def _sentence(text: str) -> str:
+    """``text`` capitalised and ended with one full stop (evidence may already end with one)."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
