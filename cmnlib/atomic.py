@@ -32,11 +32,49 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """``data`` to ``path``, atomically. Serialising into memory first and writing the bytes
+    here makes a full disk an ``OSError(ENOSPC)`` naming the file (torch.save straight to a
+    file reports it as a RuntimeError from its zip writer)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    try:
+        return atomic_write(path, write)
+    except OSError as error:
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """``text`` (UTF-8) to ``path``, atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, obj, indent: int | None = 1) -> Path:
     """``obj`` as JSON (numpy and torch scalars as floats, one trailing newline), atomically."""
     return write_text(path, json.dumps(obj, indent=indent, default=float) + "\n")
+
+
+class DerivedFileWarning(UserWarning):
+    """A file the program made (a cache, a checkpoint, a run result) could not be read; it
+    was set aside and will be rebuilt."""
+
+
+def set_aside(path: str | Path, why: str) -> Path:
+    """Rename an unreadable derived file to ``<name>.broken`` (``.broken-2``, ... when that
+    exists: nothing is deleted) and warn once, naming the file, why, and where it went; the
+    caller then rebuilds it. Returns the new path."""
+    import warnings
+    path = Path(path)
+    target = path.with_name(path.name + ".broken")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.broken-{n}")
+    os.replace(path, target)
+    warnings.warn(DerivedFileWarning(f"{path}: {why}; set aside as {target.name} and rebuilt"), stacklevel=3)
+    return target

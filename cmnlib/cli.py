@@ -12,6 +12,7 @@ Each command imports what it needs inside its function, on purpose: ``cmn --help
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -231,9 +232,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    """The data and derived-file warnings as one line each (they name the file and why)."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
+def _disk_error(error: OSError) -> str | None:
+    """One line for a full disk, a read-only folder or missing permissions: the file or
+    folder, the operation, and for a full disk the free space; None for other errors."""
+    import errno
+    import shutil
+    where = Path(error.filename) if error.filename else None
+    folder = where.parent if where is not None else Path.cwd()
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        try:
+            free = f"{shutil.disk_usage(folder).free / 2 ** 20:.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        return (f"no space left on the device while writing {where or folder} ({free}); nothing was left "
+                f"half-written: free some space and run the same command again to continue")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {where or folder}: {error.strerror.lower()}; choose a folder you can write "
+                f"(--out, $CMN_DATA_DIR, $CMN_RUNS_DIR) and run the command again")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    from .atomic import DerivedFileWarning
+    from .data.errors import DataWarning
+    previous = warnings.showwarning
+
+    def show(message, category, *rest, **kw):
+        if issubclass(category, (DerivedFileWarning, DataWarning)):
+            return _one_line_warnings(message, category, *rest, **kw)
+        return previous(message, category, *rest, **kw)
+
+    warnings.showwarning = show
+    try:
+        return args.func(args)
+    except OSError as error:  # a full disk or a folder that cannot be written: one line, no traceback
+        line = _disk_error(error)
+        if line is None or os.environ.get("CMN_DEBUG"):
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

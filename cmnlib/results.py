@@ -24,6 +24,7 @@ records written before outputs were stored hold none and are marked metric-only.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from . import metrics as M
-from .atomic import atomic_write, write_json
+from .atomic import atomic_write, write_bytes, write_json
 from .data.loader import targets_from_labels
 from .model import heads as H
 from .data.split import class_index
@@ -272,7 +273,9 @@ def write_seed(folder: Path, seed: SeedResult, dataset: str, head: str, labels: 
     ``result.json`` are computed here, for people; tables recompute them from the outputs."""
     folder = Path(folder)
     outputs = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in (seed.outputs or {}).items()}
-    atomic_write(folder / OUTPUTS_FILE, lambda tmp: torch.save(outputs, tmp))
+    buffer = io.BytesIO()
+    torch.save(outputs, buffer)
+    write_bytes(folder / OUTPUTS_FILE, buffer.getvalue())
     result = {"seed": seed.seed, "best_epoch": seed.best_epoch, "epochs_run": seed.epochs_run,
               "history": seed.history,
               **{split: evaluate(dataset, head, outputs[split], labels[split]) for split in SPLITS},
@@ -282,19 +285,36 @@ def write_seed(folder: Path, seed: SeedResult, dataset: str, head: str, labels: 
     write_json(folder / RESULT_FILE, result)
 
 
+class UnreadableSeed(ValueError):
+    """A finished seed's ``result.json`` or ``outputs.pt`` cannot be read (truncated, foreign,
+    or refused for safety). Both are derived files: the trainer sets the seed aside and trains
+    it again."""
+
+
 def read_seed(folder: Path) -> SeedResult | None:
     """A finished seed from its folder; None when it has not finished (no ``result.json``).
-    Outputs load with ``weights_only=True`` (tensors only, no code)."""
+    Outputs load with ``weights_only=True`` (tensors only, no code). An unreadable result
+    or outputs file raises :class:`UnreadableSeed` with one phrase saying which and why."""
     folder = Path(folder)
     path = folder / RESULT_FILE
     if not path.exists():
         return None
-    result = json.loads(path.read_text())
+    try:
+        result = json.loads(path.read_text())
+        for key in ("seed", "best_epoch", "epochs_run", "history", "train_seconds"):
+            result[key]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UnreadableSeed(f"{RESULT_FILE} unreadable ({type(error).__name__})") from None
     outputs_path = folder / OUTPUTS_FILE
     outputs = None
     if outputs_path.exists():
-        loaded = torch.load(outputs_path, map_location="cpu", weights_only=True)
-        outputs = {k: v.numpy() for k, v in loaded.items()}
+        try:
+            loaded = torch.load(outputs_path, map_location="cpu", weights_only=True)
+            outputs = {k: v.numpy() for k, v in loaded.items()}
+        except Exception as error:  # truncated, foreign, or a pickle payload refused by weights_only
+            refused = "unsupported global" in str(error).lower()  # weights_only met a callable: not loaded
+            raise UnreadableSeed(f"{OUTPUTS_FILE} " + ("refused: loading it would run code (a pickle payload)"
+                                                       if refused else f"unreadable ({type(error).__name__})")) from None
     return SeedResult(seed=result["seed"], best_epoch=result["best_epoch"], epochs_run=result["epochs_run"],
                       history=result["history"], train_seconds=result["train_seconds"], outputs=outputs,
                       recorded_metrics={split: result[split] for split in SPLITS if split in result},

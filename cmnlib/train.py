@@ -23,7 +23,9 @@ What a run folder holds is written and read by :mod:`cmnlib.results`; this modul
 """
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from . import results
-from .atomic import atomic_write
+from .atomic import set_aside, write_bytes
 from .precision import adam
 from .precision import autocast as precision_context
 from .data.loader import make_loader, task_targets
@@ -55,13 +57,40 @@ __all__ = ["RunSpec", "TrainConfig", "TRAIN_PROFILES", "TRAINER_VERSION", "LOW_P
 # ======================================================================================
 
 def atomic_save(obj, path: Path) -> None:
-    """torch.save, whole or not at all (:func:`cmnlib.atomic.atomic_write`)."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save, whole or not at all (:func:`cmnlib.atomic.write_bytes`: serialised in
+    memory, so that a full disk is an OSError naming the file)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
     """Load with ``weights_only=True``: tensors and plain containers only, no code."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the derived file ``path`` (a checkpoint or saved weights) cannot be used, or None
+    when it loads: one phrase for :func:`cmnlib.atomic.set_aside`."""
+    try:
+        load_checkpoint(path)
+    except pickle.UnpicklingError as error:
+        if "unsupported global" in str(error).lower():  # weights_only met a callable: nothing was run
+            return "refused: loading it would run code (a pickle payload), so it was never loaded"
+        return f"unreadable ({type(error).__name__})"
+    except Exception as error:  # truncated, foreign or not a torch file at all
+        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+    return None
+
+
+def _set_aside_seed(out_dir: Path, why: str) -> None:
+    """Set aside every derived file of one seed (its result, outputs, checkpoint and best
+    weights), so that it is trained again from the start: bit for bit what a clean run gives."""
+    first = True
+    for name in (results.RESULT_FILE, results.OUTPUTS_FILE, "checkpoint.pt", "best.pt"):
+        if (out_dir / name).exists():
+            set_aside(out_dir / name, why if first else f"set aside with the rest of the seed ({why})")
+            first = False
 
 
 # ======================================================================================
@@ -143,8 +172,63 @@ def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resum
     last checkpoint stopped: the data order depends only on (seed, epoch) and the RNG state
     is checkpointed."""
     spec = spec.resolved()
-    with _torch_threads(spec.train.threads):
+    with _torch_threads(spec.train.threads), seed_lock(Path(out_dir)):
         return _train_one(spec, bundle, seed, Path(out_dir), resume, progress)
+
+
+LOCK_FILE = "train.lock"
+LOCK_WAIT_S = 6 * 3600  # a paper-profile seed on a slow CPU takes hours
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+@contextmanager
+def seed_lock(out_dir: Path, wait_s: float = LOCK_WAIT_S, poll_s: float = 2.0):
+    """One writer per seed folder: a lock file holding the owner's pid, created exclusively.
+    A second process asked for the same seed waits (saying so once) until the owner is done
+    and then reads its result instead of training it again; a lock left by a process that
+    no longer exists is taken over with a warning; after ``wait_s`` seconds a TimeoutError
+    says which process holds the lock and what to do."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK_FILE
+    start, said = time.time(), False
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                owner = None  # being written this instant, or empty: look again
+            if owner is not None and owner != os.getpid() and not _alive(owner):
+                import warnings
+                warnings.warn(f"{lock}: left by process {owner}, which no longer runs; taken over", stacklevel=3)
+                lock.unlink(missing_ok=True)
+                continue
+            if owner == os.getpid():
+                raise RuntimeError(f"{lock}: this process already trains this seed") from None
+            if not said:
+                print(f"waiting for process {owner} to finish training {out_dir} ...", flush=True)
+                said = True
+            if time.time() - start > wait_s:
+                raise TimeoutError(f"{lock}: process {owner} has held this seed for {wait_s / 3600:.1f} h; if it "
+                                   f"is not training any more, delete the lock file and run again") from None
+            time.sleep(poll_s)
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _labels(bundle: DataBundle) -> dict:
@@ -156,9 +240,18 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
     settings = spec.train
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
-        finished = results.read_seed(out_dir)
+        try:
+            finished = results.read_seed(out_dir)
+        except results.UnreadableSeed as error:  # a derived file: set aside, trained again below
+            _set_aside_seed(out_dir, str(error))
+            finished = None
         if finished is not None:
             return finished
+        for name in ("checkpoint.pt", "best.pt"):
+            problem = (out_dir / name).exists() and checkpoint_problem(out_dir / name)
+            if problem:
+                _set_aside_seed(out_dir, f"{name} {problem}")
+                break
     device = settings.device
     torch.manual_seed(seed)
     model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
@@ -178,53 +271,59 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         checkpoint_path = out_dir / "checkpoint.pt"
         if resume and checkpoint_path.exists():
             checkpoint = load_checkpoint(checkpoint_path)
-            model.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(checkpoint["scheduler"])
-            torch.set_rng_state(checkpoint["rng"])
-            state = checkpoint["state"]
+            try:
+                model.load_state_dict(checkpoint["model"])
+                optimizer.load_state_dict(checkpoint["optimizer"])
+                if scheduler is not None:
+                    scheduler.load_state_dict(checkpoint["scheduler"])
+                torch.set_rng_state(checkpoint["rng"])
+                state = checkpoint["state"]
+            except (KeyError, RuntimeError, ValueError, TypeError) as error:  # another model's checkpoint
+                _set_aside_seed(out_dir, f"checkpoint.pt does not fit this run ({type(error).__name__})")
+                return _train_one(spec, bundle, seed, out_dir, resume, progress)  # from the start
         best_state = load_checkpoint(out_dir / "best.pt") if state["best"] is not None else None
         bar = tqdm(total=settings.epochs, initial=state["epoch"], desc=f"{spec.label} seed {seed}",
                    disable=not progress, leave=False, unit="epoch")
-        while state["epoch"] < settings.epochs:
-            epoch = state["epoch"] + 1
-            model.train()
-            # the shuffle depends only on (seed, epoch), so a resumed run sees the same order
-            loader = make_loader(train_split, spec.modalities, spec.head, settings.batch_size,
-                                 shuffle=True, seed=seed * 100_003 + epoch, bucket=settings.bucket)
-            total, count = 0.0, 0
-            for batch in loader:
-                loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip, settings.precision)
-                total += float(loss) * batch["target"].shape[0]
-                count += batch["target"].shape[0]
-            valid = split_metrics(spec.dataset, spec.head,
-                                  predict_outputs(model, valid_split, spec.modalities, spec.head, device=device,
-                                                  precision=settings.precision),
-                                  valid_split)
-            criterion = valid[settings.select_on]
-            if scheduler is not None:
-                scheduler.step(valid["loss"])
-            record = {"epoch": epoch, "train_loss": total / count, "lr": optimizer.param_groups[0]["lr"],
-                      **{f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)}}
-            state["history"].append(record)
-            if _better(settings.select_on, criterion, state["best"]):
-                state.update(best=criterion, best_epoch=epoch, stale=0)
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                atomic_save(best_state, out_dir / "best.pt")
-            else:
-                state["stale"] += 1
-            state["epoch"] = epoch
-            if settings.patience is not None and state["stale"] >= settings.patience:
-                state["epoch"] = settings.epochs  # early stop: nothing left to resume
-            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "rng": torch.get_rng_state(), "state": state, "seed": seed,
-                         "spec": spec.to_dict(), "data_hash": bundle.meta.get("source_hash")},
-                        checkpoint_path)
-            bar.update(state["epoch"] - bar.n)
-            bar.set_postfix(valid=f"{criterion:.3f}")
-        bar.close()
+        try:  # the bar is closed (its line cleared) however the loop ends, so an error line stands alone
+            while state["epoch"] < settings.epochs:
+                epoch = state["epoch"] + 1
+                model.train()
+                # the shuffle depends only on (seed, epoch), so a resumed run sees the same order
+                loader = make_loader(train_split, spec.modalities, spec.head, settings.batch_size,
+                                     shuffle=True, seed=seed * 100_003 + epoch, bucket=settings.bucket)
+                total, count = 0.0, 0
+                for batch in loader:
+                    loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip, settings.precision)
+                    total += float(loss) * batch["target"].shape[0]
+                    count += batch["target"].shape[0]
+                valid = split_metrics(spec.dataset, spec.head,
+                                      predict_outputs(model, valid_split, spec.modalities, spec.head, device=device,
+                                                      precision=settings.precision),
+                                      valid_split)
+                criterion = valid[settings.select_on]
+                if scheduler is not None:
+                    scheduler.step(valid["loss"])
+                record = {"epoch": epoch, "train_loss": total / count, "lr": optimizer.param_groups[0]["lr"],
+                          **{f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)}}
+                state["history"].append(record)
+                if _better(settings.select_on, criterion, state["best"]):
+                    state.update(best=criterion, best_epoch=epoch, stale=0)
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    atomic_save(best_state, out_dir / "best.pt")
+                else:
+                    state["stale"] += 1
+                state["epoch"] = epoch
+                if settings.patience is not None and state["stale"] >= settings.patience:
+                    state["epoch"] = settings.epochs  # early stop: nothing left to resume
+                atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                             "rng": torch.get_rng_state(), "state": state, "seed": seed,
+                             "spec": spec.to_dict(), "data_hash": bundle.meta.get("source_hash")},
+                            checkpoint_path)
+                bar.update(state["epoch"] - bar.n)
+                bar.set_postfix(valid=f"{criterion:.3f}")
+        finally:
+            bar.close()
         history, best_epoch = state["history"], state["best_epoch"]
         model.load_state_dict(best_state)
     seconds = time.time() - t_start

@@ -32,8 +32,8 @@ ALLOWED = {
               "runs", "studies"},
     "reproduce": {"config", "atomic", "data", "studies"},
     "inventory": {"config", "metrics", "spec", "results"},
-    "cli": {"config", "options", "data", "metrics", "model", "train", "reproduce", "bench", "precision", "results",
-            "inventory"},
+    "cli": {"config", "options", "atomic", "data", "metrics", "model", "train", "reproduce", "bench", "precision",
+            "results", "inventory"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -87,18 +87,19 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(bundle, tmp_path):
 
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    import errno
+    import os
     path = tmp_path / "checkpoint.pt"
     T.atomic_save({"w": torch.ones(3)}, path)
 
-    def broken_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"half a checkpoint")
-        raise OSError("disk full")
+    def disk_full(fd):  # the bytes are in the temporary file; making them durable fails
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError) as raised:
         T.atomic_save({"w": torch.zeros(3)}, path)
     monkeypatch.undo()
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(path)  # names the file
     assert torch.equal(T.load_checkpoint(path)["w"], torch.ones(3))  # the old one is intact
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left
 

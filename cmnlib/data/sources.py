@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import set_aside
 from .csd import build_word_aligned
 from .errors import REAL_DATA_HINT, DataError
 from .mmsa_pkl import check_published, file_names, is_mmsa_layout, read_mmsa_pickle
@@ -178,9 +179,13 @@ def load_dataset(dataset: str, source: str | Path = "synthetic", *, scale: str =
     key = hashlib.sha256((source_hash + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:16]
     cache_path = data_dir() / "cache" / f"{dataset}-{fmt}-{key}.h5"
     if cache and cache_path.exists():
-        bundle = load_bundle(cache_path)
-        bundle.meta["cache_path"] = str(cache_path)
-        return bundle
+        try:
+            bundle = load_bundle(cache_path)
+        except (DataError, OSError, KeyError, ValueError) as error:  # derived: set aside and rebuilt below
+            set_aside(cache_path, f"unreadable data cache ({str(error).splitlines()[0][:200]})")
+        else:
+            bundle.meta["cache_path"] = str(cache_path)
+            return bundle
     if fmt == "csd":
         bundle = build_word_aligned(path, dataset, seq_len=seq_len, keep=keep)
     else:
