@@ -94,7 +94,7 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     assert set(written) == {"meta", "gemm", "gemm_bf16", "equality", "training", "speedup", "speedup_bf16",
                             "scaling", "data", "epoch", "quick_profile", "notebook_times"}
     bf16_ab = written["speedup_bf16"][0]
-    assert bf16_ab["fast_precision"] == "bf16" and bf16_ab["ratio"] > 0
+    assert bf16_ab["fast_precision"] == "bf16" and bf16_ab["ratio"] > 0 and isinstance(bf16_ab["ratios_agree"], bool)
     assert "optimizer (Adam)" in bf16_ab["profile_s"]["fast"]  # the fused kernel is counted as Adam
     assert written["gemm_bf16"]["dtype"] == "bfloat16" and written["gemm_bf16"]["gflops"] > 0
     assert {("cmn", "bf16")} <= {(r["kind"], r["precision"]) for r in written["training"]}
@@ -108,6 +108,7 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
         assert set(row["latency_ms"]) == {"1", "4"}
     speed = written["speedup"][0]
     assert speed["max_abs_diff_eval"] < 1e-5 and {"ratio", "ratio_separate_processes", "profile_s"} <= set(speed)
+    assert isinstance(speed["ratios_agree"], bool) and "The two measurements " in (tmp_path / "out" / "bench.md").read_text()
     assert all(r["max_abs_diff"] < 1e-5 for r in written["equality"])
     assert {r["model"] for r in written["scaling"]} == {"CMN (tiny)", "MulT"}
     assert {"cache_load_s", "loader_samples_per_s"} <= set(written["data"][0])
@@ -224,3 +225,12 @@ def test_seeds_timing_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
     from cmnlib import cli
     assert cli.main(["bench", "--seeds-timing", "10", "--out", str(tmp_path)]) == 2
     assert re.search(r"error: --device cuda: no CUDA device is visible.*--device cpu", capsys.readouterr().err)
+
+
+def test_ratio_agreement_by_hand():
+    # separate: reference 10-12 ms, fast 5-6 ms -> 10/6 = 1.67 to 12/5 = 2.4; alternating pairs 2.0, 2.2
+    found = bench.ratio_agreement([10, 11, 12], [5, 6, 5.5], [10, 11], [5, 5])
+    assert found["ratio_separate_range"] == pytest.approx([10 / 6, 12 / 5])
+    assert found["ratio_alternating_range"] == pytest.approx([2.0, 2.2]) and found["ratios_agree"]
+    # alternating says 3x, separate at most 2.4x: they disagree
+    assert not bench.ratio_agreement([10, 11, 12], [5, 6, 5.5], [15, 15.3], [5, 5])["ratios_agree"]

@@ -57,7 +57,7 @@ from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker
 __all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
            "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick",
-           "QUICK_MODELS", "quick_profile", "notebook_times"]
+           "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement"]
 
 
 
@@ -163,8 +163,13 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
             sep = {r["kind"]: r["samples_per_s"] for r in results["training"]
                    if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"
                    and r.get("precision", "fp32") == "fp32"}
+            steps = {r["kind"]: r["steps_s"] for r in results["training"]
+                     if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"
+                     and r.get("precision", "fp32") == "fp32"}
             ab.update(profile=label, lengths=list(lengths),
-                      ratio_separate_processes=sep["cmn"] / sep["reference"])
+                      ratio_separate_processes=sep["cmn"] / sep["reference"],
+                      **ratio_agreement(steps["reference"], steps["cmn"], ab["steps_s"]["reference"],
+                                        ab["steps_s"]["fast"]))
             results["speedup"].append(ab)
     if "bf16" in precisions:  # the bf16 step against the fp32 reference, alternating in one process
         label, profile, overrides = plan["profiles"][0]
@@ -173,7 +178,13 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
         job = {**base, "profile": profile, "overrides": overrides, "lengths": lengths, "batch": plan["batch"],
                "warmup": 1, "steps": plan["ab_steps"], "profile_steps": 1,  # where the bf16 step's time goes
                "fast_precision": "bf16"}
-        results["speedup_bf16"] = [{**spawn(worker_ab, job, isolate), "profile": label, "lengths": list(lengths)}]
+        ab = {**spawn(worker_ab, job, isolate), "profile": label, "lengths": list(lengths)}
+        separate = {(r["kind"], r.get("precision", "fp32")): r["steps_s"] for r in results["training"]
+                    if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"}
+        if ("cmn", "bf16") in separate and ("reference", "fp32") in separate:
+            ab.update(ratio_agreement(separate[("reference", "fp32")], separate[("cmn", "bf16")],
+                                      ab["steps_s"]["reference"], ab["steps_s"]["fast"]))
+        results["speedup_bf16"] = [ab]
     stage("speedup")
 
     say("length scaling ...")
@@ -208,6 +219,19 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
     say(table)
     say(f"written to {out / 'bench.json'} and {out / 'bench.md'}")
     return results
+
+
+def ratio_agreement(separate_reference: list, separate_fast: list, paired_reference: list,
+                    paired_fast: list) -> dict:
+    """The speed-up measured two ways, each with the spread its own steps show: separate
+    processes (reference over fast step time: from the fastest-against-slowest to the
+    slowest-against-fastest pair of steps) and one process alternating (the range of the
+    per-pair ratios). They agree when the two ranges overlap."""
+    separate = [min(separate_reference) / max(separate_fast), max(separate_reference) / min(separate_fast)]
+    pairs = [r / f for r, f in zip(paired_reference, paired_fast)]
+    alternating = [min(pairs), max(pairs)]
+    return {"ratio_separate_range": separate, "ratio_alternating_range": alternating,
+            "ratios_agree": separate[0] <= alternating[1] and alternating[0] <= separate[1]}
 
 
 def quick_profile(plan: dict, base: dict, source: str = "synthetic", isolate: bool = True, say=print) -> dict:
