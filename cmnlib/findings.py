@@ -86,7 +86,16 @@ def welch_se(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     if va + vb == 0.0:
         return 0.0, float(x.size + y.size - 2)
-    return math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    return math.sqrt(va + vb), satterthwaite([(va, x.size - 1), (vb, y.size - 1)])
+
+
+def satterthwaite(terms) -> float | None:
+    """Welch-Satterthwaite degrees of freedom of a sum of independent variance terms, given
+    as (variance of the term, its degrees of freedom): (sum v)^2 / sum(v^2 / d). None when
+    every term is zero."""
+    total = sum(v for v, _ in terms)
+    denominator = sum(v ** 2 / d for v, d in terms if v > 0)
+    return total ** 2 / denominator if denominator > 0 else None
 
 
 def holm(p_values, alpha: float) -> list[bool]:

@@ -291,6 +291,20 @@ class UnreadableSeed(ValueError):
     it again."""
 
 
+def load_tensors(path: Path) -> dict:
+    """A seed's derived torch file (outputs, checkpoint, weights) loaded with
+    ``weights_only=True`` (tensors and plain containers only: nothing in it can run); any
+    failure is an :class:`UnreadableSeed` naming the file and saying why in one phrase."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, foreign, or a pickle payload refused by weights_only
+        if "unsupported global" in str(error).lower():  # weights_only met a callable: nothing was run
+            why = "refused: loading it would run code (a pickle payload), so it was never loaded"
+        else:
+            why = f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''})"
+        raise UnreadableSeed(f"{Path(path).name} {why}") from None
+
+
 def read_seed(folder: Path) -> SeedResult | None:
     """A finished seed from its folder; None when it has not finished (no ``result.json``).
     Outputs load with ``weights_only=True`` (tensors only, no code). An unreadable result
@@ -308,13 +322,7 @@ def read_seed(folder: Path) -> SeedResult | None:
     outputs_path = folder / OUTPUTS_FILE
     outputs = None
     if outputs_path.exists():
-        try:
-            loaded = torch.load(outputs_path, map_location="cpu", weights_only=True)
-            outputs = {k: v.numpy() for k, v in loaded.items()}
-        except Exception as error:  # truncated, foreign, or a pickle payload refused by weights_only
-            refused = "unsupported global" in str(error).lower()  # weights_only met a callable: not loaded
-            raise UnreadableSeed(f"{OUTPUTS_FILE} " + ("refused: loading it would run code (a pickle payload)"
-                                                       if refused else f"unreadable ({type(error).__name__})")) from None
+        outputs = {k: v.numpy() for k, v in load_tensors(outputs_path).items()}
     return SeedResult(seed=result["seed"], best_epoch=result["best_epoch"], epochs_run=result["epochs_run"],
                       history=result["history"], train_seconds=result["train_seconds"], outputs=outputs,
                       recorded_metrics={split: result[split] for split in SPLITS if split in result},

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,20 +66,6 @@ def atomic_save(obj, path: Path) -> None:
 def load_checkpoint(path: Path) -> dict:
     """Load with ``weights_only=True``: tensors and plain containers only, no code."""
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def checkpoint_problem(path: Path) -> str | None:
-    """Why the derived file ``path`` (a checkpoint or saved weights) cannot be used, or None
-    when it loads: one phrase for :func:`cmnlib.atomic.set_aside`."""
-    try:
-        load_checkpoint(path)
-    except pickle.UnpicklingError as error:
-        if "unsupported global" in str(error).lower():  # weights_only met a callable: nothing was run
-            return "refused: loading it would run code (a pickle payload), so it was never loaded"
-        return f"unreadable ({type(error).__name__})"
-    except Exception as error:  # truncated, foreign or not a torch file at all
-        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
-    return None
 
 
 def _set_aside_seed(out_dir: Path, why: str) -> None:
@@ -247,11 +232,6 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
             finished = None
         if finished is not None:
             return finished
-        for name in ("checkpoint.pt", "best.pt"):
-            problem = (out_dir / name).exists() and checkpoint_problem(out_dir / name)
-            if problem:
-                _set_aside_seed(out_dir, f"{name} {problem}")
-                break
     device = settings.device
     torch.manual_seed(seed)
     model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
@@ -270,7 +250,11 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0}
         checkpoint_path = out_dir / "checkpoint.pt"
         if resume and checkpoint_path.exists():
-            checkpoint = load_checkpoint(checkpoint_path)
+            try:
+                checkpoint = results.load_tensors(checkpoint_path)
+            except results.UnreadableSeed as error:  # a derived file: set aside, trained from the start
+                _set_aside_seed(out_dir, str(error))
+                return _train_one(spec, bundle, seed, out_dir, resume, progress)
             try:
                 model.load_state_dict(checkpoint["model"])
                 optimizer.load_state_dict(checkpoint["optimizer"])
@@ -281,7 +265,13 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
             except (KeyError, RuntimeError, ValueError, TypeError) as error:  # another model's checkpoint
                 _set_aside_seed(out_dir, f"checkpoint.pt does not fit this run ({type(error).__name__})")
                 return _train_one(spec, bundle, seed, out_dir, resume, progress)  # from the start
-        best_state = load_checkpoint(out_dir / "best.pt") if state["best"] is not None else None
+        best_state = None
+        if state["best"] is not None:
+            try:
+                best_state = results.load_tensors(out_dir / "best.pt")
+            except results.UnreadableSeed as error:
+                _set_aside_seed(out_dir, str(error))
+                return _train_one(spec, bundle, seed, out_dir, resume, progress)
         bar = tqdm(total=settings.epochs, initial=state["epoch"], desc=f"{spec.label} seed {seed}",
                    disable=not progress, leave=False, unit="epoch")
         try:  # the bar is closed (its line cleared) however the loop ends, so an error line stands alone

@@ -160,15 +160,11 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
                    "warmup": 1, "steps": plan["ab_steps"],
                    "profile_steps": plan["profile_steps"] if (i == 0 and label == plan["profiles"][0][0]) else 0}
             ab = spawn(worker_ab, job, isolate)
-            sep = {r["kind"]: r["samples_per_s"] for r in results["training"]
-                   if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"
-                   and r.get("precision", "fp32") == "fp32"}
-            steps = {r["kind"]: r["steps_s"] for r in results["training"]
-                     if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"
-                     and r.get("precision", "fp32") == "fp32"}
+            separate = _cmn_rows(results["training"], label, lengths)
+            fast, reference = separate[("cmn", "fp32")], separate[("reference", "fp32")]
             ab.update(profile=label, lengths=list(lengths),
-                      ratio_separate_processes=sep["cmn"] / sep["reference"],
-                      **ratio_agreement(steps["reference"], steps["cmn"], ab["steps_s"]["reference"],
+                      ratio_separate_processes=fast["samples_per_s"] / reference["samples_per_s"],
+                      **ratio_agreement(reference["steps_s"], fast["steps_s"], ab["steps_s"]["reference"],
                                         ab["steps_s"]["fast"]))
             results["speedup"].append(ab)
     if "bf16" in precisions:  # the bf16 step against the fp32 reference, alternating in one process
@@ -179,10 +175,9 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
                "warmup": 1, "steps": plan["ab_steps"], "profile_steps": 1,  # where the bf16 step's time goes
                "fast_precision": "bf16"}
         ab = {**spawn(worker_ab, job, isolate), "profile": label, "lengths": list(lengths)}
-        separate = {(r["kind"], r.get("precision", "fp32")): r["steps_s"] for r in results["training"]
-                    if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"}
+        separate = _cmn_rows(results["training"], label, lengths)
         if ("cmn", "bf16") in separate and ("reference", "fp32") in separate:
-            ab.update(ratio_agreement(separate[("reference", "fp32")], separate[("cmn", "bf16")],
+            ab.update(ratio_agreement(separate[("reference", "fp32")]["steps_s"], separate[("cmn", "bf16")]["steps_s"],
                                       ab["steps_s"]["reference"], ab["steps_s"]["fast"]))
         results["speedup_bf16"] = [ab]
     stage("speedup")
@@ -219,6 +214,13 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
     say(table)
     say(f"written to {out / 'bench.json'} and {out / 'bench.md'}")
     return results
+
+
+def _cmn_rows(training: list[dict], label: str, lengths) -> dict:
+    """The separate-process CMN measurements of one profile and length pair, by (kind,
+    precision): ('cmn', 'fp32'), ('reference', 'fp32'), ('cmn', 'bf16')."""
+    return {(r["kind"], r.get("precision", "fp32")): r for r in training
+            if r["profile"] == label and r["lengths"] == list(lengths) and r["model"] == "CMN"}
 
 
 def ratio_agreement(separate_reference: list, separate_fast: list, paired_reference: list,

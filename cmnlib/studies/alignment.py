@@ -26,7 +26,7 @@ from ..results import Record, RunResult
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..train import train_seeds
-from .bayes import ACCURACIES, against_population, against_rule, applies, bayes_rule, test_split_size
+from .bayes import against_ceiling, bayes_rule, test_split_size
 from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, compare, score_columns, text_ceiling_finding
 from .paper import evidence_status
 
@@ -135,16 +135,11 @@ def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: di
         rule_la = None if bundle is None else bayes_rule(bundle, "LA")
         statistic = f"test {metric.label} minus the L+A rule, points"
         for result in results.values():
-            if applies(rule_la, result, metric.key):
-                out.append(against_rule(NEAR_LA_CEILING, result, rule_la, metric.key, statistic, -near_ceiling,
-                                        tolerance=near_ceiling, ceiling=ceiling, target=target))
-            elif test_size is not None and metric.key in ACCURACIES:
-                out.append(against_population(NEAR_LA_CEILING, result, ceiling, metric.key, statistic, test_size,
-                                              -near_ceiling, tolerance=near_ceiling, ceiling=ceiling, target=target))
-            else:
-                out.append(exceeds(NEAR_LA_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key),
-                                   ceiling - near_ceiling, bounds=(0.0, 100.0), tolerance=near_ceiling,
-                                   ceiling=ceiling, target=target))
+            out.append(against_ceiling(NEAR_LA_CEILING, result, rule_la, ceiling, metric.key, statistic, test_size,
+                                       -near_ceiling, target, tolerance=near_ceiling, ceiling=ceiling)
+                       or exceeds(NEAR_LA_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key),
+                                  ceiling - near_ceiling, bounds=(0.0, 100.0), tolerance=near_ceiling,
+                                  ceiling=ceiling, target=target))
     for name, result in results.items():
         if name == PAPER:
             continue

@@ -30,7 +30,7 @@ import torch
 from scipy import stats
 
 from ..data.split import DataBundle, class_index
-from ..findings import CONFIDENCE, THRESHOLD, WITH_TEST_SPLIT, Finding, Question
+from ..findings import CONFIDENCE, THRESHOLD, WITH_TEST_SPLIT, Finding, Question, satterthwaite
 from ..model import heads as H
 
 # subsets whose posterior the generator writes, in its column order
@@ -74,15 +74,21 @@ def bayes_rule(bundle: DataBundle, subset: str, split: str = "test") -> SameSpli
     column = SUBSETS.index(subset)
     if "bayes_nonneg" in part.extras:      # sentiment: P(label >= 0 | subset)
         predicted = (np.asarray(part.extras["bayes_nonneg"])[:, column] >= 0.5).astype(np.int64)
-        truth = (np.asarray(part.labels) >= 0).astype(np.int64)
         classes = 2
     elif "bayes_posterior" in part.extras:  # emotions: P(class | subset), 4 classes
         predicted = np.asarray(part.extras["bayes_posterior"])[:, column].argmax(-1).astype(np.int64)
-        truth = class_index(np.asarray(part.labels)).astype(np.int64)
         classes = 4
     else:
         return None
-    return SameSplitRule(bundle.dataset, subset, split, predicted, truth, bundle.meta.get("source_hash"), classes)
+    return SameSplitRule(bundle.dataset, subset, split, predicted, true_classes(part.labels, classes),
+                         bundle.meta.get("source_hash"), classes)
+
+
+def true_classes(labels, classes: int) -> np.ndarray:
+    """A split's labels in the rule's terms: non-negative or not (2 classes, MMSA's Has0), or
+    the emotion's class index (4)."""
+    labels = np.asarray(labels)
+    return (labels >= 0).astype(np.int64) if classes == 2 else class_index(labels).astype(np.int64)
 
 
 def applies(rule: SameSplitRule | None, result, metric: str) -> bool:
@@ -149,12 +155,11 @@ def against_rule(question: Question, result, rule: SameSplitRule, metric: str, s
         raise ValueError(f"{result.label} was scored on other data (hash {result.data_hash[:12]}) than the Bayes "
                          f"rule ({rule.data_hash[:12]})")
     truth = rule.truth
-    if not np.array_equal(truth, _truth_of(result, rule)):
+    if not np.array_equal(truth, true_classes(result.labels[rule.split], rule.classes)):
         raise ValueError(f"{result.label}: its {rule.split} labels are not those of the rule's split")
     predicted = model_classes(result, rule.split)
     seeds = np.array([confusion_metric(confusion(truth, p, rule.classes), metric)[0] for p in predicted]) * 100
     rule_score = rule.score(metric)
-    estimate = float(seeds.mean() - rule_score)
     # the test split's sampling: resample utterances, the same for every seed and the rule
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(truth), size=(reps, len(truth)))
@@ -162,24 +167,28 @@ def against_rule(question: Question, result, rule: SameSplitRule, metric: str, s
                          for p in predicted], axis=0)
     rule_resampled = confusion_metric(confusion(truth[index], rule.predicted[index], rule.classes), metric)
     var_test = float(np.var(100 * (resampled - rule_resampled), ddof=1))
+    return _seeds_and_test_split(question, result, statistic, seeds, rule_score, var_test, len(truth), threshold,
+                                 confidence, target, params)
+
+
+def _seeds_and_test_split(question: Question, result, statistic: str, seeds: np.ndarray, reference: float,
+                          var_test: float, test_size: int, threshold: float, confidence: float, target: str | None,
+                          params: dict) -> Finding:
+    """mean(seeds) - ``reference`` with the interval of the module docstring: the seeds'
+    variance of the mean plus the test split's ``var_test``, Welch-Satterthwaite degrees of
+    freedom from S - 1 and ``test_size`` - 1."""
+    estimate = float(seeds.mean() - reference)
     var_seeds = float(seeds.var(ddof=1)) / len(seeds) if len(seeds) > 1 else math.inf
     total = var_seeds + var_test
     if math.isinf(total):
         low, high, dof = -math.inf, math.inf, None
     else:
-        terms = [(var_seeds, len(seeds) - 1), (var_test, len(truth) - 1)]
-        denominator = sum(v ** 2 / d for v, d in terms if v > 0)
-        dof = total ** 2 / denominator if denominator > 0 else float(len(truth) - 1)
+        dof = satterthwaite([(var_seeds, len(seeds) - 1), (var_test, test_size - 1)]) or float(test_size - 1)
         half = float(stats.t.ppf((1 + confidence) / 2, dof)) * math.sqrt(total)
         low, high = estimate - half, estimate + half
     return Finding(question, (result.spec,), statistic, estimate, low, high, threshold, len(seeds), True, THRESHOLD,
-                   False, target, tuple(sorted({**params, "rule": rule_score}.items())), "", confidence, 1,
+                   False, target, tuple(sorted({**params, "rule": reference}.items())), "", confidence, 1,
                    dof=dof, method=WITH_TEST_SPLIT, bounds=(-100.0, 100.0))
-
-
-def _truth_of(result, rule: SameSplitRule) -> np.ndarray:
-    labels = np.asarray(result.labels[rule.split])
-    return (labels >= 0).astype(np.int64) if rule.classes == 2 else class_index(labels).astype(np.int64)
 
 
 def against_population(question: Question, result, expected: float, metric: str, statistic: str, test_size: int,
@@ -193,18 +202,24 @@ def against_population(question: Question, result, expected: float, metric: str,
     if metric not in ACCURACIES:
         raise ValueError(f"a population comparison with test-sampling error needs an accuracy, got {metric!r}")
     seeds = np.asarray(result.scores(metric), dtype=np.float64)
-    estimate = float(seeds.mean() - expected)
     p = seeds.mean() / 100
     var_test = 100 ** 2 * p * (1 - p) / test_size
-    var_seeds = float(seeds.var(ddof=1)) / len(seeds) if len(seeds) > 1 else math.inf
-    total = var_seeds + var_test
-    if math.isinf(total):
-        low, high, dof = -math.inf, math.inf, None
-    else:
-        terms = [(var_seeds, len(seeds) - 1), (var_test, test_size - 1)]
-        dof = total ** 2 / sum(v ** 2 / d for v, d in terms if v > 0)
-        half = float(stats.t.ppf((1 + confidence) / 2, dof)) * math.sqrt(total)
-        low, high = estimate - half, estimate + half
-    return Finding(question, (result.spec,), statistic, estimate, low, high, threshold, len(seeds), True, THRESHOLD,
-                   False, target, tuple(sorted({**params, "rule": expected}.items())), "", confidence, 1,
-                   dof=dof, method=WITH_TEST_SPLIT, bounds=(-100.0, 100.0))
+    return _seeds_and_test_split(question, result, statistic, seeds, expected, var_test, test_size, threshold,
+                                 confidence, target, params)
+
+
+def against_ceiling(question: Question, result, rule: SameSplitRule | None, expected: float, metric: str,
+                    statistic: str, test_size: int | None = None, threshold: float = 0.0,
+                    target: str | None = None, **params) -> Finding | None:
+    """``result`` against a Bayes ceiling with the test split's sampling in the interval:
+    the rule on the same utterances where it applies (:func:`applies`, :func:`against_rule`),
+    else the expected ceiling ``expected`` with an accuracy's sampling error at ``test_size``
+    utterances (:func:`against_population`); None when neither can be judged (the caller
+    then falls back to seeds alone). ``where`` (for the question's text) says which."""
+    if applies(rule, result, metric):
+        return against_rule(question, result, rule, metric, statistic, threshold, target=target,
+                            where="the same test utterances", **params)
+    if test_size is not None and metric in ACCURACIES:
+        return against_population(question, result, expected, metric, statistic, test_size, threshold,
+                                  target=target, where=f"average, {test_size:,} test utterances", **params)
+    return None

@@ -7,7 +7,7 @@ from .. import metrics as M
 from ..findings import CONFIDENCE, Finding, Question, beats, exceeds, pairs
 from ..metrics import headline
 from ..results import RunResult
-from .bayes import ACCURACIES, SameSplitRule, against_population, against_rule, applies, bayes_rule
+from .bayes import SameSplitRule, against_ceiling, bayes_rule
 
 # a fusion model that scores above the best any model can do from the text alone uses
 # another modality
@@ -51,15 +51,10 @@ def text_ceiling_finding(result: RunResult, ceilings: dict, target: str | None =
     test split's sampling, said by the finding's "t" test)."""
     metric = headline(result.dataset)
     ceiling = 100 * ceilings["L"][metric.key]
-    statistic = f"test {metric.label} minus the language-only rule, points"
-    if applies(rule, result, metric.key):
-        return against_rule(ABOVE_TEXT_RULE, result, rule, metric.key, statistic, target=target,
-                            where="the same test utterances")
-    if test_size is not None and metric.key in ACCURACIES:
-        return against_population(ABOVE_TEXT_RULE, result, ceiling, metric.key, statistic, test_size,
-                                  target=target, where=f"average, {test_size:,} test utterances")
-    return exceeds(ABOVE_TEXT_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key), ceiling,
-                   bounds=(0.0, 100.0), target=target)
+    found = against_ceiling(ABOVE_TEXT_RULE, result, rule, ceiling, metric.key,
+                            f"test {metric.label} minus the language-only rule, points", test_size, target=target)
+    return found or exceeds(ABOVE_TEXT_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key),
+                            ceiling, bounds=(0.0, 100.0), target=target)
 
 
 def score_columns(result: RunResult, metric: str, label: str) -> dict:

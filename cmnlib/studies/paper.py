@@ -18,7 +18,7 @@ from ..results import RunResult, find
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..tables import PAPER_TABLE1, REAL_MOSEI_TEST_NONNEG
-from .bayes import against_rule, applies, bayes_rule
+from .bayes import against_ceiling, bayes_rule
 from .common import NEAR_LA_CEILING, compare
 
 # the reproduced rows of Tables 1-2, in table order: (model, modalities)
@@ -71,14 +71,12 @@ def quality_findings(results: list[RunResult], dataset: str, ceilings: dict | No
     if ceilings is not None and fused is not None:
         ceiling = 100 * ceilings["LA"][metric.key]
         rule = None if bundle is None else bayes_rule(bundle, "LA")
-        if applies(rule, fused, metric.key):
-            out.append(against_rule(NEAR_LA_CEILING, fused, rule, metric.key,
-                                    f"test {metric.label} minus the L+A rule, points", -tolerance,
-                                    tolerance=tolerance, ceiling=ceiling))
-        else:
-            out.append(exceeds(NEAR_LA_CEILING, fused.spec, f"L+A ceiling minus {metric.label}, points",
-                               [ceiling - v for v in fused.scores(metric.key)], tolerance, above=False,
-                               bounds=(ceiling - 100, ceiling), tolerance=tolerance, ceiling=ceiling))
+        out.append(against_ceiling(NEAR_LA_CEILING, fused, rule, ceiling, metric.key,
+                                   f"test {metric.label} minus the L+A rule, points", threshold=-tolerance,
+                                   tolerance=tolerance, ceiling=ceiling)
+                   or exceeds(NEAR_LA_CEILING, fused.spec, f"L+A ceiling minus {metric.label}, points",
+                              [ceiling - v for v in fused.scores(metric.key)], tolerance, above=False,
+                              bounds=(ceiling - 100, ceiling), tolerance=tolerance, ceiling=ceiling))
     found = unimodal_finding(results, dataset, model)
     if found is not None:
         out.append(found)
