@@ -3,7 +3,7 @@
 Commands: ``synth`` (write a synthetic set in the real formats), ``inspect`` (validate
 and describe data), ``featurize`` (transcripts and labels to a text-only data set),
 ``train`` (train models and ensembles), ``reproduce`` (run the notebook sequence into
-reports/), ``runs`` (the trained runs on disk; pruning), ``bench`` (speed and memory
+reports/), ``notebooks`` (copy the shipped notebooks into a folder), ``runs`` (the trained runs on disk; pruning), ``bench`` (speed and memory
 benchmark).
 
 Each command imports what it needs inside its function, on purpose: ``cmn --help`` and
@@ -119,7 +119,19 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
     return reproduce(profile=args.profile, datasets=tuple(args.dataset.split(",")), data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
-                     out=args.out or f"reports/{args.profile}", in_place=args.in_place, precision=args.precision)
+                     out=args.out, in_place=args.in_place, precision=args.precision)
+
+
+def _cmd_notebooks(args) -> int:
+    from .reproduce import write_notebooks
+    try:
+        written = write_notebooks(args.out)
+    except FileExistsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.out} (the notebook sequence: executed .ipynb and their .py sources)")
+    print("  open them in JupyterLab, or run them all: cmn reproduce (it uses ./notebooks when present)")
+    return 0
 
 
 def _cmd_featurize(args) -> int:
@@ -201,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--device", default=None, help="cpu or cuda")
     options.add_precision_option(tr, default=None)
-    tr.add_argument("--out", default=None, help="runs folder (default: data/runs, or $CMN_RUNS_DIR)")
+    tr.add_argument("--out", default=None, help="runs folder (default: $CMN_RUNS_DIR, else data/runs under $CMN_HOME, the checkout or this folder)")
     tr.set_defaults(func=_cmd_train)
 
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
@@ -213,14 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="path to real files, relative to this folder or absolute (default: synthetic)")
     repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")
-    repro.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
+    repro.add_argument("--out", default=None,
+                       help="report folder (default: reports/<profile> under $CMN_HOME, the checkout or this folder)")
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
     repro.set_defaults(func=_cmd_reproduce)
 
+    nbs = sub.add_parser("notebooks", help="write the notebook sequence shipped with cmnlib into a folder")
+    nbs.add_argument("--out", default="notebooks", help="folder to write (default: ./notebooks); existing files "
+                     "are never overwritten")
+    nbs.set_defaults(func=_cmd_notebooks)
+
     runs = sub.add_parser("runs", help="list the trained runs on disk, or prune the ones you name")
-    runs.add_argument("--root", default=None, help="runs folder (default: data/runs, or $CMN_RUNS_DIR)")
+    runs.add_argument("--root", default=None, help="runs folder (default: $CMN_RUNS_DIR, else data/runs under $CMN_HOME, the checkout or this folder)")
     runs.add_argument("--prune", nargs="+", default=[], metavar="RUN", help="remove these run folders (by name)")
     runs.add_argument("--prune-stale", action="store_true",
                       help="remove every stale run folder (its name no longer matches its spec: never read again)")

@@ -388,3 +388,64 @@ def bullets(findings) -> str:
     ``findings``: a list, or a dict ``{label: [findings]}`` whose labels (e.g. the data
     set) precede their sentences."""
     return "\n".join(f"* {label + ': ' if label else ''}{sentence(f)}" for label, f in _labelled(findings))
+
+
+def verdict_counts(findings) -> pd.DataFrame:
+    """One row per group of ``findings`` (a dict ``{label: [findings]}``, or one list): how
+    many findings it holds and how many of them are supported, not supported and
+    inconclusive, and how many of the inconclusive ones have a degenerate interval (no
+    spread, or outside the metric's range). The short form of :func:`findings_table`."""
+    groups = findings if isinstance(findings, dict) else {"": findings}
+    rows = []
+    for label, group in groups.items():
+        verdicts = [f.verdict for f in group]
+        rows.append({**({"group": label} if isinstance(findings, dict) else {}), "findings": len(group),
+                     SUPPORTED: verdicts.count(SUPPORTED), NOT_SUPPORTED: verdicts.count(NOT_SUPPORTED),
+                     INCONCLUSIVE: verdicts.count(INCONCLUSIVE),
+                     "of them degenerate": sum(f.flag is not None for f in group)})
+    return pd.DataFrame(rows)
+
+
+def _strength(f: Finding) -> float:
+    """How far the interval clears the threshold, in half-widths of the interval (how
+    clearly a decided finding is decided); 0 for a zero-width interval."""
+    half = (f.high - f.low) / 2
+    return abs(f.margin) / half if half > 0 and math.isfinite(half) else 0.0
+
+
+def digest(findings, most: int = 3) -> str:
+    """At most ``most`` generated sentences that say what matters in a group of findings
+    (``findings``: a list, or a dict ``{label: [findings]}``): how many were decided each
+    way, the most clearly supported finding, and the most clearly not supported one (or,
+    when none is, the inconclusive one closest to being decided). Holds for every outcome;
+    the full list is :func:`bullets`."""
+    labelled = _labelled(findings)
+    if not labelled:
+        return "No findings."
+
+    def named(label: str, f: Finding) -> str:
+        return f"{label + ': ' if label else ''}{f.claim}"
+
+    verdicts = [f.verdict for _, f in labelled]
+    degenerate = sum(f.flag is not None for _, f in labelled)
+    sentences = [f"Of {len(labelled)} finding{'s' if len(labelled) != 1 else ''}, {verdicts.count(SUPPORTED)} "
+                 f"{'is' if verdicts.count(SUPPORTED) == 1 else 'are'} supported, {verdicts.count(NOT_SUPPORTED)} not "
+                 f"supported and {verdicts.count(INCONCLUSIVE)} inconclusive"
+                 + (f" ({degenerate} of them with a degenerate interval)." if degenerate else ".")]
+    supported = [(label, f) for label, f in labelled if f.verdict == SUPPORTED]
+    against = [(label, f) for label, f in labelled if f.verdict == NOT_SUPPORTED]
+    if supported:
+        label, f = max(supported, key=lambda lf: _strength(lf[1]))
+        sentences.append(f"Most clearly supported: {named(label, f)} ({f.estimate:.{f.digits}f}{f.unit}, "
+                         f"interval {f.interval_text()}).")
+    if against:
+        label, f = max(against, key=lambda lf: _strength(lf[1]))
+        sentences.append(f"Most clearly not supported: {named(label, f)} ({f.estimate:.{f.digits}f}{f.unit}, "
+                         f"interval {f.interval_text()}).")
+    else:
+        open_ = [(label, f) for label, f in labelled if f.verdict == INCONCLUSIVE and f.flag is None]
+        if open_:
+            label, f = max(open_, key=lambda lf: lf[1].margin)  # the threshold nearest an end of the interval
+            sentences.append(f"None is contradicted by its interval; the closest to being decided: {named(label, f)} "
+                             f"({f.estimate:.{f.digits}f}{f.unit}, interval {f.interval_text()}).")
+    return " ".join(sentences[:most])

@@ -72,7 +72,8 @@ def add_precision_option(parser: argparse.ArgumentParser, default: str | None = 
 
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (``cmn bench`` and ``python -m cmnlib.bench``)."""
-    parser.add_argument("--out", default="reports/bench", help="output folder (bench.json, bench.md)")
+    parser.add_argument("--out", default=None, help="output folder (bench.json, bench.md; default: reports/bench "
+                        "under $CMN_HOME, the checkout or this folder)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
     parser.add_argument("--paper-data", action="store_true",

@@ -74,6 +74,29 @@ def completeness(results: list[RunResult], seeds: int) -> str:
     return f"{len(results)} models x {seeds} seeds trained and selected on validation: {'yes' if ok else 'NO'}"
 
 
+def collapsed_models(results: list[RunResult], metric: str, constant: float, tolerance: float = 0.05) -> list[str]:
+    """The labels of the trained runs whose every seed's test ``metric`` is within
+    ``tolerance`` points of the constant predictor's score ``constant`` (percent): models
+    that predict one answer for every utterance."""
+    return [r.label for r in results if r.model != "majority" and r.trained
+            and all(abs(100 * v - constant) <= tolerance for v in r.scores(metric, percent=False))]
+
+
+def curve_summary(results: list[RunResult], metric: str, max_epochs: int, constant: float | None = None) -> dict:
+    """The counts behind :func:`training_notes`, one row's worth: trained seeds, seeds that
+    selected the capped last epoch (still improving), seeds stopped early, collapsed models."""
+    trained = [r for r in results if r.model != "majority" and r.trained]
+    members = [m for r in trained for m in r.members]
+    if constant is None:
+        majority = [r for r in results if r.model == "majority"]
+        constant = 100 * majority[0].mean(metric) if majority else None
+    collapsed = collapsed_models(trained, metric, constant) if constant is not None else []
+    return {"seeds trained": len(members),
+            "still improving at the cap": sum(m.best_epoch == m.epochs_run == max_epochs for m in members),
+            "stopped early": sum(m.epochs_run < max_epochs for m in members),
+            "collapsed models": ", ".join(collapsed) or "none"}
+
+
 def training_notes(results: list[RunResult], metric: str, max_epochs: int, constant: float | None = None,
                    tolerance: float = 0.05) -> list[str]:
     """What the learning curves show, as sentences generated from the runs (notebook 05):
@@ -142,8 +165,7 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
     else:
         notes.append(f"Early stopping: none of the {n_seeds} seeds stopped before the cap.")
     if constant is not None:
-        collapsed = [r.label for r in trained
-                     if all(abs(100 * v - constant) <= tolerance for v in r.scores(metric, percent=False))]
+        collapsed = collapsed_models(trained, metric, constant, tolerance)
         notes.append(f"Collapsed models: {', '.join(collapsed)} score{'s' if len(collapsed) == 1 else ''} the "
                      f"constant predictor's {constant:.1f} in every seed: such a model predicts one side for "
                      f"every utterance, i.e. it found nothing in its input that beats the label prior."

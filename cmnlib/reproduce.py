@@ -36,9 +36,9 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
-from .atomic import write_json, write_text
+from .atomic import write_bytes, write_json, write_text
 from .config import PRECISIONS, synthetic_datasets
-from .data.sources import load_dataset, project_root
+from .data.sources import checkout, load_dataset, project_root, reports_dir
 from .studies import audit
 
 # A notebook is skipped when one it depends on failed.
@@ -72,8 +72,46 @@ class Job:
     parameters: dict = field(default_factory=dict)
 
 
-def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
+def shipped_notebooks() -> Path:
+    """The notebook sources that came with this package: the checkout's ``notebooks/`` in an
+    editable install, ``cmnlib/notebooks`` inside a wheel."""
+    root = checkout()
+    return root / "notebooks" if root is not None else Path(__file__).resolve().parent / "notebooks"
+
+
+def has_notebooks(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebooks_dir(announce: bool = False) -> Path:
+    """The notebooks a run executes: ``<project root>/notebooks`` when it holds the sequence
+    (a checkout, or copies written by ``cmn notebooks``), else those shipped in the package
+    (``announce`` says so in one line)."""
+    local = project_root() / "notebooks"
+    if has_notebooks(local):
+        return local
+    shipped = shipped_notebooks()
+    if announce:
+        print(f"reproduce: no notebooks in {local}; running the ones shipped with cmnlib "
+              f"({shipped}); `cmn notebooks --out {local}` writes copies you can edit")
+    return shipped
+
+
+def write_notebooks(out: str | Path) -> list[Path]:
+    """Copy the shipped notebook sequence (executed ``.ipynb`` and their jupytext ``.py``
+    sources, with the README and nbval's sanitize file) into ``out``. Refuses, before it
+    writes anything, when any of them exists there: nothing of the user's is overwritten."""
+    source, out = shipped_notebooks(), Path(out)
+    names = sorted(p.name for p in source.iterdir()
+                   if p.suffix in (".ipynb", ".py", ".md", ".cfg", ".toml") and p.name != "__init__.py")
+    clash = [n for n in names if (out / n).exists()]
+    if clash:
+        raise FileExistsError(f"{out} already holds {', '.join(clash[:3])}{' ...' if len(clash) > 3 else ''}; "
+                              "nothing was written: choose an empty folder or move those files")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        write_bytes(out / name, (source / name).read_bytes())
+    return [out / n for n in names]
 
 
 def declared_parameters(path: Path) -> dict:
@@ -177,9 +215,12 @@ def _versions() -> dict:
 
 def _git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True,
+        root = checkout()
+        if root is None:  # an installed package: its version (in the manifest) names the code
+            return None
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=project_root(), capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
                                text=True, timeout=10).stdout.strip()
         return result.stdout.strip() + ("+uncommitted" if dirty else "") if result.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
@@ -208,7 +249,7 @@ def caller_path(path: str | Path) -> str:
 
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
-              out: str | Path = "reports/quick", in_place: bool = False,
+              out: str | Path | None = None, in_place: bool = False,
               source_dir: Path | None = None, precision: str = "fp32") -> int:
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
@@ -233,15 +274,15 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
 def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) -> int:
     if in_place:
         return _reproduce_in_place(profile, only, source_dir)
-    out = Path(caller_path(out))
+    out = Path(caller_path(out)) if out is not None else reports_dir() / profile
     out.parent.mkdir(parents=True, exist_ok=True)
     build = out.parent / f".{out.name}.building"
     if build.exists():
         shutil.rmtree(build)
     for sub in ("notebooks", "html", "figures", "tables"):
         (build / sub).mkdir(parents=True)
+    source_dir = source_dir or notebooks_dir(announce=True)
     jobs = plan_jobs(profile, tuple(datasets), data, seeds, only, build, source_dir)
-    source_dir = source_dir or notebooks_dir()
     print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)} -> {out}")
     started = time.time()
     sources = _data_sources(datasets, data, profile)

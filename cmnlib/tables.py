@@ -197,3 +197,14 @@ def save_table(table: pd.DataFrame, name: str, tables_dir: str | Path | None,
     fragment = table.to_html(index=False, border=0, na_rep="", classes="result prose" if prose else "result")
     write_text(folder / f"{name}.html", f"<p class='meta'>data: {html.escape(data)}</p>\n{fragment}\n")
     return [folder / f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")]
+
+
+def save_notes(markdown: str, name: str, tables_dir: str | Path | None, data: str | None = None) -> Path | None:
+    """Write generated prose (every finding's sentence, every training note) to
+    ``name``.md beside the tables, with its data source; a notebook shows a digest and
+    links this. Nothing when ``tables_dir`` is None (a notebook run on its own)."""
+    if tables_dir is None:
+        return None
+    folder = Path(tables_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_text(folder / f"{name}.md", f"**{name}** — data: {data or ''}\n\n{markdown}\n")

@@ -125,7 +125,8 @@ for d in datasets:
 # utterances (it uses the audio; the interval carries the seeds and the test split's
 # sampling), and does it lose no more than one point against the paper's CMN (the
 # difference taken seed by seed: both were trained with the same seeds on the same data)?
-# The sentences after the table are generated from it.
+# The sentences after the table are generated from it; the report keeps every finding's own
+# sentence (`tables/alignment_findings.md`).
 
 # %% tags=["nbval-ignore-output"]
 ablation = {d: alignment.alignment_findings(d, results[d], bayes_ceilings(bundles[d]), scale=scale, bundle=bundles[d])
@@ -133,7 +134,10 @@ ablation = {d: alignment.alignment_findings(d, results[d], bayes_ceilings(bundle
 show(findings.findings_table(ablation))
 
 # %% tags=["nbval-ignore-output"]
-Markdown(findings.bullets(ablation))
+sources = "; ".join(b.source_label for b in bundles.values())
+tables.save_table(findings.findings_table(ablation), "alignment_findings_table", tables_dir, data=sources)
+tables.save_notes(findings.bullets(ablation), "alignment_findings", tables_dir, data=sources)
+Markdown(findings.digest(ablation))
 
 # %% [markdown]
 # A variant that misses a target may still have been improving when the profile's epoch cap
@@ -195,11 +199,11 @@ if mosei_like is not None:
 
 # %% tags=["nbval-ignore-output"]
 long_runs = alignment.records(records, retrain_them=retrain_records)
-display(show(alignment.records_overview(long_runs), "the long runs at a glance: mean test score over each record's seeds"))
-for name, rec in long_runs.items():
-    table = alignment.alignment_table(rec.call["dataset"], rec.runs, rec.ceilings)
-    tables.save_table(table, name, tables_dir, data=alignment.record_label(rec))
-    display(show(table, alignment.record_label(rec)))
+for name, rec in long_runs.items():  # each record's full table (mean ± std, ensembles, ceilings): the report
+    tables.save_table(alignment.alignment_table(rec.call["dataset"], rec.runs, rec.ceilings), name, tables_dir,
+                      data=alignment.record_label(rec))
+show(alignment.records_overview(long_runs), "the long runs at a glance: mean test score over each record's seeds "
+     "(each record's full table, with machine and date: the report's tables)")
 
 # %% [markdown]
 # ### Capacity or mechanism?
@@ -209,8 +213,8 @@ for name, rec in long_runs.items():
 # the quick set: one at the quick profile's learning rate (1e-3), one at the paper's (1e-4,
 # with the learning-rate decay). Compare their rows with the same models at width 64 (the
 # ablation above, and the record with learning-rate decay). A model that scores the
-# constant predictor in every seed has collapsed rather than learned: the training notes
-# below name such models. (`paper_width=True` trains every row at hidden 512 on this
+# constant predictor in every seed has collapsed rather than learned: the table of curves
+# below names such models. (`paper_width=True` trains every row at hidden 512 on this
 # notebook's data.)
 #
 # ### Longer training, more seeds, the paper-size set
@@ -218,21 +222,27 @@ for name, rec in long_runs.items():
 # For each record: does a variant use the audio (above the language-only ceiling, where the
 # data has one), does it lose against the paper's CMN, and, on the paper-size set, does the
 # model come within 3 points of the L+A ceiling (the target of this ablation)? Over the
-# recorded seeds; the sentences are generated from the table.
+# recorded seeds: how many findings each record decides, then what matters, generated from
+# them. Every finding (table and sentence) is in the report (`tables/alignment_long_findings*`).
 
 # %% tags=["nbval-ignore-output"]
 long_findings = {rec.title: alignment.record_findings(rec) for rec in long_runs.values()}
-show(findings.findings_table(long_findings))
-
-# %% tags=["nbval-ignore-output"]
-Markdown(findings.bullets(long_findings))
+record_sources = "; ".join(alignment.record_label(r) for r in long_runs.values())
+tables.save_table(findings.findings_table(long_findings), "alignment_long_findings_table", tables_dir,
+                  data=record_sources)
+tables.save_notes(findings.bullets(long_findings), "alignment_long_findings", tables_dir, data=record_sources)
+display(show(findings.verdict_counts(long_findings), "findings per record"))
+Markdown(findings.digest(long_findings))
 
 # %% [markdown]
-# What the long runs' validation curves say (generated from them):
+# What the long runs' validation curves say, in counts (the notes in full:
+# `tables/alignment_long_notes.md` in the report):
 
 # %% tags=["nbval-ignore-output"]
-Markdown("\n".join(f"* **{rec.title}**: {note}" for rec in long_runs.values()
-                    for note in alignment.record_notes(rec)))
+tables.save_notes("\n".join(f"* **{rec.title}**: {note}" for rec in long_runs.values()
+                             for note in alignment.record_notes(rec)), "alignment_long_notes", tables_dir,
+                  data=record_sources)
+show(alignment.record_curves(long_runs))
 
 # %% [markdown]
 # `paper_width=True` trains every row of the ablation above at hidden 512 on this notebook's

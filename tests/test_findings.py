@@ -251,3 +251,29 @@ def test_an_inconclusive_finding_says_how_many_seeds_would_decide_it():
     assert f"about {n} seeds would decide it" in F.sentence(f)
     assert F.exceeds(Q, "x", "x", [80.0, 82.0], 81.0).seeds_to_decide() is None  # the mean on the threshold
     assert F.exceeds(Q, "x", "x", [80.0], 70.0).seeds_to_decide() is None         # one seed: no spread known
+
+
+def test_the_digest_counts_the_verdicts_and_names_the_clearest_each_way():
+    # intervals by hand: [80, 82, 84] has mean 82 and half-width 4.30 * 2 / sqrt(3) = 4.97
+    clear = F.exceeds(q("A beats 70"), "A", "Acc2", [80.0, 82.0, 84.0], 70.0)      # [77.0, 87.0]: by 7.0
+    narrow = F.exceeds(q("B beats 76"), "B", "Acc2", [80.0, 82.0, 84.0], 76.0)     # by 1.0: less clear
+    wrong = F.exceeds(q("C beats 90"), "C", "Acc2", [80.0, 82.0, 84.0], 90.0)      # [77.0, 87.0] below 90
+    open_ = F.exceeds(q("D beats 85"), "D", "Acc2", [80.0, 82.0, 84.0], 85.0)      # contains 85
+    flat = F.exceeds(q("E beats 60"), "E", "Acc2", [69.0, 69.0], 60.0)             # no spread
+    text = F.digest({"mosei": [clear, narrow, wrong, open_, flat]})
+    sentences = text.split(". ")
+    assert len(sentences) == 3
+    assert sentences[0] == ("Of 5 findings, 2 are supported, 1 not supported and 2 inconclusive (1 of them with a "
+                            "degenerate interval)")
+    assert sentences[1].startswith("Most clearly supported: mosei: A beats 70 (82.0")
+    assert sentences[2].startswith("Most clearly not supported: mosei: C beats 90 (82.0")
+    # with nothing contradicted, the third sentence names the open finding nearest a decision
+    assert "the closest to being decided: D beats 85" in F.digest([clear, open_, flat])
+    assert F.digest([]) == "No findings."
+    assert F.digest([clear], most=1) == "Of 1 finding, 1 is supported, 0 not supported and 0 inconclusive."
+    counts = F.verdict_counts({"quick": [clear, wrong, flat], "paper": [open_]})
+    assert counts.to_dict("records") == [
+        {"group": "quick", "findings": 3, "supported": 1, "not supported": 1, "inconclusive": 1,
+         "of them degenerate": 1},
+        {"group": "paper", "findings": 1, "supported": 0, "not supported": 0, "inconclusive": 1,
+         "of them degenerate": 0}]

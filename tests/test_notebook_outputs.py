@@ -46,3 +46,46 @@ def test_no_cell_prints_a_dataframe_with_its_default_index(path):
             if default_index_tables(output.get("data", {}).get("text/html", "")):
                 offenders.append(f"cell {index}: {cell.source.strip().splitlines()[-1][:80]}")
     assert not offenders, f"{path.name}: " + "; ".join(offenders)
+
+
+# What a reader sees of a notebook's outputs, in characters: 15,000 for every notebook, 20,000
+# for 08 (it shows the recorded long runs too). Detail goes to the report's tables.
+OUTPUT_BUDGET = {"08_alignment": 20_000}
+DEFAULT_BUDGET = 15_000
+
+
+def visible_text(output) -> str:
+    """An output as a reader sees it: its HTML with <style> and <script> blocks removed and
+    tags stripped, else its Markdown, else its plain text; stream text as it is; images
+    count nothing. Whitespace collapsed."""
+    import html as html_lib
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    else:
+        data = output.get("data", {})
+        if "text/html" in data:
+            page = re.sub(r"(?is)<(style|script)\b.*?</\1>", " ", data["text/html"])
+            text = html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
+        else:
+            text = data.get("text/markdown", data.get("text/plain", ""))
+    return " ".join(text.split())
+
+
+def test_the_visible_size_is_measured_as_a_reader_sees_it():
+    html = {"output_type": "display_data", "data": {
+        "text/html": "<style>td {color: red}</style><table><tr><td>79.5</td><td>a &amp; b</td></tr></table>",
+        "text/plain": "<Styler>"}}
+    assert visible_text(html) == "79.5 a & b"
+    assert visible_text({"output_type": "stream", "text": "two\n  words\n"}) == "two words"
+    assert visible_text({"output_type": "display_data", "data": {"image/png": "AAAA", "text/plain": ""}}) == ""
+    assert visible_text({"output_type": "execute_result", "data": {"text/markdown": "* **x**"}}) == "* **x**"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_stays_within_its_output_budget(path):
+    cells = nbformat.read(path, as_version=4).cells
+    sizes = {i: sum(len(visible_text(o)) for o in c.get("outputs", [])) for i, c in enumerate(cells)
+             if c.cell_type == "code"}
+    budget = OUTPUT_BUDGET.get(path.stem, DEFAULT_BUDGET)
+    largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    assert sum(sizes.values()) <= budget, f"{path.name}: {sum(sizes.values())} characters (largest cells {largest})"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,8 @@ def test_environment_yml_matches_pyproject():
     wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
-    assert python == ["python=3.11"]
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert python == ["python" + declared.replace(" ", "")]  # the same versions as pip's
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) - {"-e ."} == wanted
     assert "-e ." in pip
@@ -110,3 +112,83 @@ def test_cmn_runs_lists_and_prunes_run_folders(tiny_iemocap_dir, tmp_path):
     pruned = run_cli("runs", "--root", str(root), "--prune-stale")
     assert pruned.returncode == 0 and not stale.exists() and folder.exists()
     assert run_cli("runs", "--root", str(tmp_path / "empty")).stdout.startswith("no runs in")
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    # pyproject lists its packages (the notebooks ship as cmnlib.notebooks): a new subpackage
+    # left out of the list would be missing from every wheel
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = [ROOT / "cmnlib", *(p for p in (ROOT / "cmnlib").rglob("*") if p.is_dir() and p.name != "__pycache__")]
+    found = {".".join(p.relative_to(ROOT).parts) for p in folders}
+    assert found | {"cmnlib.notebooks"} == listed
+
+
+def test_a_plain_install_runs_the_sequence_from_any_folder(tmp_path):
+    """The wheel, installed into a fresh virtual environment outside the checkout, carries
+    the notebooks: ``cmn reproduce --only 01`` (one data set, to keep it short) runs in an empty
+    folder and writes data and
+    report under it; ``cmn notebooks`` copies the sequence and never overwrites it."""
+    import sysconfig
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("cmnlib-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # the dependencies are this environment's (no download in a test): a .pth line puts its
+    # site-packages after the fresh one, so that the installed wheel, not the checkout, is cmnlib
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # and the data files that pip would have put under the new prefix (nbconvert's templates;
+    # not the kernel specs: the notebooks' kernel must be the new environment's Python)
+    (venv / "share" / "jupyter").mkdir(parents=True)
+    (venv / "share" / "jupyter" / "nbconvert").symlink_to(Path(sys.prefix) / "share" / "jupyter" / "nbconvert")
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                               capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CMN_", "JUPYTER_", "PYTHONPATH"))}
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    where = subprocess.run([str(python), "-c", "import cmnlib; print(cmnlib.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(venv)), where
+    run = subprocess.run([str(venv / "bin" / "cmn"), "reproduce", "--only", "01", "--dataset", "iemocap"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "running the ones shipped with cmnlib" in run.stdout
+    assert (work / "reports" / "quick" / "index.html").exists()
+    assert (work / "reports" / "quick" / "notebooks" / "01_data-iemocap.ipynb").exists()
+    assert (work / "data" / "synthetic").is_dir()  # data under the folder the command ran in
+    copied = subprocess.run([str(venv / "bin" / "cmn"), "notebooks", "--out", "nb"], cwd=work, env=env,
+                            capture_output=True, text=True)
+    assert copied.returncode == 0, copied.stderr
+    assert (work / "nb" / "08_alignment.ipynb").read_bytes() == (ROOT / "notebooks" / "08_alignment.ipynb").read_bytes()
+    (work / "nb" / "01_data.py").write_text("# the user's edits\n")
+    again = subprocess.run([str(venv / "bin" / "cmn"), "notebooks", "--out", "nb"], cwd=work, env=env,
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "nothing was written" in again.stderr
+    assert (work / "nb" / "01_data.py").read_text() == "# the user's edits\n"
+
+
+def test_the_readme_is_a_front_page_whose_links_resolve():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert "make reproduce" in readme and "make test" in readme
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert links and all((ROOT / link).exists() for link in links if "://" not in link), links
+    for page in (ROOT / "docs").glob("*.md"):  # and the docs pages' own relative links
+        for link in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            assert "://" in link or (page.parent / link).exists(), (page.name, link)
+
+
+def test_the_citation_file_names_the_paper_and_this_version():
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert citation["cff-version"] == "1.2.0" and citation["version"] == project["version"]
+    assert citation["preferred-citation"]["doi"] == "10.55375/cps.2023.3.2"
+    assert citation["license"] == project["license"]

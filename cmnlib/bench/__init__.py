@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_from_args(args) -> int:
+    from ..data.sources import reports_dir
+    args.out = args.out or str(reports_dir() / "bench")
     if args.parity:  # the parity study alone: it trains models, the benchmark times them
         run_parity(args.out, seeds=args.parity_seeds)
         return 0

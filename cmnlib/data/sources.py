@@ -29,17 +29,35 @@ from . import synthetic
 LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files). MMSA pickles needed no bump: no cache of one could exist before
 
 
-def project_root() -> Path:
-    """The checkout this package lives in (editable install), else the working directory."""
+def checkout() -> Path | None:
+    """The source checkout this package runs from (an editable install), else None."""
     candidate = Path(__file__).resolve().parents[2]
     if (candidate / "pyproject.toml").exists() and (candidate / "cmnlib").is_dir():
         return candidate
-    return Path.cwd()
+    return None
+
+
+def project_root() -> Path:
+    """The folder everything is written under by default: ``$CMN_HOME`` when set, else the
+    checkout this package runs from (editable install), else the current folder (a plain
+    ``pip install``). Under it: ``data/`` (sets, caches; runs in ``data/runs``) and
+    ``reports/``."""
+    if os.environ.get("CMN_HOME"):
+        return Path(os.environ["CMN_HOME"]).expanduser().absolute()
+    return checkout() or Path.cwd()
 
 
 def data_dir() -> Path:
-    """Where generated and cached data go: ``$CMN_DATA_DIR`` or ``<project>/data``."""
-    return Path(os.environ.get("CMN_DATA_DIR", project_root() / "data"))
+    """Where generated and cached data go: ``$CMN_DATA_DIR``, else ``<project root>/data``
+    (:func:`project_root`)."""
+    if os.environ.get("CMN_DATA_DIR"):
+        return Path(os.environ["CMN_DATA_DIR"]).expanduser().absolute()
+    return project_root() / "data"
+
+
+def reports_dir() -> Path:
+    """Where ``reproduce`` and ``bench`` write by default: ``<project root>/reports``."""
+    return project_root() / "reports"
 
 
 def synthetic_dir(dataset: str, scale: str, seed: int) -> Path:

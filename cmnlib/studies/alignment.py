@@ -21,7 +21,7 @@ from ..data.split import DataBundle
 from ..findings import CONFIDENCE, SUPPORTED, NOT_SUPPORTED, Question, exceeds, holm, select, sentence
 from ..metrics import headline
 from ..model.cmn import ALIGNMENTS
-from ..reporting import training_notes
+from ..reporting import curve_summary, training_notes
 from ..results import Record, RunResult
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
@@ -274,6 +274,19 @@ def record_label(record: Record) -> str:
     else:
         where = f"trained on {prov['machine']}"
     return f"{record.data}; {record.description}; {where}"
+
+
+def record_curves(records: dict) -> pd.DataFrame:
+    """One row per record: what its learning curves say in counts
+    (:func:`cmnlib.reporting.curve_summary`), with its epoch cap; the notes in full are
+    :func:`record_notes`."""
+    rows = []
+    for record in records.values():
+        cap = record.runs[PAPER].spec.train.epochs
+        rows.append({"record": record.title, "epoch cap": cap,
+                     **curve_summary(list(record.runs.values()), headline(record.call["dataset"]).key, cap,
+                                     constant=record.constant)})
+    return pd.DataFrame(rows)
 
 
 def record_notes(record: Record) -> list[str]:
