@@ -2,6 +2,7 @@
 given ``save_dir``, also writes it as PNG (the batch runner collects them)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,12 +22,32 @@ plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.spines.top": Fa
                      "text.parse_math": False})
 
 
-def save(fig, name: str, save_dir: str | Path | None):
-    """Write ``fig`` to ``save_dir/name.png`` when a folder is given; return the figure.
+def slug(text: str) -> str:
+    """``text`` as a file-name part: lower case, runs of other characters as one hyphen."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
-    The figure is closed in pyplot so that notebooks show it exactly once, as the value
-    of the cell, whatever the kernel's display hooks do.
+
+def titles(fig) -> list[str]:
+    """Every title the figure shows: its suptitle and each axes' title."""
+    found = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    return found + [t for ax in fig.axes for t in (ax.get_title(), ax.get_title("left")) if t]
+
+
+def save(fig, name: str, save_dir: str | Path | None, *, data: str | None):
+    """Write ``fig`` to ``save_dir/<data>_<name>.png`` when a folder is given; return the
+    figure.
+
+    ``data`` is where the plotted numbers come from, in a few words
+    (:attr:`cmnlib.data.split.DataBundle.short_label`, e.g. "synthetic MOSEI-like"); a
+    title of the figure must say it, so that a PNG saved on its own keeps its caveat, and
+    the file name starts with it. None only for figures of no data (diagrams of the code).
+    The figure is closed in pyplot so that notebooks show it exactly once, as the value of
+    the cell, whatever the kernel's display hooks do.
     """
+    if data is not None:
+        if not any(data in title for title in titles(fig)):
+            raise ValueError(f"figure {name!r}: no title names its data ({data!r}); titles: {titles(fig)}")
+        name = name if name.startswith(slug(data)) else f"{slug(data)}_{name}"
     if save_dir is not None:
         path = Path(save_dir)
         path.mkdir(parents=True, exist_ok=True)
@@ -61,8 +82,8 @@ def label_distribution(bundle: DataBundle, real_reference: dict | None = None, s
         ax.set_xlabel("sentiment label")
         ax.set_ylabel("share of split %")
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"Labels: {bundle.source_label}", fontsize=9)
-    return save(fig, f"labels_{bundle.dataset}", save_dir)
+    ax.set_title(f"{bundle.short_label}: labels per split", fontsize=9)
+    return save(fig, "labels", save_dir, data=bundle.short_label)
 
 
 def sequence_lengths(bundle: DataBundle, save_dir=None):
@@ -79,7 +100,8 @@ def sequence_lengths(bundle: DataBundle, save_dir=None):
     ax.set_xlabel("true length (steps)")
     ax.set_ylabel("utterances")
     ax.legend(frameon=False, fontsize=8)
-    return save(fig, f"lengths_{bundle.dataset}", save_dir)
+    ax.set_title(f"{bundle.short_label}: true lengths of the training utterances", fontsize=9)
+    return save(fig, "lengths", save_dir, data=bundle.short_label)
 
 
 def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_dir=None):
@@ -104,14 +126,18 @@ def example_utterance(bundle: DataBundle, index: int, split: str = "test", save_
     label = part.labels[index]
     info = dataset_info(bundle.dataset)
     title = info.classes[int(np.argmax(label))] if info.emotions else f"sentiment {float(label):+.2f}"
-    axes[0].set_title(f"{split} utterance {part.ids[index]}: {title}", fontsize=9)
-    return save(fig, f"example_{bundle.dataset}", save_dir)
+    # a synthetic utterance borrows a real id's format only: name it by its position instead
+    which = f"utterance {index}" if bundle.meta.get("synthetic") else f"utterance {part.ids[index]}"
+    axes[0].set_title(f"{bundle.short_label}: {split} {which}, {title}", fontsize=9)
+    return save(fig, "example", save_dir, data=bundle.short_label)
 
 
-def training_curves(result: RunResult, metric: str | None = None, save_dir=None, name: str | None = None):
+def training_curves(result: RunResult, metric: str | None = None, save_dir=None, name: str | None = None, *,
+                    data: str):
     """Per seed: training and validation loss by epoch, and a validation metric; the
     selected (best validation) epoch is marked. ``metric``: default the data set's headline
-    (falling back to the first validation metric the history has, for another head)."""
+    (falling back to the first validation metric the history has, for another head).
+    ``data``: the data's short label (:func:`save`)."""
     members = [m for m in result.members if m.history]
     if not members:
         return None
@@ -134,12 +160,12 @@ def training_curves(result: RunResult, metric: str | None = None, save_dir=None,
     ax_metric.set_xlabel("epoch")
     ax_metric.set_ylabel(metric.replace("valid_", "validation ") + " %")
     ax_loss.legend(frameon=False, fontsize=7)
-    fig.suptitle(f"{result.label} — {result.data}", fontsize=9)
+    fig.suptitle(f"{data}: {result.label}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name or f"curves_{result.dataset}_{result.model}", save_dir)
+    return save(fig, name or f"curves_{result.model}", save_dir, data=data)
 
 
-def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
+def ceiling_gaps(gaps, title: str, name: str, save_dir=None, *, data: str):
     """Horizontal bars from 0: each model's ensemble score, its own modality subset's Bayes
     ceiling as a black tick, the language-only ceiling as a dashed line (a fusion model
     left of it uses no more than the text) and the constant predictor as a dotted line."""
@@ -159,7 +185,7 @@ def ceiling_gaps(gaps, title: str, name: str, save_dir=None):
     ax.set_ylabel("")
     ax.set_xlabel(f"{gaps.attrs.get('metric', metric)} (%)")
     ax.set_xlim(0, 100)  # from 0: a truncated axis makes small gaps look large
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
-    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
+    ax.set_title(f"{data}: {title}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=data)

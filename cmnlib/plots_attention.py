@@ -27,9 +27,21 @@ def _mark_cues(ax, cue, axis: str = "x") -> None:
 UNIFORM_SCALE_MAX = 3.0  # the colour scale runs at least from 0 to 3x uniform
 
 
+def shared_scale(*maps) -> float:
+    """The top of one colour scale for several :func:`layer_head_grid` figures, so that a
+    caption may compare them: at least :data:`UNIFORM_SCALE_MAX`, else the largest weight
+    relative to uniform among all of them."""
+    return max(UNIFORM_SCALE_MAX, *(float((np.asarray(m) * np.asarray(m).shape[-1]).max()) for m in maps))
+
+
+def _tick_step(n: int, most: int = 13) -> int:
+    """Every k-th tick, so that at most ``most`` labels share an axis (7-pt labels stay legible)."""
+    return max(1, -(-n // most))
+
+
 def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=None,
                     query_label: str = "query", key_label: str = "key", cue_on_queries: bool = True,
-                    key_names=None, caption: str | None = None):
+                    key_names=None, caption: str | None = None, *, data: str, scale_max: float | None = None):
     """Attention maps (layers, heads, T_q, T_k) of one utterance as a grid of heatmaps
     (rows: layers 1..L, columns: heads), each weight shown **relative to uniform attention**
     (weight x T_k: 1 = the uniform level 1/T_k, white), on one fixed diverging scale for the
@@ -40,17 +52,20 @@ def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=
     ``cue`` (T,) marks the ambiguous words with dotted lines on the key axis (and on the
     query axis when ``cue_on_queries``, e.g. self-attention or word-aligned queries) and with
     a '*' on the tick labels; ``key_names`` (T_k words) replace the key indices; ``caption``
-    (what to look for) is printed under the grid."""
+    (what to look for) is printed under the grid. ``data``: the data's short label (the
+    title starts with it). ``scale_max``: the top of the colour scale, shared with other
+    grids (:func:`shared_scale`); default this grid's own. Layers and heads are numbered
+    from 1."""
     maps = np.asarray(maps)
     layers, heads, t_q, t_k = maps.shape
     relative = maps * t_k
-    norm = TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=max(UNIFORM_SCALE_MAX, float(relative.max())))
+    top = scale_max if scale_max is not None else shared_scale(maps)
+    norm = TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=top)
     fig, axes = plt.subplots(layers, heads, figsize=(2.3 * heads + 0.8, 2.1 * layers + 0.9 + 0.3 * bool(caption)),
                              squeeze=False, sharex=True, sharey=True)
     marked = [f"{i}*" if cue is not None and i < len(cue) and cue[i] else str(i) for i in range(max(t_q, t_k))]
     key_ticks = list(key_names) if key_names is not None else marked[:t_k]
-    step_k = 1 if t_k <= 25 else 2
-    step_q = 1 if t_q <= 25 else 2
+    step_k, step_q = _tick_step(t_k), _tick_step(t_q)
     for i in range(layers):
         for j in range(heads):
             ax = axes[i, j]
@@ -58,13 +73,13 @@ def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=
                         xticklabels=False, yticklabels=False)
             ax.set_xticks(np.arange(0, t_k, step_k) + 0.5, key_ticks[::step_k], rotation=90)
             ax.set_yticks(np.arange(0, t_q, step_q) + 0.5, marked[:t_q:step_q], rotation=0)
-            ax.tick_params(labelsize=5, length=1.5)
+            ax.tick_params(labelsize=7, length=1.5)
             if cue is not None:
                 _mark_cues(ax, cue[:t_k], "x")
                 if cue_on_queries:
                     _mark_cues(ax, cue[:t_q], "y")
             if i == 0:
-                ax.set_title(f"head {j}", fontsize=8)
+                ax.set_title(f"head {j + 1}", fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"layer {i + 1}\n{query_label}", fontsize=8)
             if i == layers - 1:
@@ -72,13 +87,13 @@ def layer_head_grid(maps: np.ndarray, title: str, name: str, save_dir=None, cue=
     bar = fig.colorbar(axes[0, 0].collections[0], ax=axes, shrink=0.8,
                        label=f"weight ÷ uniform (1/{t_k}); 1 = uniform")
     bar.ax.axhline(1.0, color="black", lw=0.8)
-    fig.suptitle(title + ("  (dotted, *: ambiguous words)" if cue is not None else ""), fontsize=9)
+    fig.suptitle(f"{data}: {title}" + ("  (dotted, *: ambiguous words)" if cue is not None else ""), fontsize=9)
     if caption:
         fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=data)
 
 
-def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None):
+def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None, *, data: str):
     """AttFlat pooling weights over the words, one panel per modality ('<m>/flat' maps,
     (glimpses, T)), with the uniform weight 1/T and the cue words marked."""
     keys = [k for k in maps if k.endswith("/flat")]
@@ -91,15 +106,15 @@ def flat_attention(maps: dict, cue, title: str, name: str, save_dir=None):
                     legend=False, ax=ax, native_scale=True)
         ax.axhline(1 / weights.shape[0], color="0.4", lw=0.8, ls="--", label="uniform 1/T")
         ax.set_ylabel(f"{key.split('/')[0]}\nAttFlat weight")
-        ax.legend(frameon=False, fontsize=7, loc="upper right")
+        ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # off the bars
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("word" + ("  (red: ambiguous words)" if cue is not None else ""))
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"{data}: {title}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=data)
 
 
-def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
+def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None, *, data: str):
     """Share of attention on the cue words divided by the uniform share, per attention map
     (rows of a :func:`cmnlib.analysis.compare_cue_shares` table) and model (its
     '<model> ratio' columns). 1 = no preference for the cue words. Draws nothing and
@@ -118,13 +133,13 @@ def cue_share_ratios(table: pd.DataFrame, title: str, name: str, save_dir=None):
         label.set_horizontalalignment("right")
     ax.set_xlabel("")
     ax.set_ylabel("share on ambiguous words\n/ uniform share")
-    ax.legend(frameon=False, fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # off the bars
+    ax.set_title(f"{data}: {title}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=data)
 
 
-def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None):
+def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None, *, data: str):
     """Mean AttFlat pooling weight (x n real words; 1 = uniform) of an ambiguous word and
     of another word, per sentiment class and modality: the rows of
     :func:`cmnlib.analysis.flat_attention_by_class`."""
@@ -143,9 +158,9 @@ def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None
         ax.set_xlabel("")
         ax.set_ylabel("pooling weight × n" if k == 0 else "")
     axes[0][0].legend(frameon=False, fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"{data}: {title}", fontsize=9)
     fig.tight_layout()
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=data)
 
 
 # ======================================================================================
@@ -223,4 +238,4 @@ def mua_wiring(guidance: pd.DataFrame, title: str, name: str, save_dir=None):
     ax.axis("off")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return save(fig, name, save_dir)
+    return save(fig, name, save_dir, data=None)  # a diagram of the code: no data

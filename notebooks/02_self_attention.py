@@ -204,15 +204,16 @@ show(pd.DataFrame({"map": list(maps), "shape": [str(value.shape) for value in ma
 # whether any head's red lands on the ambiguous words (*) rather than elsewhere.
 
 # %%
-plots_attention.layer_head_grid(maps["text/self"], f"{dataset}: language self-attention, untrained CMN (quick)",
-                                f"{dataset}_sa_text_untrained", figures_dir, cue=cue,
+text_scale = plots_attention.shared_scale(maps["text/self"], maps_trained["text/self"])  # one scale for both
+plots_attention.layer_head_grid(maps["text/self"], "language self-attention, untrained CMN (quick)",
+                                "sa_text_untrained", figures_dir, cue=cue, data=bundle.short_label, scale_max=text_scale,
                                 query_label="query word", key_label="key word",
                                 caption="Untrained: near-uniform rows; the structure shown is the mechanics only.")
 
 # %% tags=["nbval-ignore-output"]
 plots_attention.layer_head_grid(maps_trained["text/self"],
-                                f"{dataset}: language self-attention, trained CMN (L+A, quick, seed 0)",
-                                f"{dataset}_sa_text_trained", figures_dir, cue=cue,
+                                "language self-attention, trained CMN (L+A, quick, seed 0)",
+                                "sa_text_trained", figures_dir, cue=cue, data=bundle.short_label, scale_max=text_scale,
                                 query_label="query word", key_label="key word",
                                 caption="Trained: compare each panel with the untrained one above (same scale).")
 
@@ -222,15 +223,16 @@ plots_attention.layer_head_grid(maps_trained["text/self"],
 # On word-aligned data audio step $t$ is the average of the audio frames inside word $t$.
 
 # %%
-plots_attention.layer_head_grid(maps["audio/self"], f"{dataset}: audio self-attention (SGA units), untrained CMN (quick)",
-                                f"{dataset}_sa_audio_untrained", figures_dir, cue=cue,
+audio_scale = plots_attention.shared_scale(maps["audio/self"], maps_trained["audio/self"])
+plots_attention.layer_head_grid(maps["audio/self"], "audio self-attention (SGA units), untrained CMN (quick)",
+                                "sa_audio_untrained", figures_dir, cue=cue, data=bundle.short_label, scale_max=audio_scale,
                                 query_label="query step", key_label="key step",
                                 caption="Untrained: near-uniform rows.")
 
 # %% tags=["nbval-ignore-output"]
 plots_attention.layer_head_grid(maps_trained["audio/self"],
-                                f"{dataset}: audio self-attention (SGA units), trained CMN (L+A, quick, seed 0)",
-                                f"{dataset}_sa_audio_trained", figures_dir, cue=cue,
+                                "audio self-attention (SGA units), trained CMN (L+A, quick, seed 0)",
+                                "sa_audio_trained", figures_dir, cue=cue, data=bundle.short_label, scale_max=audio_scale,
                                 query_label="query step", key_label="key step",
                                 caption="Trained: compare with the untrained maps above (same scale).")
 

@@ -139,9 +139,11 @@ cue = analysis.cue_of(test, index)
 print(analysis.describe_utterance(test, index))
 maps_trained = analysis.utterance_attention(trained, test, index)
 maps_untrained = analysis.utterance_attention(untrained, test, index)
+guided_scale = plots_attention.shared_scale(maps_trained["audio/guided"], maps_untrained["audio/guided"])
 plots_attention.layer_head_grid(maps_trained["audio/guided"],
-                                f"{dataset}: audio → language guided attention, trained CMN (L+A, quick, seed 0)",
-                                f"{dataset}_ga_audio_to_text_trained", figures_dir, cue=cue,
+                                "audio → language guided attention, trained CMN (L+A, quick, seed 0)",
+                                "ga_audio_to_text_trained", figures_dir, cue=cue, data=bundle.short_label,
+                                scale_max=guided_scale,
                                 query_label="audio step", key_label="word (final language)",
                                 caption="What to look for: red on the diagonal at the ambiguous words (*) would be "
                                         "'this audio step looks at its own word'; a red column is one word that "
@@ -152,8 +154,9 @@ plots_attention.layer_head_grid(maps_trained["audio/guided"],
 
 # %%
 plots_attention.layer_head_grid(maps_untrained["audio/guided"],
-                                f"{dataset}: audio → language guided attention, untrained CMN (quick)",
-                                f"{dataset}_ga_audio_to_text_untrained", figures_dir, cue=cue,
+                                "audio → language guided attention, untrained CMN (quick)",
+                                "ga_audio_to_text_untrained", figures_dir, cue=cue, data=bundle.short_label,
+                                scale_max=guided_scale,
                                 query_label="audio step", key_label="word (final language)",
                                 caption="Untrained: near uniform, on the same scale as the trained maps above.")
 
@@ -162,8 +165,8 @@ plots_attention.layer_head_grid(maps_untrained["audio/guided"],
 # a weighted sum); the trained model's pooling weights for this utterance:
 
 # %%
-plots_attention.flat_attention(maps_trained, cue, f"{dataset}: AttFlat pooling weights, trained CMN (L+A, quick, seed 0)",
-                               f"{dataset}_attflat_trained", figures_dir)
+plots_attention.flat_attention(maps_trained, cue, "AttFlat pooling weights, trained CMN (L+A, quick, seed 0)",
+                               "attflat_trained", figures_dir, data=bundle.short_label)
 
 # %% [markdown]
 # ## How much attention falls on the ambiguous words?
@@ -222,8 +225,8 @@ comparison
 
 # %%
 plots_attention.cue_share_ratios(comparison,
-                                 f"{dataset}: attention on ambiguous words relative to uniform attention (test split, seed 0)",
-                                 f"{dataset}_cue_share_ratio", figures_dir)
+                                 "attention on ambiguous words relative to uniform attention (test split, seed 0)",
+                                 "cue_share_ratio", figures_dir, data=bundle.short_label)
 
 # %% [markdown]
 # ### Attention on the aligned word
@@ -324,8 +327,8 @@ by_class = analysis.flat_attention_by_class(trained, test)
 by_class
 
 # %%
-plots_attention.attention_by_class(by_class, f"{dataset}: trained CMN (L+A, seed 0): AttFlat weight by sentiment class",
-                                   f"{dataset}_attention_by_class", figures_dir)
+plots_attention.attention_by_class(by_class, "trained CMN (L+A, seed 0): AttFlat weight by sentiment class",
+                                   "attention_by_class", figures_dir, data=bundle.short_label)
 
 # %% [markdown]
 # ## Summary

@@ -91,7 +91,7 @@ for d in datasets:
 
 # %%
 for d in datasets:
-    display(plots.training_curves(results[d][0], save_dir=figures_dir))
+    display(plots.training_curves(results[d][0], save_dir=figures_dir, data=bundles[d].short_label))
 
 # %% [markdown]
 # ## What the runs show

@@ -73,8 +73,8 @@ for d in datasets:
     print(f"{d} ({gaps[d].attrs['metric']}, ensembles): {bundles[d].source_label}")
     display(show(gaps[d]))
     tables.save_table(gaps[d], f"ceiling_gaps_{d}", tables_dir, data=bundles[d].source_label)
-    display(plots.ceiling_gaps(gaps[d], f"{d}: each model vs the ceiling of its modalities",
-                               f"ceiling_gaps_{d}", save_dir=figures_dir))
+    display(plots.ceiling_gaps(gaps[d], "each model vs the ceiling of its modalities",
+                               "ceiling_gaps", save_dir=figures_dir, data=bundles[d].short_label))
 
 # %% [markdown]
 # Does each fusion model use more than the text? Is its test score above that of the

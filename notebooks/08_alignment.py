@@ -178,12 +178,15 @@ if mosei_like is not None:
     metric = headline(mosei_like).key
     best = max((n for n, r in results[mosei_like].items() if alignment.is_variant(r.spec)),
                key=lambda n: results[mosei_like][n].mean(metric))
-    for name in ("none", best):
-        maps = analysis.utterance_attention(models[labels[name]][0], test, index)
+    shown = {name: analysis.utterance_attention(models[labels[name]][0], test, index)["audio/guided"]
+             for name in ("none", best)}
+    scale_max = plots_attention.shared_scale(*shown.values())  # one colour scale, so the two compare
+    for name, guided in shown.items():
         display(plots_attention.layer_head_grid(
-            maps["audio/guided"], f"{mosei_like}: audio → language guided attention, alignment={name} (seed 0)",
-            f"{mosei_like}_alignment_{name}_guided", figures_dir, cue=cue, query_label="audio step",
-            key_label="word (final language)"))
+            guided, f"audio → language guided attention, alignment={name} (seed 0)",
+            f"alignment_{name}_guided", figures_dir, cue=cue, query_label="audio step",
+            key_label="word (final language)", data=bundles[mosei_like].short_label, scale_max=scale_max,
+            caption=f"alignment={name}: the same utterance and colour scale as the other map"))
 
 # %% [markdown]
 # ## Runs too long for this notebook: recorded

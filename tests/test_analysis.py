@@ -112,7 +112,7 @@ def test_uniform_attention_has_exactly_the_uniform_share(tiny_test_split, mua):
     assert set(shares["attention"]) == kinds
     np.testing.assert_allclose(shares["share"], shares["uniform"], atol=1e-6)
     # n_cue and the uniform share come straight from the cue mask and the lengths
-    first = shares[(shares["attention"] == "text/self") & (shares["layer"] == 1) & (shares["head"] == 0)]
+    first = shares[(shares["attention"] == "text/self") & (shares["layer"] == 1) & (shares["head"] == 1)]
     assert sorted(set(shares["layer"])) == [1, 2]  # layers count from 1, as in the figures
     rows = first["utterance"].to_numpy()
     np.testing.assert_array_equal(first["n_cue"], split.extras["cue_mask"][rows].sum(1))
@@ -335,14 +335,15 @@ def test_guided_attention_by_word_type_is_one_for_uniform_attention(tiny_test_sp
 
 def test_strongest_columns_by_hand():
     maps = np.full((1, 2, 3, 4), 0.25)                      # uniform over 4 keys
-    maps[0, 1, :, 2] = [0.7, 0.4, 0.4]                      # head 1: key 2 gets more ...
+    maps[0, 1, :, 2] = [0.7, 0.4, 0.4]                      # the second head: key 2 gets more ...
     maps[0, 1, :, :2] = 0.0
     maps[0, 1, :, 3] = [0.3, 0.6, 0.6]                      # ... and key 3 a bit less on average
     types_row = np.array([1, 1, 2, 3])
     table = analysis.strongest_columns(maps, types_row, top=2)
-    # head 1: key 2 mean 0.5 x 4 = 2.0 ("positive"); head 0: uniform, first key, 1.0
-    assert table.to_dict("records") == [{"layer": 1, "head": 1, "word": 2, "type": "positive", "x uniform": 2.0},
-                                        {"layer": 1, "head": 0, "word": 0, "type": "neutral", "x uniform": 1.0}]
+    # heads count from 1, as layers do: head 2, key 2 mean 0.5 x 4 = 2.0 ("positive"); head 1:
+    # uniform, first key, 1.0
+    assert table.to_dict("records") == [{"layer": 1, "head": 2, "word": 2, "type": "positive", "x uniform": 2.0},
+                                        {"layer": 1, "head": 1, "word": 0, "type": "neutral", "x uniform": 1.0}]
 
 
 def test_diagonal_prior_check_and_module_counts():

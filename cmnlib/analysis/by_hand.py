@@ -148,7 +148,7 @@ def as_table(tensor: torch.Tensor, row: str = "query", column: str = "key", deci
         t = t[None]
         index = pd.Index(range(t.shape[1]), name=row)
     else:
-        index = pd.MultiIndex.from_product([range(t.shape[0]), range(t.shape[1])], names=["head", row])
+        index = pd.MultiIndex.from_product([range(1, t.shape[0] + 1), range(t.shape[1])], names=["head", row])
     columns = column_labels or [f"{column} {k}" for k in range(t.shape[-1])]
     values = np.round(t.reshape(-1, t.shape[-1]).numpy().astype(np.float64), decimals) + 0.0
     return pd.DataFrame(values, index=index, columns=columns)

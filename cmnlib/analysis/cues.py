@@ -100,10 +100,10 @@ def collect_cue_shares(model: CMN, split: Split, batch_size: int = 200) -> pd.Da
                 maps, query_valid = [value.permute(0, 2, 1)[:, :, None, :]], None
             else:
                 maps, query_valid = value, valid[modality]
-            for layer, w in enumerate(maps, start=1):  # layers count from 1, as in the figures
+            for layer, w in enumerate(maps, start=1):  # layers and heads count from 1, as in the figures
                 share = cue_share(w, key_cue, query_valid).numpy()
                 for head in range(share.shape[1]):
-                    frames.append(pd.DataFrame({**base, "attention": key, "layer": layer, "head": head,
+                    frames.append(pd.DataFrame({**base, "attention": key, "layer": layer, "head": head + 1,
                                                 "share": share[:, head].astype(np.float64),
                                                 "uniform": uniform}))
     out = pd.concat(frames, ignore_index=True)
@@ -217,7 +217,7 @@ def aligned_attention(model: CMN, split: Split, batch_size: int = 200, decimals:
                 entry[0] += total
                 entry[1] += int(where.sum())
     index = pd.MultiIndex.from_product([range(1, len(model.backbone.blocks[other]) + 1),
-                                        range(model.config.heads)], names=["layer", "head"])
+                                        range(1, model.config.heads + 1)], names=["layer", "head"])
     table = pd.DataFrame({name: torch.cat([sums[(name, layer)][0] / max(sums[(name, layer)][1], 1)
                                            for layer in range(len(index.levels[0]))]).numpy()
                           for name in dict.fromkeys(k[0] for k in sums)}, index=index)
@@ -381,7 +381,7 @@ def guided_by_word_type(model: CMN, split: Split, types: np.ndarray, batch_size:
                 entry[0] += (relative * use).sum((0, 2))
                 entry[1] += float(use.sum())
     layers = sorted({k[0] for k in sums})
-    index = pd.MultiIndex.from_product([layers, range(model.config.heads)], names=["layer", "head"])
+    index = pd.MultiIndex.from_product([layers, range(1, model.config.heads + 1)], names=["layer", "head"])
     table = pd.DataFrame({f"{group} x n": torch.cat([sums[(layer, group)][0] / max(sums[(layer, group)][1], 1)
                                                      for layer in layers]).numpy()
                           for group in WORD_GROUPS}, index=index)
@@ -422,7 +422,7 @@ def strongest_columns(maps: np.ndarray, types_row: np.ndarray | None, top: int =
         for head in range(maps.shape[1]):
             word = int(column[layer, head].argmax())
             kind = MOSEI_TYPES[types_row[word]] if types_row is not None and types_row[word] >= 0 else ""
-            rows.append({"layer": layer + 1, "head": head, "word": word, "type": kind,
+            rows.append({"layer": layer + 1, "head": head + 1, "word": word, "type": kind,
                          "x uniform": round(float(column[layer, head, word]), 2)})
     table = pd.DataFrame(rows).sort_values("x uniform", ascending=False, kind="stable").head(top)
     return table.reset_index(drop=True)

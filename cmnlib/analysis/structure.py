@@ -192,7 +192,7 @@ def reference_check(bundle, features: dict, lengths: dict, modalities: str = "LA
 def diagonal_prior_check(strength: float = 0.3, steps: int = 6, seed: int = 0) -> dict:
     """The diagonal prior alone: a small CMN with ``alignment='diagonal_prior'`` whose query
     projections are zero (every content score equal), run on one random word-aligned
-    utterance of ``steps`` words; its first guided map (layer 1, head 0) against the formula
+    utterance of ``steps`` words; its first guided map (layer 1, head 1) against the formula
     ``exp(-a|i-j|) / sum_j' exp(-a|i-j'|)`` written out. Returns {'model', 'by_hand'
     (tensors, (steps, steps)), 'agree' (within 1e-6)}."""
     torch.manual_seed(seed)

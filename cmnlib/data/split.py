@@ -124,6 +124,14 @@ class DataBundle:
         """One line that says where the numbers come from; every table carries it."""
         return self.meta.get("source_label", "unknown source")
 
+    @property
+    def short_label(self) -> str:
+        """Where the data came from in a few words, for figure titles and file names:
+        "synthetic MOSEI-like" or "real MOSI" (the full story is :attr:`source_label`)."""
+        if self.meta.get("synthetic"):
+            return f"synthetic {self.dataset.upper()}-like"
+        return f"real {self.dataset.upper()}"
+
 
 # --------------------------------------------------------------------------------------
 # Validation shared by all loaders
