@@ -183,7 +183,7 @@ def ceiling_gaps(gaps, title: str, name: str, save_dir=None, *, data: str):
     if text_ceiling is not None:
         ax.axvline(text_ceiling, ls="--", color="#c44e52", label="language-only ceiling")
     ax.set_ylabel("")
-    ax.set_xlabel(f"{gaps.attrs.get('metric', metric)} (%)")
+    ax.set_xlabel(metric)  # the column's name: the metric's display name, in %
     ax.set_xlim(0, 100)  # from 0: a truncated axis makes small gaps look large
     ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     ax.set_title(f"{data}: {title}", fontsize=9)

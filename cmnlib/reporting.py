@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data.sources import data_dir
+from . import metrics
 from .metrics import label
 from .results import RunResult
 
@@ -21,15 +22,42 @@ def _cell(value) -> str:
     return "" if pd.isna(value) else f"{value:,.10g}"  # as rounded by the table's maker, no float noise
 
 
+def _decimals(values) -> int:
+    """The decimals a column's floats were rounded to by the table's maker: the most any of
+    them shows (at 10 significant digits, so float noise does not count)."""
+    most = 0
+    for value in values:
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and not pd.isna(value):
+            text = f"{value:.10g}"
+            if "e" not in text and "." in text:
+                most = max(most, len(text.split(".")[1]))
+    return most
+
+
+def _column_format(values):
+    """One formatter for a column: its floats with the same number of decimals (79.0 beside
+    79.5, not 79), thousands separators, integers as integers, text as it is."""
+    decimals = _decimals(values)
+
+    def shown(value) -> str:
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and not pd.isna(value):
+            return f"{value:,.{decimals}f}"
+        return _cell(value)
+    return shown
+
+
 def show(frame: pd.DataFrame, caption: str | None = None):
     """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
-    a named one, stays), integers with thousands separators, floats as rounded by the
-    function that made the table (no trailing float noise), text left-aligned."""
+    a named one, stays), integers with thousands separators, each column's floats with one
+    number of decimals (as many as the function that made the table rounded them to), text
+    left-aligned."""
     default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
     # the HTML's element ids from the content, not pandas' random uuid: the same table
     # renders to the same bytes (nbval compares them), two tables never share ids
     uuid = hashlib.sha256((frame.to_csv() + (caption or "")).encode()).hexdigest()[:10]
-    styled = frame.style.set_uuid(uuid).format(_cell, na_rep="")
+    formats = ({column: _column_format(frame[column].tolist()) for column in frame.columns}
+               if frame.columns.is_unique else _cell)
+    styled = frame.style.set_uuid(uuid).format(formats, na_rep="")
     if default_index:
         styled = styled.hide(axis="index")
     styled = styled.set_properties(**{"text-align": "left"})
@@ -120,6 +148,7 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
         constant = 100 * majority[0].mean(metric)
     notes = []
     key = f"valid_{metric}"
+    shown = metrics.label(metric, trained[0].dataset)  # the prose names the metric as the tables do
     costs = []
     for r in trained:
         for m in r.members:
@@ -133,13 +162,13 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
     if costs:
         cost, label, seed, kept, best, kept_score, best_score = max(costs)
         notes.append(f"Selection by validation loss: {len(costs)} of {n_seeds} seeds kept an epoch with a lower "
-                     f"validation {metric} than their best; the largest cost is {label}, seed {seed}: epoch {kept} "
+                     f"validation {shown} than their best; the largest cost is {label}, seed {seed}: epoch {kept} "
                      f"({kept_score:.1f}) instead of epoch {best} ({best_score:.1f}), {cost:.1f} points. Loss and "
                      f"accuracy need not agree; cmnlib selects on the validation loss (TrainConfig.select_on), "
                      f"so the epoch is not tuned to the metric the tables report.")
     else:
         notes.append(f"Selection by validation loss: in all {n_seeds} seeds the epoch with the lowest validation "
-                     f"loss also has the best validation {metric}.")
+                     f"loss also has the best validation {shown}.")
     capped = [(r.label, m.seed) for r in trained for m in r.members if m.best_epoch == m.epochs_run == max_epochs]
     notes.append(f"The epoch cap: {len(capped)} of {n_seeds} seeds selected their last epoch ({max_epochs})"
                  + (", so they were still improving when training stopped; more epochs (the paper profile) may "
@@ -157,7 +186,7 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
                 f"{min(stopped)}-{max(stopped)}).")
         if drops:
             drop, label, seed = max(drops)
-            note += (f" Validation {metric} falls by up to {drop:.1f} points from one epoch to the next ({label}, "
+            note += (f" Validation {shown} falls by up to {drop:.1f} points from one epoch to the next ({label}, "
                      f"seed {seed}), so such a stop, and the epoch kept, can come from that noise rather than from "
                      f"the end of learning; a decaying learning rate (TrainConfig.lr_schedule) or more patience "
                      f"lets the runs settle.")
@@ -175,7 +204,7 @@ def training_notes(results: list[RunResult], metric: str, max_epochs: int, const
               if len(v := [100 * x for x in r.scores(metric, percent=False)]) > 1}
     if spread:
         label, (width, values) = max(spread.items(), key=lambda kv: kv[1][0])
-        notes.append(f"The spread between seeds: {label} differs most, {width:.1f} points (test {metric} "
+        notes.append(f"The spread between seeds: {label} differs most, {width:.1f} points (test {shown} "
                      f"{', '.join(f'{v:.1f}' for v in values)}); the tables therefore state mean ± std over seeds and "
                      f"the ensemble, and notebooks 06-07 judge claims with intervals over seeds.")
     return notes

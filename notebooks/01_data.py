@@ -34,6 +34,7 @@ figures_dir = None     # where the batch runner collects figures
 
 # %%
 from cmnlib import plots, summaries
+from cmnlib.reporting import show
 from cmnlib.data import load_dataset
 
 bundle = load_dataset(dataset, source, scale=scale, seed=seed, fmt=fmt)
@@ -53,7 +54,7 @@ print("format:", bundle.meta["format"], "| word-aligned:", bundle.meta.get("alig
 # ## Splits
 
 # %%
-summaries.split_sizes(bundle)
+show(summaries.split_sizes(bundle))
 
 # %% [markdown]
 # ## Labels
@@ -66,7 +67,7 @@ summaries.split_sizes(bundle)
 # emotion's share per split.
 
 # %%
-summaries.label_summary(bundle)
+show(summaries.label_summary(bundle))
 
 # %%
 reference = summaries.real_mosei_reference() if dataset == "mosei" else None
@@ -87,7 +88,7 @@ plots.sequence_lengths(bundle, save_dir=figures_dir)
 # content (pause tokens have zero GloVe vectors), which is why masks come from lengths.
 
 # %%
-summaries.feature_statistics(bundle)
+show(summaries.feature_statistics(bundle))
 
 # %% [markdown]
 # ### Non-finite values
@@ -96,7 +97,7 @@ summaries.feature_statistics(bundle)
 # every non-finite value by 0 and count them here rather than hiding them.
 
 # %%
-summaries.nonfinite_table(bundle)
+show(summaries.nonfinite_table(bundle))
 
 # %% [markdown]
 # ## The ceiling: the best any model can do
@@ -113,7 +114,7 @@ summaries.nonfinite_table(bundle)
 
 # %%
 ceilings = summaries.ceiling_table(bundle)
-ceilings if ceilings is not None else print("real data: no known Bayes ceiling")
+show(ceilings) if ceilings is not None else print("real data: no known Bayes ceiling")
 
 # %% [markdown]
 # ## An example utterance (test split)

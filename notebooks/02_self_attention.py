@@ -81,13 +81,13 @@ example = analysis.toy_example(seed=seed, n_a=3, n_b=4, hidden=4, heads=2)
 print("queries:", tuple(example.a.shape), "| keys and values:", tuple(example.b.shape),
       "| heads:", example.mha.heads)
 out, weights = analysis.mha_by_hand(example.mha, example.a, example.b)
-analysis.as_table(weights)
+show(analysis.as_table(weights))
 
 # %% [markdown]
 # The output: one row per query, width $d$ (the heads concatenated, then $W^O$).
 
 # %%
-analysis.as_table(out, column='dim')
+show(analysis.as_table(out, column='dim'))
 
 # %% [markdown]
 # **Check.** cmnlib's `MultiHeadAttention` is called MCAN-style as `mha(v, k, q, mask)` on
@@ -143,7 +143,7 @@ print("fused kernel gives the same SA output:", torch.allclose(sa_out, example.s
 
 # %%
 mask = torch.tensor([False, False, True, True])  # True = padding key
-analysis.masking_table(example.mha, example.a, example.b, mask)
+show(analysis.masking_table(example.mha, example.a, example.b, mask))
 
 # %% [markdown]
 # Padding keys get weight exactly 0, each row still sums to 1 over the real keys, and
@@ -155,7 +155,8 @@ analysis.masking_table(example.mha, example.a, example.b, mask)
 # utterance.
 
 # %%
-analysis.masking_checks(example.mha, example.a, example.b, mask, seed=seed)
+checks = analysis.masking_checks(example.mha, example.a, example.b, mask, seed=seed)
+show(pd.DataFrame({"check": list(checks), "holds": ["yes" if ok else "NO" for ok in checks.values()]}))
 
 # %% [markdown]
 # ## Self-attention inside CMN: one utterance
@@ -246,16 +247,16 @@ plots_attention.layer_head_grid(maps_trained["audio/self"],
 # depend on the CPU the model was trained on).
 
 # %%
-analysis.attention_entropy(maps['text/self'])
+show(analysis.attention_entropy(maps['text/self']))
 
 # %%
-analysis.attention_entropy(maps['audio/self'])
+show(analysis.attention_entropy(maps['audio/self']))
 
 # %% tags=["nbval-ignore-output"]
-analysis.attention_entropy(maps_trained['text/self'])
+show(analysis.attention_entropy(maps_trained['text/self']))
 
 # %% tags=["nbval-ignore-output"]
-analysis.attention_entropy(maps_trained['audio/self'])
+show(analysis.attention_entropy(maps_trained['audio/self']))
 
 # %% [markdown]
 # ## Summary

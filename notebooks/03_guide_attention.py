@@ -64,7 +64,7 @@ analysis.show_code(analysis.mha_by_hand)
 # %%
 example = analysis.toy_example(seed=seed, n_a=3, n_b=4, hidden=4, heads=2)
 guided, weights = analysis.mha_by_hand(example.ga.mhatt, example.a, example.b)
-analysis.as_table(weights, row="step of a", column="step of b")
+show(analysis.as_table(weights, row="step of a", column="step of b"))
 
 # %% [markdown]
 # **Check** against the attention sub-layer of cmnlib's `GA` unit (`mhatt(v, k, q)` with
@@ -123,7 +123,7 @@ print(run.label, "| wiring:", trained.config.mua, "| hidden", trained.config.hid
 show(analysis.run_metrics(run))
 
 # %%
-summaries.ceiling_table(bundle)
+show(summaries.ceiling_table(bundle))
 
 # %% [markdown]
 # ### One utterance
@@ -193,7 +193,8 @@ analysis.show_code(analysis.cue_share, analysis.uniform_share)
 # %%
 w = torch.tensor([[[[0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25]]]])
 key_cue = torch.tensor([[0.0, 1.0, 0.0, 1.0]])
-print("cue share:", analysis.cue_share(w, key_cue), "| uniform share:", analysis.uniform_share(key_cue, torch.tensor([4])))
+print(f"cue share s = {float(analysis.cue_share(w, key_cue)):.2f} | uniform share = "
+      f"{float(analysis.uniform_share(key_cue, torch.tensor([4]))):.2f}")
 
 # %% [markdown]
 # ### The untrained model
@@ -205,7 +206,7 @@ print("cue share:", analysis.cue_share(w, key_cue), "| uniform share:", analysis
 # %%
 shares_untrained = analysis.collect_cue_shares(untrained, test)
 table_untrained = analysis.summarise_cue_shares(shares_untrained)
-table_untrained if table_untrained is not None else print("no cue mask in this data (real data): nothing to measure")
+show(table_untrained) if table_untrained is not None else print("no cue mask in this data (real data): nothing to measure")
 
 # %% [markdown]
 # ### One trained model (seed 0)
@@ -216,12 +217,12 @@ table_untrained if table_untrained is not None else print("no cue mask in this d
 shares_trained = analysis.collect_cue_shares(trained, test)
 
 # %% tags=["nbval-ignore-output"]
-analysis.summarise_cue_shares(shares_trained)
+show(analysis.summarise_cue_shares(shares_trained))
 
 # %% tags=["nbval-ignore-output"]
 comparison = analysis.compare_cue_shares({"untrained": analysis.summarise_cue_shares(shares_untrained, decimals=None),
                                           "trained": analysis.summarise_cue_shares(shares_trained, decimals=None)})
-comparison
+show(comparison)
 
 # %%
 plots_attention.cue_share_ratios(comparison,
@@ -237,10 +238,10 @@ plots_attention.cue_share_ratios(comparison,
 # the steps of ambiguous words; first the untrained model, then the trained one (seed 0):
 
 # %%
-analysis.aligned_attention(untrained, test)
+show(analysis.aligned_attention(untrained, test))
 
 # %% tags=["nbval-ignore-output"]
-analysis.aligned_attention(trained, test)
+show(analysis.aligned_attention(trained, test))
 
 # %% [markdown]
 # ### The stripes: which words guided attention reads
@@ -320,11 +321,11 @@ show(analysis.compare_to_ceilings(run, bundle))
 # ambiguous word against one other word:
 
 # %% tags=["nbval-ignore-output"]
-analysis.cue_shares_by_class(shares_trained)
+show(analysis.cue_shares_by_class(shares_trained))
 
 # %% tags=["nbval-ignore-output"]
 by_class = analysis.flat_attention_by_class(trained, test)
-by_class
+show(by_class)
 
 # %%
 plots_attention.attention_by_class(by_class, "trained CMN (L+A, seed 0): AttFlat weight by sentiment class",

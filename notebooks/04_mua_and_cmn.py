@@ -179,7 +179,7 @@ show(check.assign(**{"max |CMN - reference|": check["max |CMN - reference|"].map
 # %%
 print("sequence lengths:", bundle.seq_lens, "| feature sizes:", bundle.feature_dims)
 complexity = analysis.complexity_table(bundle.feature_dims, bundle.seq_lens)
-complexity
+show(complexity)
 
 # %%
 print(analysis.complexity_claims(complexity, "paper"))

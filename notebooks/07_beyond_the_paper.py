@@ -136,7 +136,7 @@ Markdown(findings.bullets(longer_text))
 constants = beyond.constant_predictors_real_mosei()
 tables.save_table(constants.reset_index(), "mosei_constant_predictors", tables_dir,
                   data="real CMU-MOSEI test label rates (shipped with cmnlib)")
-constants
+show(constants)
 
 # %% [markdown]
 # Under either convention, always answering the majority class scores above the paper's

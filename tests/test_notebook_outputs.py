@@ -89,3 +89,24 @@ def test_each_notebook_stays_within_its_output_budget(path):
     budget = OUTPUT_BUDGET.get(path.stem, DEFAULT_BUDGET)
     largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
     assert sum(sizes.values()) <= budget, f"{path.name}: {sum(sizes.values())} characters (largest cells {largest})"
+
+
+def metric_keys() -> set[str]:
+    """Every metric key of the registry (what a reader must never see in place of its name)."""
+    from cmnlib import metrics
+    return {m.key for family in metrics.FAMILIES.values() for m in family.metrics}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_output_shows_a_raw_metric_key(path):
+    keys = metric_keys()
+    assert {"acc2_has0", "macro_f1", "mae"} <= keys  # the registry is read, not an empty set
+    raw = []
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            page = output.get("data", {}).get("text/html", "")
+            headers = [h.strip() for h in re.findall(r"<th[^>]*>([^<]*)</th>", page)]
+            text = visible_text(output)
+            raw += [(i, h) for h in headers if h in keys or h.removesuffix(" %") in keys]
+            raw += [(i, k) for k in keys if "_" in k and re.search(rf"\b{k}\b", text)]
+    assert not raw, f"{path.name}: raw metric keys (cell, key): {raw}"

@@ -31,7 +31,7 @@ def test_training_notes_are_generated_from_the_histories():
     # CMN's two seeds picked epoch 3 of 3; LSTM (A) seed 1 picked epoch 2
     assert cap.startswith("The epoch cap: 2 of 4 seeds selected their last epoch (3)")
     assert collapsed.startswith("Collapsed models: LSTM (A) scores the constant predictor's 71.0 in every seed")
-    assert spread.startswith("The spread between seeds: CMN (L+A) differs most, 15.0 points (test acc2_has0 80.0, 65.0)")
+    assert spread.startswith("The spread between seeds: CMN (L+A) differs most, 15.0 points (test Acc2 80.0, 65.0)")
 
 
 def test_training_notes_when_nothing_happened():
@@ -46,13 +46,25 @@ def test_training_notes_when_nothing_happened():
                   train={"patience": 2})]
     assert reporting.training_notes(noisy, "acc2_has0", max_epochs=8, constant=71.0)[2] == (
         "Early stopping: 2 of 2 seeds stopped before the cap after 2 epochs without a lower validation loss (at "
-        "epochs 4-4). Validation acc2_has0 falls by up to 15.0 points from one epoch to the next (CMN (L+A), patience=2, seed 0), "
+        "epochs 4-4). Validation Acc2 falls by up to 15.0 points from one epoch to the next (CMN (L+A), patience=2, seed 0), "
         "so such a stop, and the epoch kept, can come from that noise rather than from the end of learning; a "
         "decaying learning rate (TrainConfig.lr_schedule) or more patience lets the runs settle.")
     assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "
-                         "loss also has the best validation acc2_has0.")
+                         "loss also has the best validation Acc2.")
     assert cap.endswith("none was cut short by the cap.") and collapsed.startswith("Collapsed models: none")
     assert "0.0 points" in spread
     assert reporting.training_notes(RUNS[2:], "acc2_has0", 3) == []  # only a constant: nothing to say
     # without `constant`, the majority run among the results gives it
     assert reporting.training_notes(RUNS, "acc2_has0", 3)[3] == reporting.training_notes(RUNS, "acc2_has0", 3, 71.0)[3]
+
+
+def test_a_shown_column_keeps_one_number_of_decimals_and_thousands_separators():
+    import re
+
+    import pandas as pd
+
+    from cmnlib.reporting import show
+    frame = pd.DataFrame({"model": ["a", "b"], "Acc2": [79.0, 79.5], "dim": [300.0, None],
+                          "parameters": [15_492_099, 3], "MAE": [0.61234, 0.7]})
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", show(frame).to_html())
+    assert cells == ["a", "79.0", "300", "15,492,099", "0.61234", "b", "79.5", "", "3", "0.70000"]

@@ -244,3 +244,23 @@ def test_the_parity_study_is_declared_before_it_runs():
     noisy = _seeded("cmn", "LA", [0.60, 0.90, 0.75])  # an fp32 sd of 15 points
     low, high = precision.precision_findings("mosei", {"fp32": noisy, "bf16": _seeded("cmn", "LA", [0.61, 0.89, 0.76])})
     assert low.threshold == high.threshold == -precision.PARITY.margin
+
+
+def test_the_settings_table_reads_the_profiles_and_leaves_no_cell_empty(monkeypatch):
+    from dataclasses import replace
+
+    from cmnlib import config
+    from cmnlib.studies import paper
+    table = paper.settings_table()
+    assert list(table.columns) == ["setting", "the paper specifies", "section", "paper profile", "quick profile", "why"]
+    assert (table.astype(str).map(len) > 0).all().all()
+    assert set(table["section"]) <= {"2.3", "3", "4.1", "4.2"}  # the paper's sections
+    by_setting = table.set_index("setting")
+    assert by_setting.loc["learning rate", "paper profile"] == "1e-4"  # section 4.1: 1e-4
+    assert by_setting.loc["batch size", "paper profile"] == "32"
+    # the three MOSEI test sizes, reconciled in this one row
+    assert all(f"{n:,}" in " ".join(by_setting.loc["MOSEI split"].astype(str)) for n in (4643, 4659, 4662))
+    # the profile columns come from the registry: change a profile, the table follows
+    quick = config.PROFILES["quick"]
+    monkeypatch.setitem(config.PROFILES, "quick", replace(quick, train={**quick.train, "lr": 3e-4}))
+    assert paper.settings_table().set_index("setting").loc["learning rate", "quick profile"] == "3e-4"

@@ -42,7 +42,7 @@ def ceiling_gaps(results: list[RunResult], dataset: str, ceilings: dict | None) 
             continue
         subset = result.spec.modalities
         score, ceiling = 100 * result.ensemble()[metric.key], 100 * ceilings[subset][metric.key]
-        rows.append({"model": result.label, "modalities": "+".join(subset), metric.column: round(score, 1),
+        rows.append({"model": result.label, "modalities": "+".join(subset), f"{metric.label} %": round(score, 1),
                      "ceiling": round(ceiling, 1), "gap": round(ceiling - score, 1),
                      "captured %": round(100 * (score - base) / (ceiling - base), 0)})
     out = pd.DataFrame(rows)
