@@ -24,6 +24,7 @@ import html
 import importlib.metadata as md
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import latex2mathml.converter
 import nbformat
 import pandas as pd
 import papermill
@@ -186,9 +188,52 @@ def _failure(error: papermill.PapermillExecutionError, job: Job) -> str:
     return f"cell {index} ({error.ename}: {error.evalue[:200]}) starting {first_line!r}"
 
 
-def _export_html(notebook_path: Path, html_path: Path) -> None:
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    write_text(html_path, body)
+# Math in Markdown cells: $$display$$ and $inline$ (not inside `code`, not an escaped \$)
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?![\s$])([^$\n]+?)(?<![\s\\])\$(?!\d)")
+# What in nbconvert's template fetches from the network: the MathJax loader and its
+# configuration, require.js (for widgets, which these notebooks have none of) and the
+# Mermaid module (for diagrams, likewise). A report page needs none of them.
+_NETWORK_SCRIPTS = re.compile(r"<script[^>]*(?:mathjax|MathJax)[^>]*>.*?</script>"
+                              r"|<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>"
+                              r"|<script type=\"module\">(?:(?!</script>).)*?https?://(?:(?!</script>).)*</script>", re.S)
+
+
+def markdown_math_to_mathml(markdown: str) -> tuple[str, list[str]]:
+    """``markdown`` with each TeX formula replaced by MathML (latex2mathml), which browsers
+    render without a network or a script; the formulas it could not convert stay as TeX and
+    are returned (the report's equations then show their source, not an error)."""
+    failed = []
+
+    def convert(match: re.Match, display: str) -> str:
+        tex = match.group(1).strip()
+        try:
+            return latex2mathml.converter.convert(tex, display=display)
+        except Exception:  # the library raises several kinds for TeX it does not know
+            failed.append(tex)
+            return match.group(0)
+
+    parts = _CODE.split(markdown)
+    for i in range(0, len(parts), 2):  # the even parts are outside code
+        text = _DISPLAY_MATH.sub(lambda m: convert(m, "block"), parts[i])
+        parts[i] = _INLINE_MATH.sub(lambda m: convert(m, "inline"), text)
+    return "".join(parts), failed
+
+
+def _export_html(notebook_path: Path, html_path: Path) -> list[str]:
+    """The executed notebook as one self-contained HTML page: equations rendered as MathML
+    at build time, so the page needs no network (no MathJax). Returns the formulas left as
+    TeX."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    failed = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source, missed = markdown_math_to_mathml(cell.source)
+            failed += missed
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    write_text(html_path, _NETWORK_SCRIPTS.sub("", body))
+    return failed
 
 
 def _clean_metadata(path: Path) -> None:
