@@ -134,10 +134,12 @@ Markdown(findings.bullets(quality))
 # %% [markdown]
 # ## What this companion concludes about the paper
 #
-# Each claim of the paper's results section, with a verdict, the evidence for it, the kind
-# of evidence (the paper's own numbers, a count from the code, real data, or the synthetic
-# stand-in) and what real data would settle. The summary after the table is generated from
-# it. The report's audit, whose summary opens its `index.html`, is assembled from every
+# Each claim the paper makes about its results (abstract, section 4.2, conclusion), the red
+# flags in its own tables, and one question of this companion's that the paper does not
+# ask (does fusing beat the best single modality?), each with a verdict, the evidence for
+# it, the kind of evidence (the paper's own numbers, a count from the code, the real MOSEI
+# labels, real data, or the synthetic stand-in) and what real data would settle. The
+# summary after the table is generated from it. The report's audit, whose summary opens its `index.html`, is assembled from every
 # study's rows once all notebooks have run: these, and notebook 08's row on Guide-Attention.
 
 # %%

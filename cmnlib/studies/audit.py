@@ -21,7 +21,8 @@ from ..atomic import write_json, write_text
 from ..tables import save_table
 
 COLUMNS = ("claim", "verdict", "evidence", "status", "real data would settle")
-STATUS_ORDER = ("refuted by the paper's own numbers", "holds as arithmetic on the paper's numbers",
+STATUS_ORDER = ("refuted by the paper's own numbers", "contradicted by the real MOSEI labels",
+                "questioned by the paper's own numbers", "holds as arithmetic on the paper's numbers",
                 "holds as a count", "tested on real data", "synthetic evidence only")
 STUDY_ORDER = ("paper", "alignment")  # the order of the audit's rows
 AUDIT_FOLDER = "audit"
