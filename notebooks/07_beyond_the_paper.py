@@ -27,6 +27,13 @@
 # 3. **Does the MUA wiring matter?** The paper says MUA "combines the two units modularly"
 #    without saying how; the published implementation uses MCAN's encoder-decoder. Here
 #    the three wirings of `cmnlib` are trained side by side.
+#
+# **How to read the findings.** Every statement about trained models is a finding over
+# seeds with a 95% interval. With the quick profile's 2 seeds per model that interval
+# reaches 12.7 standard errors to each side (Student t with one degree of freedom), so
+# most quick-profile findings are inconclusive: at this profile they illustrate the method.
+# The paper profile's 10 seeds, and the recorded long runs, decide more. Only a verdict of
+# *supported* or *not supported* is evidence.
 
 # %% tags=["parameters"]
 datasets = ["mosei", "iemocap"]

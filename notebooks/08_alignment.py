@@ -33,6 +33,13 @@
 # well? Runs too long for this notebook (30 epochs, more seeds, the paper's width, the
 # paper-size set) were trained once and are shown from their records, and the last section
 # judges the ablation's three quality targets from everything above.
+#
+# **How to read the findings.** Every statement about trained models is a finding over
+# seeds with a 95% interval. With the quick profile's 2 seeds per model that interval
+# reaches 12.7 standard errors to each side (Student t with one degree of freedom), so
+# most quick-profile findings are inconclusive: at this profile they illustrate the method.
+# The paper profile's 10 seeds, and the recorded long runs, decide more. Only a verdict of
+# *supported* or *not supported* is evidence.
 
 # %% tags=["parameters"]
 datasets = ["mosei", "iemocap"]
