@@ -115,8 +115,45 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _featurized_for_reproduce(args) -> int | None:
+    """``reproduce --data label.csv``: transcripts and labels (MMSA's layout) become a
+    text-only set first (``cmn featurize``), kept under the data folder by the csv's
+    SHA-256 so that a second run reuses it; ``args`` then point at it. Returns an exit
+    status when that fails (one line), else None."""
+    import hashlib
+
+    from .data import DataError
+    from .data.featurize import featurize
+    from .data.sources import data_dir
+    from .reproduce import caller_path
+    csv = Path(caller_path(args.data))
+    if not csv.is_file():
+        print(f"error: {csv}: file not found (--data: a label.csv, a data file or a folder)", file=sys.stderr)
+        return 2
+    digest = hashlib.sha256(csv.read_bytes()).hexdigest()[:12]
+    folder = data_dir() / "featurized" / f"{csv.stem}-{digest}"
+    explicit = args.dataset != ",".join(config.synthetic_datasets())  # the default names the synthetic sets
+    found = sorted(folder.glob("*_text_*.pkl"))
+    if found and (not explicit or found[0].name.startswith(f"{args.dataset}_text_")):
+        path = found[0]
+        print(f"reproduce: {csv.name} was featurized before: {path}")
+    else:
+        print(f"reproduce: {csv.name} holds transcripts and labels: featurizing them first (cmn featurize) -> {folder}")
+        try:
+            path = featurize(csv, folder, dataset=args.dataset if explicit else None)
+        except (DataError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    args.data, args.dataset = str(path), path.name.split("_text_")[0]
+    return None
+
+
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
+    if args.data and args.data.lower().endswith(".csv"):
+        failed = _featurized_for_reproduce(args)
+        if failed is not None:
+            return failed
     return reproduce(profile=args.profile, datasets=tuple(args.dataset.split(",")), data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
                      out=args.out, in_place=args.in_place, precision=args.precision)
@@ -222,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"comma-separated, from {', '.join(config.DATASETS)} (default: %(default)s, the "
                             "synthetic stand-ins)")
     repro.add_argument("--data", default=None,
-                       help="path to real files, relative to this folder or absolute (default: synthetic)")
+                       help="path to real files (a MulT or MMSA pickle, a folder of .csd files, or MMSA's label.csv "
+                            "of transcripts, featurized first), relative to this folder or absolute (default: synthetic)")
     repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")
     repro.add_argument("--out", default=None,

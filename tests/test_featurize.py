@@ -207,3 +207,24 @@ def test_the_sequence_on_text_only_data_skips_what_needs_audio_with_one_line(tmp
         assert statuses[name] == ("skipped", f"{stem} needs text and audio; this mosi data has text only")
         assert f"skipped ({stem} needs text and audio; this mosi data has text only)" in printed
     assert "Traceback" not in printed and "this mosi data has text only" in (out / "index.html").read_text()
+
+
+def test_reproduce_takes_a_label_csv_and_featurizes_it_once(tmp_path, capsys, monkeypatch):
+    """The front door for transcripts: `cmn reproduce --data label.csv` featurizes them into
+    the data folder (by the csv's hash), runs the sequence on the text, and reuses the
+    features the second time."""
+    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(F, "MiniLMWordEncoder", lambda: HashEncoder())
+    path, _ = label_csv(tmp_path, n=(24, 8, 8))
+    args = ["reproduce", "--data", str(path), "--only", "01", "--seeds", "1", "--out", str(tmp_path / "report")]
+    assert cli.main(args) == 0
+    first = capsys.readouterr().out
+    assert "holds transcripts and labels: featurizing them first" in first
+    (features,) = (tmp_path / "data" / "featurized").glob("label-*/mosi_text_minilm.pkl")
+    assert "datasets=mosi" in first and (tmp_path / "report" / "notebooks" / "01_data-mosi.ipynb").exists()
+    assert cli.main(args) == 0
+    assert "was featurized before" in capsys.readouterr().out
+    assert len(list((tmp_path / "data" / "featurized").iterdir())) == 1 and features.exists()
+    assert cli.main(["reproduce", "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv: file not found" in capsys.readouterr().err
