@@ -43,8 +43,13 @@ def real_mosei_reference() -> dict:
 
 
 def feature_statistics(bundle: DataBundle, split: str = "train") -> pd.DataFrame:
-    """Per modality: dimension, steps, mean/std over valid steps, share of all-zero steps."""
+    """Per modality: dimension, steps, mean/std over valid steps, share of all-zero steps,
+    and whether it can inform a model at all (:func:`cmnlib.data.inspect.uninformative_modalities`:
+    a modality that is all zeros, or one constant vector, carries nothing a fusion claim
+    could rest on)."""
+    from .data.inspect import uninformative_modalities
     part = bundle[split]
+    empty = uninformative_modalities(bundle, split)
     rows = {}
     for modality, array in part.features.items():
         lengths = part.lengths[modality]
@@ -53,7 +58,8 @@ def feature_statistics(bundle: DataBundle, split: str = "train") -> pd.DataFrame
         rows[modality] = {"dim": array.shape[2], "steps (T)": array.shape[1],
                           "mean length": round(float(lengths.mean()), 1),
                           "mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3),
-                          "all-zero valid steps %": round(100 * float((~values.any(axis=1)).mean()), 2)}
+                          "all-zero valid steps %": round(100 * float((~values.any(axis=1)).mean()), 2),
+                          "informative": f"no: {empty[modality]}" if modality in empty else "yes"}
     return pd.DataFrame(rows).T
 
 

@@ -85,7 +85,9 @@ plots.sequence_lengths(bundle, save_dir=figures_dir)
 # ## Features
 #
 # Statistics over the valid steps of the training split. All-zero *valid* steps are real
-# content (pause tokens have zero GloVe vectors), which is why masks come from lengths.
+# content (pause tokens have zero GloVe vectors), which is why masks come from lengths. A
+# modality whose every value is zero, or whose every step is one vector, is marked not
+# informative: no model can learn from it, so no claim about fusing it can be tested here.
 
 # %%
 show(summaries.feature_statistics(bundle))

@@ -68,3 +68,18 @@ def test_a_shown_column_keeps_one_number_of_decimals_and_thousands_separators():
                           "parameters": [15_492_099, 3], "MAE": [0.61234, 0.7]})
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", show(frame).to_html())
     assert cells == ["a", "79.0", "300", "15,492,099", "0.61234", "b", "79.5", "", "3", "0.70000"]
+
+
+def test_feature_statistics_mark_a_modality_that_carries_nothing(tiny_mosei_dir):
+    import numpy as np
+
+    from cmnlib import summaries
+    from cmnlib.data import load_dataset
+    bundle = load_dataset("mosei", tiny_mosei_dir, cache=False)
+    assert set(summaries.feature_statistics(bundle)["informative"]) == {"yes"}
+    bundle["train"].features["audio"][:] = 0.0           # a file whose audio was never filled in
+    bundle["train"].features["vision"][:] = np.arange(bundle["train"].features["vision"].shape[-1])  # one vector
+    table = summaries.feature_statistics(bundle)
+    assert table.loc["audio", "informative"] == "no: every value is 0"
+    assert table.loc["vision", "informative"] == "no: every step of every sample is the same vector"
+    assert table.loc["text", "informative"] == "yes"
