@@ -46,11 +46,14 @@ def _column_format(values):
     return shown
 
 
-def show(frame: pd.DataFrame, caption: str | None = None):
+def show(frame: pd.DataFrame | None, caption: str | None = None):
     """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
     a named one, stays), integers with thousands separators, each column's floats with one
     number of decimals (as many as the function that made the table rounded them to), text
-    left-aligned."""
+    left-aligned. None (a table that does not apply to this data, e.g. Bayes ceilings of
+    real data) shows nothing, as a bare None would."""
+    if frame is None:
+        return None
     default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
     # the HTML's element ids from the content, not pandas' random uuid: the same table
     # renders to the same bytes (nbval compares them), two tables never share ids
