@@ -22,12 +22,17 @@ def _cell(value) -> str:
     return "" if pd.isna(value) else f"{value:,.10g}"  # as rounded by the table's maker, no float noise
 
 
+def _is_float(value) -> bool:
+    """A real number that is not an integer, a bool or missing: what gets decimals."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and not pd.isna(value)
+
+
 def _decimals(values) -> int:
     """The decimals a column's floats were rounded to by the table's maker: the most any of
     them shows (at 10 significant digits, so float noise does not count)."""
     most = 0
     for value in values:
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and not pd.isna(value):
+        if _is_float(value):
             text = f"{value:.10g}"
             if "e" not in text and "." in text:
                 most = max(most, len(text.split(".")[1]))
@@ -40,7 +45,7 @@ def _column_format(values):
     decimals = _decimals(values)
 
     def shown(value) -> str:
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and not pd.isna(value):
+        if _is_float(value):
             return f"{value:,.{decimals}f}"
         return _cell(value)
     return shown
