@@ -29,8 +29,8 @@ def slug(text: str) -> str:
 
 def titles(fig) -> list[str]:
     """Every title the figure shows: its suptitle and each axes' title."""
-    found = [fig._suptitle.get_text()] if fig._suptitle is not None else []
-    return found + [t for ax in fig.axes for t in (ax.get_title(), ax.get_title("left")) if t]
+    return [t for t in (fig.get_suptitle(), *(t for ax in fig.axes for t in (ax.get_title(), ax.get_title("left"))))
+            if t]
 
 
 def save(fig, name: str, save_dir: str | Path | None, *, data: str | None):
