@@ -14,9 +14,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Two pytest workers (pytest-xdist): a test or a notebook spends much of its time starting
+# processes, kernels and imports, which the other worker's computation fills. nbval keeps
+# each notebook whole on one worker (--dist loadfile: its cells run in order in one kernel).
+# Two notebooks that train the same run share it through the run's lock.
+WORKERS ?= 2
+UNIT   := -m pytest tests -n $(WORKERS)
 # strict nbval over every notebook (trained-weight outputs are tagged nbval-ignore-output:
 # see notebooks/README.md)
-NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
+          -n $(WORKERS) --dist loadfile
 
 .PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench clean-data
 
@@ -31,7 +38,7 @@ install: $(STAMP)
 test: unit nbval
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python $(UNIT)
 
 # Strict nbval on other CPU kernels (cmnlib/numerics.py), training into a runs folder of its
 # own. It compares exactly the cells a pass on the default kernels compares, so one pass is

@@ -20,8 +20,10 @@ With 2 seeds (the quick profile) a 95% interval is wide (t = 12.7 for one degree
 freedom), so only large effects are decided; the paper profile's 10 seeds decide more.
 Two cases are never decided, whatever side the interval is on (:attr:`Finding.flag`): an
 interval of zero width from identical values (no spread was seen, so none is estimated),
-and an interval that leaves the range the statistic can take (a 2-seed t interval reaching
-past 100% says the seeds are too few, not where the score lies).
+an interval that leaves the range the statistic can take (a 2-seed t interval reaching
+past 100% says the seeds are too few, not where the score lies), and a comparison whose
+added input carries no information (all-zero or constant features: a gain would come from
+something else, such as the added capacity).
 
 Where several findings compete for one target (any of k variants meets it), the target is
 judged with Holm's step-down correction over their one-sided p-values (:func:`holm`).
@@ -138,8 +140,10 @@ class Question:
 THRESHOLD, DIFFERENCE = "threshold", "difference"  # the kinds of finding
 # how an interval was computed (the findings table's "test" column)
 ONE_SAMPLE, PAIRED, WELCH, WITH_TEST_SPLIT = "t", "paired t", "Welch t", "t + test split"
-# why a decided-looking interval decides nothing
-NO_SPREAD, OUT_OF_RANGE = "no spread", "outside the possible range"
+# why a decided-looking interval decides nothing: all seeds the same value, a bound beyond
+# what the statistic can take, or a comparison whose added input carries no information
+# (all-zero or constant features: any gain comes from something else, e.g. capacity)
+NO_SPREAD, OUT_OF_RANGE, NO_INFORMATION = "no spread", "outside the possible range", "no information in the added input"
 
 
 def _label(subject) -> str:
@@ -201,7 +205,11 @@ class Finding:
     def flag(self) -> str | None:
         """Why the interval decides nothing although it may exclude the threshold:
         :data:`NO_SPREAD` (several seeds, all the same value: a zero-width interval),
-        :data:`OUT_OF_RANGE` (a bound beyond what the statistic can take); else None."""
+        :data:`OUT_OF_RANGE` (a bound beyond what the statistic can take),
+        :data:`NO_INFORMATION` (the param ``no_information`` names an added input whose
+        features cannot inform a model); else None."""
+        if dict(self.params).get("no_information"):
+            return NO_INFORMATION
         if self.seeds > 1 and self.low == self.high:
             return NO_SPREAD
         if self.bounds is not None and math.isfinite(self.low) and (
@@ -362,6 +370,9 @@ def sentence(finding: Finding) -> str:
     if f.flag == OUT_OF_RANGE:
         return (f"Inconclusive: {f.claim} ({measured}; the interval reaches beyond the values "
                 f"{f.statistic} can take, so the seeds are too few to place it).")
+    if f.flag == NO_INFORMATION:
+        return (f"Inconclusive: {f.claim} ({measured}; the added input carries no information "
+                f"({dict(f.params)['no_information']}), so a difference cannot come from it).")
     if f.verdict == SUPPORTED:
         return (f"Supported: {f.claim} ({measured}; the whole interval lies {side} "
                 f"{f.threshold:.{digits}f}{f.unit}, by {by}).")

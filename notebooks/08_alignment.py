@@ -218,14 +218,16 @@ show(alignment.records_overview(long_runs), "the long runs at a glance: mean tes
 # %% [markdown]
 # ### Capacity or mechanism?
 #
-# The quick profile's width is 64. If a variant's gain came from capacity, the paper's width
-# (hidden 512) would give the paper's CMN the same gain. Two records train at hidden 512 on
-# the quick set: one at the quick profile's learning rate (1e-3), one at the paper's (1e-4,
-# with the learning-rate decay). Compare their rows with the same models at width 64 (the
-# ablation above, and the record with learning-rate decay). A model that scores the
-# constant predictor in every seed has collapsed rather than learned: the table of curves
-# below names such models. (`paper_width=True` trains every row at hidden 512 on this
-# notebook's data.)
+# Does a variant gain by what it does, or because the quick profile's width (64) is small?
+# Two records train at the paper's width (hidden 512) on the quick set: one at the quick
+# profile's learning rate (1e-3), at which every wide CMN collapses to the constant
+# predictor, and one at the paper's (1e-4, with the learning-rate decay). The width-64
+# records train at 1e-3. So no pair of records differs in width alone, and nothing here
+# separates capacity from mechanism: that takes both widths at one learning rate and
+# schedule, the same seeds, and a paired finding (`paper_width=True` trains every row of
+# the ablation above at hidden 512 with this notebook's training settings). A model that
+# scores the constant predictor in every seed has collapsed rather than learned: the table
+# of curves below names such models.
 #
 # ### Longer training, more seeds, the paper-size set
 #

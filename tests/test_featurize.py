@@ -148,8 +148,11 @@ def test_a_text_only_set_gets_the_table_rows_its_modality_allows(tmp_path, monke
     path, _ = label_csv(tmp_path, n=(16, 6, 6))
     out = F.featurize(path, tmp_path / "out", encoder=HashEncoder(), progress=False)
     bundle = load_dataset("mosi", out, cache=False)
-    trained = paper.train_table_models(bundle, "quick", seeds=1, progress=False, processes=1)
-    assert [r.label for r in trained] == ["LSTM (L)", "Majority / mean"]
+    trained = paper.train_table_models(bundle, "quick", seeds=2, progress=False, processes=1)
+    assert [r.label for r in trained] == ["CMN (L)", "LSTM (L)", "Majority / mean"]
+    # the comparison a user of text-only data can make: CMN (L) against LSTM (L), seed by seed
+    (text,) = paper.fusion_findings(trained, "mosi", bundle=bundle)
+    assert text.question is paper.TEXT_MODEL_GAIN and text.paired and text.seeds == 2
     assert beyond.train_wirings(bundle, "quick", seeds=1, progress=False) == {}  # CMN needs audio
 
 

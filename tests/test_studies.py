@@ -46,7 +46,8 @@ def test_quality_findings_over_seeds_against_the_ceiling_and_the_best_unimodal_m
 
 
 def test_text_ceiling_findings_ask_whether_fusion_beats_the_text_ceiling():
-    (cmn,) = common.text_ceiling_findings(SEEDED, CEILINGS)  # the unimodal LSTMs are not asked
+    # neither the unimodal LSTMs nor CMN on language alone are asked
+    (cmn,) = common.text_ceiling_findings(SEEDED + [_seeded("cmn", "L", [0.79, 0.80, 0.81])], CEILINGS)
     # L ceiling 80: CMN's 85-87 lie above it
     assert cmn.threshold == pytest.approx(80.0) and cmn.verdict == "supported" and cmn.subject.model == "cmn"
     assert common.text_ceiling_findings(SEEDED, None) == []
@@ -129,28 +130,86 @@ def test_the_papers_claims_recompute_its_relative_improvements():
     assert "15.5 M" in claims.set_index("claim").loc[modules, "evidence"]
 
 
-def test_the_fusion_claim_is_judged_by_the_finding_over_seeds():
-    finding = paper.unimodal_finding(SEEDED, "mosei")
-    claims = audit.claims_audit(paper.audit_rows({"mosei": "SYNTHETIC"}, None, {"mosei": finding, "iemocap": None}))
-    row = claims[claims.claim.str.contains("beats the best single modality")].iloc[0]
-    assert row.verdict == "supported on this data"
-    assert row.evidence.startswith("SYNTHETIC: Supported: CMN (L+A) scores above the best unimodal model, LSTM (L)")
-    close = [_seeded("cmn", "LA", [0.80, 0.78]), _seeded("lstm_l", "L", [0.79, 0.80])]
-    rows = paper.audit_rows({"mosei": "SYNTHETIC"}, None, {"mosei": paper.unimodal_finding(close, "mosei")})
+class _Part:
+    """A split with the two fields uninformative_modalities reads."""
+
+    def __init__(self, features, lengths):
+        self.features, self.lengths = features, lengths
+
+
+class _Bundle(dict):
+    pass
+
+
+def _bundle_with_audio(audio: np.ndarray) -> _Bundle:
+    """A train split of 2 utterances, 3 steps (lengths 3 and 2), with the given (2, 3, 2) audio."""
+    text = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    return _Bundle(train=_Part({"text": text, "audio": audio}, {"text": [3, 2], "audio": [3, 2]}))
+
+
+FUSION_RUNS = [_seeded("cmn", "LA", [0.85, 0.86, 0.87]), _seeded("cmn", "L", [0.80, 0.82, 0.81]),
+               _seeded("lstm_l", "L", [0.78, 0.80, 0.79]), _seeded("lstm_a", "A", [0.70, 0.71, 0.69]),
+               _seeded("majority", "LA", [0.69, 0.69, 0.69])]
+T2 = 4.302653  # Student t, 97.5%, 2 degrees of freedom
+
+
+def test_fusion_is_judged_against_the_same_model_on_language_alone_paired_by_seed():
+    gain, alone, text = paper.fusion_findings(FUSION_RUNS, "mosei")
+    # CMN (L+A) 85, 86, 87 minus CMN (L) 80, 82, 81 (same seeds, same data): differences 5, 4, 6
+    assert gain.question is paper.FUSION_GAIN and gain.paired and gain.method == findings.PAIRED
+    assert [s.label for s in gain.subjects] == ["CMN (L+A)", "CMN (L)"]
+    assert gain.estimate == pytest.approx(5.0) and gain.low == pytest.approx(5 - T2 / 3 ** 0.5, abs=1e-4)
+    assert gain.verdict == "supported"
+    assert gain.claim == "CMN (L+A) scores above the same model on language alone, CMN (L)"
+    # LSTM (A) 70, 71, 69 against the constant's 69.0 (no seed variance): one-sample, mean 70, sd 1
+    assert alone.question is paper.ALONE_INFORMS and alone.threshold == pytest.approx(69.0)
+    assert alone.high == pytest.approx(70 + T2 / 3 ** 0.5, abs=1e-4) and alone.verdict == "inconclusive"
+    assert alone.claim == "LSTM (A) scores above the constant predictor (69.0)"
+    # CMN (L) 80, 82, 81 minus LSTM (L) 78, 80, 79: 2, 2, 2 -> no spread, never decided
+    assert text.question is paper.TEXT_MODEL_GAIN and text.estimate == pytest.approx(2.0)
+    assert text.flag == findings.NO_SPREAD and text.verdict == "inconclusive"
+
+
+def test_a_fusion_gain_on_features_that_carry_nothing_is_never_supported():
+    varied = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    assert paper.fusion_findings(FUSION_RUNS, "mosei", bundle=_bundle_with_audio(varied))[0].verdict == "supported"
+    # all zeros within the true lengths (the padded step of utterance 2 holds a 7, never read)
+    zero_audio = np.zeros((2, 3, 2), dtype=np.float32)
+    zero_audio[1, 2] = 7.0
+    zeros = paper.fusion_findings(FUSION_RUNS, "mosei", bundle=_bundle_with_audio(zero_audio))[0]
+    assert zeros.flag == findings.NO_INFORMATION and zeros.verdict == "inconclusive"
+    assert "audio: every value is 0" in findings.sentence(zeros) and zeros.low > 0  # decided-looking, yet not
+    same = paper.fusion_findings(FUSION_RUNS, "mosei", bundle=_bundle_with_audio(np.full((2, 3, 2), 0.5)))[0]
+    assert same.verdict == "inconclusive" and "the same vector" in findings.sentence(same)
+    # text-only data: only CMN (L) against LSTM (L) applies
+    text_only = [r for r in FUSION_RUNS if r.spec.modalities == "L" or r.model == "majority"]
+    assert [f.question for f in paper.fusion_findings(text_only, "mosei")] == [paper.TEXT_MODEL_GAIN]
+
+
+def test_the_fusion_claim_is_judged_by_the_paired_finding_and_names_an_audio_that_gives_nothing_alone():
+    fusion = {"mosei": paper.fusion_findings(FUSION_RUNS, "mosei"), "iemocap": []}
+    claims = audit.claims_audit(paper.audit_rows({"mosei": "SYNTHETIC"}, None, fusion))
+    row = claims[claims.claim.str.contains("fusing L+A helps CMN", regex=False)].iloc[0]
+    assert row.verdict == "supported on this data" and "IEMOCAP: fusing" not in " ".join(claims.claim)
+    assert row.evidence.startswith("SYNTHETIC: Supported: CMN (L+A) scores above the same model on language alone")
+    assert "The audio's own model: Inconclusive: LSTM (A) scores above the constant predictor" in row.evidence
+    close = [_seeded("cmn", "LA", [0.80, 0.78]), _seeded("cmn", "L", [0.79, 0.80])]
+    rows = paper.audit_rows({"mosei": "SYNTHETIC"}, None, {"mosei": paper.fusion_findings(close, "mosei")})
     assert rows[-1]["verdict"] == "inconclusive on this data"
-    assert paper.unimodal_finding([SEEDED[0]], "mosei") is None  # no unimodal run to compare with
+    assert paper.fusion_findings([SEEDED[0]], "mosei") == []  # nothing to compare with
 
 
 def test_the_verdict_groups_claims_by_status_and_says_what_real_data_would_settle():
-    synthetic = audit.claims_audit(paper.audit_rows({"mosei": "SYNTHETIC MOSEI-like"}, COUNTS,
-                                                    {"mosei": paper.unimodal_finding(SEEDED, "mosei")}))
+    fusion = {"mosei": paper.fusion_findings(FUSION_RUNS, "mosei")}
+    synthetic = audit.claims_audit(paper.audit_rows({"mosei": "SYNTHETIC MOSEI-like"}, COUNTS, fusion))
     status = dict(zip(synthetic.claim, synthetic.status))
     by_start = {claim.split(" (")[0]: s for claim, s in status.items()}
     assert by_start["IEMOCAP: CMN is state of the art"] == "refuted by the paper's own numbers"
     assert by_start["MOSEI: CMN reaches Acc2 42.5 / F1 42.5"] == "contradicted by the real MOSEI labels"
-    assert by_start["MOSEI: fusing L+A with CMN beats the best single modality"] == "synthetic evidence only"
-    fusion = next(c for c in status if "fusing" in c)
-    assert "the paper makes no such claim" in fusion  # the companion's question, not presented as the paper's
+    assert by_start["MOSEI: fusing L+A helps CMN, against the same model on language alone"] == \
+        "synthetic evidence only"
+    fusion_claim = next(c for c in status if "fusing" in c)
+    assert "the paper makes no such claim" in fusion_claim  # the companion's question, not presented as the paper's
     text = audit.verdict_markdown(synthetic)
     # refuted claims come first, the synthetic finding last; every status present gets a paragraph
     assert text.index("Refuted by the paper's own numbers** (2 claims)") < text.index("Holds as arithmetic") \
@@ -160,7 +219,7 @@ def test_the_verdict_groups_claims_by_status_and_says_what_real_data_would_settl
     assert "state of the art" not in settle and "transformer modules" not in settle  # decided already
     assert "MOSEI: CMN reaches Acc2 42.5" in settle and "fusing L+A" in settle
     # the same finding on data not labelled SYNTHETIC counts as tested on real data
-    real = paper.audit_rows({"mosei": "REAL MOSEI from x.pkl"}, None, {"mosei": paper.unimodal_finding(SEEDED, "mosei")})
+    real = paper.audit_rows({"mosei": "REAL MOSEI from x.pkl"}, None, fusion)
     assert real[-1]["status"] == "tested on real data"
 
 
@@ -241,13 +300,15 @@ def test_runs_that_share_seeds_and_data_are_compared_seed_by_seed_in_every_study
     # each study that compares two runs, on runs that are pairs
     from cmnlib.studies import alignment
     studied = [paper.unimodal_finding([a, b], "mosei"),
+               *[f for f in paper.fusion_findings([a, b, _seeded("cmn", "L", [0.79, 0.81, 0.80])], "mosei")
+                 if f.kind == findings.DIFFERENCE],
                *beyond.wiring_table("mosei", {"encoder_decoder": a, "stacked": _seeded(
                    "cmn", "LA", [0.79, 0.83, 0.80], mua="stacked")}).attrs["findings"],
                *precision.precision_findings("mosei", {"fp32": a, "bf16": _seeded("cmn", "LA", [0.81, 0.80, 0.83])}),
                *[f for f in alignment.alignment_findings("mosei", {alignment.PAPER: a, "diagonal_prior": _seeded(
                    "cmn", "LA", [0.79, 0.83, 0.80], alignment="diagonal_prior")}, None)
                  if f.kind == findings.DIFFERENCE]]
-    assert len(studied) == 5 and all(f.paired and f.method == findings.PAIRED for f in studied)
+    assert len(studied) == 7 and all(f.paired and f.method == findings.PAIRED for f in studied)
 
 
 def test_the_parity_study_is_declared_before_it_runs():

@@ -25,7 +25,7 @@ NEAR_LA_CEILING = Question("near_la_ceiling",
 
 def text_ceiling_findings(results: list[RunResult], ceilings: dict | None, target: str | None = None,
                           bundle=None, test_size: int | None = None) -> list:
-    """Does each fusion model among ``results`` (CMN, MulT, EF-LSTM) score above the
+    """Does each fusion model among ``results`` (CMN, MulT, EF-LSTM, on more than the text) score above the
     language-only Bayes ceiling, i.e. use more than the text? Headline metric; empty
     without ceilings (real data). For a macro-F1 the ceiling belongs to the
     accuracy-optimal rule and is not a hard bound. ``target``: the study target these
@@ -36,7 +36,7 @@ def text_ceiling_findings(results: list[RunResult], ceilings: dict | None, targe
         return []
     rule = None if bundle is None else bayes_rule(bundle, "L")
     return [text_ceiling_finding(r, ceilings, target, rule, test_size) for r in results
-            if r.model in config.FUSION_MODELS]
+            if r.model in config.FUSION_MODELS and len(r.spec.modalities) > 1]  # CMN (L) reads no other modality
 
 
 def text_ceiling_finding(result: RunResult, ceilings: dict, target: str | None = None,
