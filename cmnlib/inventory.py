@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .metrics import headline
-from .results import RESULT_FILE, RUN_FILE
+from .results import RESULT_FILE, RUN_FILE, RunResult, read_run
 from .spec import RunSpec
 
 
@@ -79,3 +79,36 @@ def prune(root: Path, names: list[str]) -> list[Path]:
     for folder in folders:
         shutil.rmtree(folder)
     return folders
+
+
+def finished_seeds(folder: Path) -> list[int]:
+    """The seeds of a run folder whose result file exists, in order."""
+    return sorted(int(p.parent.name[4:]) for p in Path(folder).glob(f"seed*/{RESULT_FILE}")
+                  if p.parent.name[4:].isdigit())
+
+
+def runs_on(root: Path, data_hash: str | None, leave_out=()) -> list[RunResult]:
+    """Every current run under ``root`` trained on the data whose hash is ``data_hash``, with
+    all its finished seeds, by label; the runs of ``leave_out`` (RunResults, e.g. a table's
+    own rows) are left out, and so are stale, broken and unfinished folders (``cmn runs``
+    lists those). What a user trained on their data with ``cmn train`` shows up here."""
+    if data_hash is None:
+        return []
+    known = {Path(r.folder).name for r in leave_out if r.folder is not None}
+    found = []
+    for folder in run_folders(root):
+        try:
+            run = json.loads((folder / RUN_FILE).read_text())
+            spec = RunSpec.from_dict(run["spec"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if run.get("data_hash") != data_hash or spec.folder_name(data_hash) != folder.name or folder.name in known:
+            continue
+        seeds = finished_seeds(folder)
+        if not seeds:
+            continue
+        try:
+            found.append(read_run(folder, seeds))
+        except (OSError, ValueError):
+            continue  # a seed that cannot be read: cmn runs names it
+    return sorted(found, key=lambda r: (r.label, r.seeds))

@@ -224,6 +224,11 @@ comparison = analysis.compare_cue_shares({"untrained": analysis.summarise_cue_sh
                                           "trained": analysis.summarise_cue_shares(shares_trained, decimals=None)})
 show(comparison)
 
+# %% [markdown]
+# The same ratios as bars, one pair per attention map (L = layer, h = head): the untrained
+# and the trained model's share on the ambiguous words divided by the uniform share. The
+# dashed line at 1 is attention without preference for those words.
+
 # %%
 plots_attention.cue_share_ratios(comparison,
                                  "attention on ambiguous words relative to uniform attention (test split, seed 0)",

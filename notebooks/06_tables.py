@@ -104,6 +104,21 @@ for d in datasets:
         display(show(shown[d], f"reproduced here: {shown[d].attrs['data']}"))
 
 # %% [markdown]
+# ## Every other run on this data
+#
+# On your own data the table above keeps the paper's rows. Every other run trained on
+# exactly the same data (the same file, by its hash), for example with `cmn train`, is
+# listed here: its label names the model, the modalities, any option and any change to the
+# training, with its seeds and scores.
+
+# %% tags=["nbval-ignore-output"]
+for d in datasets:
+    others, what = paper.other_runs(bundles[d], results[d])
+    print(what)
+    if others is not None:
+        display(show(others, f"other runs: {bundles[d].source_label}"))
+
+# %% [markdown]
 # ## The synthetic benchmark: how close does CMN get to the ceiling?
 #
 # Targets: CMN (L+A) within 3 points of the L+A Bayes ceiling (MOSEI-like Acc2, IEMOCAP-like

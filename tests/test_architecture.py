@@ -25,7 +25,7 @@ ALLOWED = {
     "analysis": {"config", "data", "model", "findings", "metrics"},
     "plots": {"config", "data", "metrics", "results"},
     "plots_attention": {"config", "plots"},
-    "studies": {"config", "atomic", "data", "model", "findings", "metrics", "spec", "results", "train", "runs",
+    "studies": {"config", "atomic", "data", "model", "findings", "metrics", "spec", "results", "train", "runs", "inventory",
                 "tables", "summaries", "reporting", "analysis"},
     "numerics": {"config", "model", "train"},
     "bench": {"config", "options", "atomic", "data", "model", "precision", "metrics", "findings", "spec", "train",

@@ -36,10 +36,10 @@ class HashEncoder:
                 for words in word_lists]
 
 
-def label_csv(tmp_path, sims=False, n=(10, 4, 4)):
+def label_csv(tmp_path, sims=False, n=(10, 4, 4), seed=0):
     folder = tmp_path / ("SIMS" if sims else "MOSI")
-    folder.mkdir()
-    return write_mmsa_label_csv(folder / "label.csv", n=n, sims=sims, seed=0)
+    folder.mkdir(parents=True)
+    return write_mmsa_label_csv(folder / "label.csv", n=n, sims=sims, seed=seed)
 
 
 def test_label_csv_to_a_text_only_set(tmp_path):
@@ -153,6 +153,17 @@ def test_a_text_only_set_gets_the_table_rows_its_modality_allows(tmp_path, monke
     # the comparison a user of text-only data can make: CMN (L) against LSTM (L), seed by seed
     (text,) = paper.fusion_findings(trained, "mosi", bundle=bundle)
     assert text.question is paper.TEXT_MODEL_GAIN and text.paired and text.seeds == 2
+    # the user's own runs on the same file appear beside the table's rows; runs on other data do not
+    assert paper.other_runs(bundle, trained)[0] is None
+    assert cli.main(["train", "--dataset", "mosi", "--data", str(out), "--model", "lstm_l", "--set", "hidden=16",
+                     "--epochs", "1", "--seeds", "2", "--out", str(tmp_path / "runs")]) == 0
+    other_path, _ = label_csv(tmp_path / "other", n=(16, 6, 6), seed=1)
+    other = load_dataset("mosi", F.featurize(other_path, tmp_path / "other-out", encoder=HashEncoder(),
+                                             progress=False), cache=False)
+    paper.train_table_models(other, "quick", seeds=1, progress=False, processes=1, models=(("lstm_l", "L"),))
+    table, what = paper.other_runs(bundle, trained)
+    assert list(table.model) == ["LSTM (L), hidden=16, 1 epochs"] and list(table.seeds) == [2]
+    assert what.startswith("real MOSI: 1 other run on the same data")
     assert beyond.train_wirings(bundle, "quick", seeds=1, progress=False) == {}  # CMN needs audio
 
 

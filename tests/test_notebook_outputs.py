@@ -111,3 +111,31 @@ def test_no_output_shows_a_raw_metric_key(path):
             raw += [(i, h) for h in headers if h in keys or h.removesuffix(" %") in keys]
             raw += [(i, k) for k in keys if "_" in k and re.search(rf"\b{k}\b", text)]
     assert not raw, f"{path.name}: raw metric keys (cell, key): {raw}"
+
+
+def figure_cells(cells) -> list[int]:
+    """The indexes of the code cells whose outputs hold a figure (a PNG)."""
+    return [i for i, c in enumerate(cells) if c.cell_type == "code"
+            and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+
+
+def uncaptioned(cells, reach: int = 3) -> list[int]:
+    """Figure cells with no Markdown cell among the ``reach`` cells before them (a caption
+    may serve a pair, such as an untrained map and its trained counterpart)."""
+    return [i for i in figure_cells(cells)
+            if not any(cells[j].cell_type == "markdown" for j in range(max(0, i - reach), i))]
+
+
+def test_the_caption_rule_finds_a_figure_without_words_before_it():
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    figure = code("plot()", outputs=[nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})])
+    cells = [md("caption"), figure, code("x = 1"), code("y = 2"), code("z = 3"), figure]
+    assert figure_cells(cells) == [1, 5] and uncaptioned(cells) == [5]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_is_captioned_and_no_code_cell_is_empty(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert not uncaptioned(cells), f"{path.name}: figure cells without a caption before them: {uncaptioned(cells)}"
+    empty = [i for i, c in enumerate(cells) if c.cell_type == "code" and not c.source.strip()]
+    assert not empty, f"{path.name}: empty code cells {empty}"

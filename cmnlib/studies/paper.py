@@ -14,11 +14,14 @@ import pandas as pd
 from .. import config
 from ..data.split import DataBundle
 from ..findings import SUPPORTED, Question, exceeds, select, sentence
+from ..inventory import runs_on
 from ..metrics import headline
+from ..reporting import run_table
 from ..results import RunResult, find
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..tables import PAPER_ROWS, PAPER_TABLE1, REAL_MOSEI_TEST_NONNEG
+from ..train import runs_root
 from .bayes import against_ceiling, bayes_rule
 from .common import NEAR_LA_CEILING, compare
 
@@ -52,6 +55,23 @@ def train_table_models(bundle: DataBundle, profile: str = "quick", seeds: int = 
     modalities the data lacks."""
     return train_specs(table_specs(bundle.dataset, profile, feasible(bundle, models)), bundle, seeds, profile,
                        processes, progress)
+
+
+def other_runs(bundle: DataBundle, table: list[RunResult], root=None) -> tuple[pd.DataFrame | None, str]:
+    """The runs on ``bundle``'s data that are not rows of ``table`` (the user's own runs, e.g.
+    from ``cmn train``), as :func:`cmnlib.reporting.run_table` rows, and one sentence that
+    says what is shown. Only on real data: on the synthetic stand-in the other notebooks
+    train many variants, shown where they are trained (07, 08)."""
+    if bundle.meta.get("synthetic"):
+        return None, (f"{bundle.short_label}: the synthetic stand-in; the other notebooks' runs are shown where they "
+                      "are trained (07, 08).")
+    found = runs_on(root or runs_root(), bundle.meta.get("source_hash"), leave_out=table)
+    if not found:
+        return None, (f"{bundle.short_label}: no other run on this data (`cmn train --dataset {bundle.dataset} "
+                      "--data ...` trains one, and it appears here).")
+    return run_table(found, headline(bundle.dataset).key), (
+        f"{bundle.short_label}: {len(found)} other run{'s' if len(found) != 1 else ''} on the same data "
+        "(the same file, by its hash), each labelled by model, modalities, options and training changes.")
 
 
 def unimodal_finding(results: list[RunResult], dataset: str, model: tuple[str, str] = PAPER_CMN):
