@@ -21,9 +21,10 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 2
 UNIT   := -m pytest tests -n $(WORKERS)
 # strict nbval over every notebook (trained-weight outputs are tagged nbval-ignore-output:
-# see notebooks/README.md)
+# see notebooks/README.md); a kernel may take longer than nbval's 60 s to start while the
+# other worker trains
 NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
-          -n $(WORKERS) --dist loadfile
+          -n $(WORKERS) --dist loadfile --nbval-kernel-startup-timeout 300
 
 .PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench clean-data
 

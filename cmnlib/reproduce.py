@@ -169,11 +169,17 @@ def _ipc_kernel_manager():
     return IPCKernelManager
 
 
+# How long a kernel may take to start: papermill's 60 s can pass on a 2-core machine that is
+# training in other processes, and a slow start is not a failure.
+KERNEL_START_TIMEOUT_S = 300
+
+
 def _execute(job: Job, output: Path, cwd: Path, progress: bool = False) -> None:
     manager = _ipc_kernel_manager()
     papermill.execute_notebook(str(job.notebook), str(output), parameters=job.parameters,
                                kernel_name="python3", cwd=str(cwd), progress_bar=progress,
-                               log_output=False, **({"kernel_manager_class": manager} if manager else {}))
+                               start_timeout=KERNEL_START_TIMEOUT_S, log_output=False,
+                               **({"kernel_manager_class": manager} if manager else {}))
 
 
 def _failure(error: papermill.PapermillExecutionError, job: Job) -> str:

@@ -134,6 +134,7 @@ for d in datasets:
 
 # %% tags=["nbval-ignore-output"]
 quality = {d: paper.quality_findings(results[d], d, bayes_ceilings(bundles[d]), bundle=bundles[d]) for d in datasets}
+print("\n".join(paper.targets_asked(bundles[d], bayes_ceilings(bundles[d])) for d in datasets))
 show(findings.findings_table(quality))
 
 # %% tags=["nbval-ignore-output"]

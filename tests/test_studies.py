@@ -45,6 +45,14 @@ def test_quality_findings_over_seeds_against_the_ceiling_and_the_best_unimodal_m
     assert real == [beats]
 
 
+def test_the_targets_asked_are_said_in_one_line_per_data_set():
+    class Bundle:
+        short_label = "real MOSI"
+    assert paper.targets_asked(Bundle(), None) == ("real MOSI: no Bayes ceiling is known for real data, so only CMN "
+                                                    "against the best unimodal model is asked.")
+    assert paper.targets_asked(Bundle(), CEILINGS).startswith("real MOSI: both targets are asked")
+
+
 def test_text_ceiling_findings_ask_whether_fusion_beats_the_text_ceiling():
     # neither the unimodal LSTMs nor CMN on language alone are asked
     (cmn,) = common.text_ceiling_findings(SEEDED + [_seeded("cmn", "L", [0.79, 0.80, 0.81])], CEILINGS)

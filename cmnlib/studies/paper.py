@@ -131,6 +131,16 @@ def fusion_findings(results: list[RunResult], dataset: str, model: tuple[str, st
     return out
 
 
+def targets_asked(bundle: DataBundle, ceilings: dict | None) -> str:
+    """One line saying which of the synthetic benchmark's targets :func:`quality_findings`
+    asks on ``bundle``: both where the data has Bayes ceilings (the synthetic stand-in),
+    else only "above the best unimodal model", and why."""
+    if ceilings is not None:
+        return f"{bundle.short_label}: both targets are asked (the data's Bayes ceilings are known)."
+    return (f"{bundle.short_label}: no Bayes ceiling is known for real data, so only CMN against the best unimodal "
+            "model is asked.")
+
+
 def quality_findings(results: list[RunResult], dataset: str, ceilings: dict | None, tolerance: float = 3.0,
                      model: tuple[str, str] = PAPER_CMN, bundle: DataBundle | None = None) -> list:
     """The synthetic benchmark's targets as findings: ``model`` within ``tolerance`` points
