@@ -200,7 +200,8 @@ def test_the_fusion_claim_is_judged_by_the_paired_finding_and_names_an_audio_tha
     row = claims[claims.claim.str.contains("fusing L+A helps CMN", regex=False)].iloc[0]
     assert row.verdict == "supported on this data" and "IEMOCAP: fusing" not in " ".join(claims.claim)
     assert row.evidence.startswith("SYNTHETIC: Supported: CMN (L+A) scores above the same model on language alone")
-    assert "The audio's own model: Inconclusive: LSTM (A) scores above the constant predictor" in row.evidence
+    assert "On its own: Inconclusive: LSTM (A) scores above the constant predictor" in row.evidence
+    assert "not shown to inform a model by itself" in row.evidence
     close = [_seeded("cmn", "LA", [0.80, 0.78]), _seeded("cmn", "L", [0.79, 0.80])]
     rows = paper.audit_rows({"mosei": "SYNTHETIC"}, None, {"mosei": paper.fusion_findings(close, "mosei")})
     assert rows[-1]["verdict"] == "inconclusive on this data"

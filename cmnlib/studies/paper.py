@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..data.inspect import uninformative_modalities
 from ..data.split import DataBundle
 from ..findings import SUPPORTED, Question, exceeds, select, sentence
 from ..inventory import runs_on
@@ -102,8 +103,6 @@ def fusion_findings(results: list[RunResult], dataset: str, model: tuple[str, st
     * on language alone, CMN (L) against LSTM (L): what the attention adds to the LSTM.
 
     The findings whose runs are missing are left out; the list may be empty."""
-    from ..data.inspect import uninformative_modalities
-
     metric = headline(dataset)
     statistic = f"{metric.label} of {{a}} minus {{b}}, points"
     out = []
@@ -275,8 +274,8 @@ def audit_rows(data_labels: dict, module_counts: dict | None = None, fusion: dic
         evidence = f"{label}: " + sentence(gains[0])
         for alone in select(found, ALONE_INFORMS):
             if alone.verdict != SUPPORTED:
-                evidence += (f" The audio's own model: {sentence(alone)} Whatever the audio gives, it gives "
-                             "jointly with the language.")
+                evidence += (f" On its own: {sentence(alone)} So the audio is not shown to inform a model by "
+                             "itself: what it adds may come only jointly with the language.")
         add(f"{dataset.upper()}: fusing L+A helps CMN, against the same model on language alone (this companion's "
             "question; the paper makes no such claim)",
             f"{gains[0].verdict} on this data", evidence, evidence_status(label), "fusion")
