@@ -29,22 +29,36 @@ def run_folders(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob(f"*/{RUN_FILE}")) if root.is_dir() else []
 
 
+def read_run_file(folder: Path) -> tuple[dict, RunSpec, bool]:
+    """A run folder's ``run.json``, its spec, and whether the folder is current (its name is
+    the one the spec and data give today; else stale). Raises OSError, ValueError, KeyError
+    or TypeError when the file cannot be read as a run's."""
+    run = json.loads((Path(folder) / RUN_FILE).read_text())
+    spec = RunSpec.from_dict(run["spec"])
+    return run, spec, spec.folder_name(run.get("data_hash") or "unknown") == Path(folder).name
+
+
+def _result_files(folder: Path) -> list[tuple[int, Path]]:
+    """(seed, result file) of each seed folder holding a result, by seed."""
+    found = [(int(p.parent.name[4:]), p) for p in Path(folder).glob(f"seed*/{RESULT_FILE}")
+             if p.parent.name[4:].isdigit()]
+    return sorted(found)
+
+
 def describe(folder: Path) -> dict:
     """One run folder as a row: the model's label, data set, data, seeds finished, epochs,
     the headline metric's mean over the finished seeds, size, and whether it is stale. A
     folder whose ``run.json`` cannot be read is a row that says so."""
     folder = Path(folder)
     try:
-        run = json.loads((folder / RUN_FILE).read_text())
-        spec = RunSpec.from_dict(run["spec"])
-        current = spec.folder_name(run.get("data_hash") or "unknown") == folder.name
+        run, spec, current = read_run_file(folder)
     except (OSError, ValueError, KeyError, TypeError) as error:
         return {"run": folder.name, "model": f"unreadable run.json ({type(error).__name__})", "dataset": "",
                 "data": "", "seeds": "", "epochs": "", "headline": "", "MB": round(_size_mb(folder), 1),
                 "state": "broken"}
     metric = headline(spec.dataset)
     seeds, scores = [], []
-    for result_file in sorted(folder.glob(f"seed*/{RESULT_FILE}"), key=lambda p: int(p.parent.name[4:] or 0)):
+    for _, result_file in _result_files(folder):
         try:
             found = json.loads(result_file.read_text())
         except (OSError, ValueError):
@@ -83,8 +97,7 @@ def prune(root: Path, names: list[str]) -> list[Path]:
 
 def finished_seeds(folder: Path) -> list[int]:
     """The seeds of a run folder whose result file exists, in order."""
-    return sorted(int(p.parent.name[4:]) for p in Path(folder).glob(f"seed*/{RESULT_FILE}")
-                  if p.parent.name[4:].isdigit())
+    return [seed for seed, _ in _result_files(folder)]
 
 
 def runs_on(root: Path, data_hash: str | None, leave_out=()) -> list[RunResult]:
@@ -98,11 +111,10 @@ def runs_on(root: Path, data_hash: str | None, leave_out=()) -> list[RunResult]:
     found = []
     for folder in run_folders(root):
         try:
-            run = json.loads((folder / RUN_FILE).read_text())
-            spec = RunSpec.from_dict(run["spec"])
+            run, _, current = read_run_file(folder)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if run.get("data_hash") != data_hash or spec.folder_name(data_hash) != folder.name or folder.name in known:
+        if run.get("data_hash") != data_hash or not current or folder.name in known:
             continue
         seeds = finished_seeds(folder)
         if not seeds:

@@ -88,6 +88,11 @@ def unimodal_finding(results: list[RunResult], dataset: str, model: tuple[str, s
     return compare(BEATS_UNIMODAL, fused, best, metric.key, f"{metric.label} of {fused.label} minus {best.label}, points")
 
 
+def _unimodal(results: list[RunResult], letter: str) -> RunResult | None:
+    """The unimodal LSTM of modality ``letter`` among ``results``, or None."""
+    return next((r for r in results if config.UNIMODAL_MODELS.get(r.model) == letter), None)
+
+
 def fusion_findings(results: list[RunResult], dataset: str, model: tuple[str, str] = PAPER_CMN,
                     bundle: DataBundle | None = None) -> list:
     """Fusion judged as fusion, and what each modality gives on its own:
@@ -119,11 +124,11 @@ def fusion_findings(results: list[RunResult], dataset: str, model: tuple[str, st
         # the constant predictor's score does not depend on the seed: a one-sample question
         floor = 100 * constant.mean(metric.key)
         for letter in fused.spec.modalities:
-            unimodal = next((r for r in results if config.UNIMODAL_MODELS.get(r.model) == letter), None)
+            unimodal = _unimodal(results, letter)
             if letter != "L" and unimodal is not None:
                 out.append(exceeds(ALONE_INFORMS, unimodal.spec, f"test {metric.label}", unimodal.scores(metric.key),
                                    floor, bounds=(0.0, 100.0)))
-    text_lstm = next((r for r in results if config.UNIMODAL_MODELS.get(r.model) == "L"), None)
+    text_lstm = _unimodal(results, "L")
     if alone is not None and text_lstm is not None:
         out.append(compare(TEXT_MODEL_GAIN, alone, text_lstm, metric.key,
                            statistic.format(a=alone.label, b=text_lstm.label)))
