@@ -132,7 +132,7 @@ def _featurized_for_reproduce(args) -> int | None:
         return 2
     digest = hashlib.sha256(csv.read_bytes()).hexdigest()[:12]
     folder = data_dir() / "featurized" / f"{csv.stem}-{digest}"
-    explicit = args.dataset != ",".join(config.synthetic_datasets())  # the default names the synthetic sets
+    explicit = args.dataset is not None
     found = sorted(folder.glob("*_text_*.pkl"))
     if found and (not explicit or found[0].name.startswith(f"{args.dataset}_text_")):
         path = found[0]
@@ -154,7 +154,8 @@ def _cmd_reproduce(args) -> int:
         failed = _featurized_for_reproduce(args)
         if failed is not None:
             return failed
-    return reproduce(profile=args.profile, datasets=tuple(args.dataset.split(",")), data=args.data,
+    datasets = tuple(args.dataset.split(",")) if args.dataset else None  # None: reproduce's default
+    return reproduce(profile=args.profile, datasets=datasets, data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
                      out=args.out, in_place=args.in_place, precision=args.precision)
 
@@ -255,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
     repro.add_argument("--profile", choices=list(config.PROFILES), default="quick")
-    repro.add_argument("--dataset", default=",".join(config.synthetic_datasets()),
-                       help=f"comma-separated, from {', '.join(config.DATASETS)} (default: %(default)s, the "
-                            "synthetic stand-ins)")
+    repro.add_argument("--dataset", default=None,
+                       help=f"comma-separated, from {', '.join(config.DATASETS)} (default: "
+                            f"{','.join(config.synthetic_datasets())}, the synthetic stand-ins)")
     repro.add_argument("--data", default=None,
                        help="path to real files (a MulT or MMSA pickle, a folder of .csd files, or MMSA's label.csv "
                             "of transcripts, featurized first), relative to this folder or absolute (default: synthetic)")

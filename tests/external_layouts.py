@@ -5,7 +5,7 @@ its writer can share a misunderstanding of a format and still agree with each ot
 writers here are written from the public descriptions of the formats only, and import nothing
 from ``cmnlib``, so that a reader can be checked against files it did not help to make.
 
-Three layouts:
+Four layouts:
 
 ``write_mmsa_pickle``
     A processed feature pickle as published by MMSA (thuiar/MMSA; ``MOSI/Processed/aligned_50.pkl``,
@@ -16,6 +16,9 @@ Three layouts:
     side you choose.
 ``write_mmsa_label_csv``
     MMSA's ``label.csv`` for the raw-data version of a dataset.
+``write_sdk_csd_folder``
+    CMU-MultimodalSDK computational sequences (``.csd``, HDF5) as the SDK's ``CMU_MOSEI``
+    download holds them: timestamped word vectors, COVAREP and FACET frames, and the labels.
 
 Each writer draws everything from ``numpy.random.default_rng(seed)`` and returns
 ``(path, truth)``: ``truth`` is a plain dict (lists, ints, floats, strings, bools; no numpy
@@ -38,6 +41,7 @@ Conventions shared by all writers
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 from pathlib import Path
 
@@ -52,6 +56,7 @@ __all__ = [
     "write_mmsa_pickle",
     "write_mult_pickle_padded",
     "write_mmsa_label_csv",
+    "write_sdk_csd_folder",
 ]
 
 SPLITS = ("train", "valid", "test")
@@ -612,3 +617,126 @@ def write_mmsa_label_csv(path, *, n=(6, 4, 4), seed: int = 0, sims: bool = False
             "annotations": [_annotation(r["M"]) for r in mine],
         }
     return path, truth
+
+
+# ----------------------------------------------------------------------------------------------
+# CMU-MultimodalSDK computational sequences
+# ----------------------------------------------------------------------------------------------
+
+# File and root names of the SDK's CMU_MOSEI download (mmsdk/mmdatasdk/dataset/standard_datasets).
+SDK_MOSEI_FILES = {
+    "text": ("CMU_MOSEI_TimestampedWordVectors.csd", "glove_vectors"),
+    "audio": ("CMU_MOSEI_COVAREP.csd", "COVAREP"),
+    "vision": ("CMU_MOSEI_VisualFacet42.csd", "FACET 4.2"),
+    "labels": ("CMU_MOSEI_Labels.csd", "All Labels"),
+}
+# The SDK's metadata template, with its missing comma that fuses two names into one key.
+_SDK_METADATA = ("root name", "computational sequence description", "dimension names",
+                 "computational sequence version", "dimension namescomputational sequence version",
+                 "alignment compatible", "dataset name", "dataset version", "creator", "contact",
+                 "featureset bib citation", "dataset bib citation")
+
+
+def _write_sdk_csd(path: Path, root: str, data: dict, dimension_names: list) -> None:
+    """One computational sequence as the SDK's ``write_CSD`` stores it: a root group, a
+    ``data`` group of videos (gzip level 9, as the SDK compresses), a ``metadata`` group of
+    one-element variable-length strings, each the JSON text of its value."""
+    import h5py  # the only writer here that needs it
+
+    metadata = {key: "" for key in _SDK_METADATA}
+    metadata.update({"root name": root, "dimension names": dimension_names, "alignment compatible": True,
+                     "dataset name": "CMU-MOSEI", "computational sequence description": f"{root} (test fixture)"})
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group(root)
+        videos = group.create_group("data")
+        for video_id, (features, intervals) in data.items():
+            video = videos.create_group(video_id)
+            video.create_dataset("features", data=features, compression="gzip", compression_opts=9)
+            video.create_dataset("intervals", data=intervals, compression="gzip", compression_opts=9)
+        meta = group.create_group("metadata")
+        for key, value in metadata.items():
+            meta.create_dataset(key, (1,), dtype=h5py.special_dtype(vlen=str))
+            meta[key][0] = json.dumps(value)
+
+
+def write_sdk_csd_folder(folder, *, videos, segments=(1, 3), words=(2, 7), dims=(300, 74, 35), seed: int = 0,
+                         neg_inf_audio: bool = False):
+    """Write the four CMU-MOSEI computational sequences of the SDK into ``folder`` and return
+    ``(folder, truth)``.
+
+    ``videos``: the video ids to write (a test takes them from the standard folds, which the
+    reader splits by). Per video: ``segments`` (min, max) labelled segments, each of ``words``
+    (min, max) words, laid out in time from 0 s with a 0.5 s unlabelled pause word ("sp", an
+    all-zero vector, as in the SDK's word vectors) before every segment; word durations are
+    multiples of 10 ms between 0.2 and 0.5 s. About one segment in three also holds an "sp" word
+    inside it: a real step whose features are all zero. Segment intervals run from the start of
+    their first word to the end of their last, so every word lies inside exactly one segment or
+    none.
+
+    Streams: word vectors float64 (D_t) on the word intervals; COVAREP float32 (D_a) frames of
+    10 ms covering the whole video (with ``neg_inf_audio``, some frames of some words hold -inf,
+    as real COVAREP does); FACET float64 (D_v) frames of 1/30 s; "All Labels" float64 (n, 7):
+    sentiment in [-3, 3] (a multiple of 1/3) then six emotion intensities in [0, 3].
+
+    ``truth``::
+
+        {"meta": {"layout": "sdk_csd", "files": {role: file name}, "dims": [D_t, D_a, D_v],
+                  "neg_inf_audio": bool},
+         "segments": {"<video_id>[<i>]": {"video": str, "words": int,   # words in the segment
+                                          "zero_words": int,            # all-zero "sp" words in it
+                                          "label": float, "emotions": [float] * 6,
+                                          "text": [[float] * D_t],      # its word vectors, in order
+                                          "audio_first_word": [float] * D_a,  # mean of its frames
+                                          "neg_inf": bool}}}            # a -inf frame in a word
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    d_t, d_a, d_v = dims
+    streams = {role: {} for role in SDK_MOSEI_FILES}
+    truth = {"meta": {"layout": "sdk_csd", "files": {r: f for r, (f, _) in SDK_MOSEI_FILES.items()},
+                      "dims": [d_t, d_a, d_v], "neg_inf_audio": bool(neg_inf_audio)}, "segments": {}}
+    for video_id in videos:
+        ticks = 0  # time in 10 ms ticks, so that every boundary is exact
+        word_rows, word_iv, seg_rows, seg_iv, seg_words = [], [], [], [], []
+        for index in range(int(rng.integers(segments[0], segments[1] + 1))):
+            word_rows.append(np.zeros(d_t)), word_iv.append((ticks, ticks + 50))  # the pause before it
+            ticks += 50
+            count = int(rng.integers(words[0], words[1] + 1))
+            pause_at = int(rng.integers(0, count)) if rng.random() < 1 / 3 and count > 1 else -1
+            start, first = ticks, len(word_rows)
+            for w in range(count):
+                duration = int(rng.integers(20, 51))
+                vector = np.zeros(d_t) if w == pause_at else rng.uniform(0.1, 1.0, d_t) * rng.choice([-1, 1], d_t)
+                word_rows.append(vector), word_iv.append((ticks, ticks + duration))
+                ticks += duration
+            seg_iv.append((start, ticks)), seg_words.append((first, len(word_rows)))
+            label = np.concatenate([[round(int(rng.integers(-9, 10)) / 3, 4)], rng.integers(0, 4, 6) * 1.0])
+            seg_rows.append(label)
+            truth["segments"][f"{video_id}[{index}]"] = {
+                "video": video_id, "words": count, "zero_words": int(pause_at >= 0), "label": float(label[0]),
+                "emotions": _floats(label[1:]), "text": [_floats(v) for v in word_rows[first:]]}
+        audio = rng.uniform(0.1, 1.0, (ticks, d_a)).astype(np.float32)
+        audio_iv = np.stack([np.arange(ticks), np.arange(1, ticks + 1)], 1) / 100.0
+        frames_v = int(np.ceil(ticks / 100 * 30))
+        vision = rng.uniform(0.1, 1.0, (frames_v, d_v))
+        vision_iv = np.stack([np.arange(frames_v), np.arange(1, frames_v + 1)], 1) / 30.0
+        for (key, seg), (first, _) in zip(list(truth["segments"].items())[-len(seg_iv):], seg_words):
+            lo, hi = word_iv[first]
+            if neg_inf_audio and rng.random() < 0.5:
+                audio[lo + 1, int(rng.integers(0, d_a))] = -np.inf
+                seg["neg_inf"] = True
+            else:
+                seg["neg_inf"] = False
+            seg["audio_first_word"] = _floats(audio[lo:hi].astype(np.float64).mean(0))
+        words_iv = np.asarray(word_iv, dtype=np.float64) / 100.0
+        streams["text"][video_id] = (np.asarray(word_rows), words_iv)
+        streams["audio"][video_id] = (audio, audio_iv)
+        streams["vision"][video_id] = (vision, vision_iv)
+        streams["labels"][video_id] = (np.asarray(seg_rows), np.asarray(seg_iv, dtype=np.float64) / 100.0)
+    names = {"text": [f"glove_{i}" for i in range(d_t)], "audio": [f"covarep_{i}" for i in range(d_a)],
+             "vision": [f"facet_{i}" for i in range(d_v)],
+             "labels": ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"]}
+    for role, (file, root) in SDK_MOSEI_FILES.items():
+        _write_sdk_csd(folder / file, root, streams[role], names[role])
+    return folder, truth

@@ -304,3 +304,38 @@ def test_mmsa_label_csv(tmp_path, sims):
             assert all(r[2].isascii() for r in mine)
     all_labels = [v for s in ext.SPLITS for v in truth[s]["labels"]["M"]]
     assert min(all_labels) < 0 < max(all_labels) and 0.0 in all_labels
+
+
+# ----------------------------------------------------------------------------------------------
+# SDK computational sequences
+# ----------------------------------------------------------------------------------------------
+
+def test_sdk_csd_folder_layout(tmp_path):
+    import json
+
+    import h5py
+    folder, truth = ext.write_sdk_csd_folder(tmp_path, videos=["vidA", "vidB"], dims=(4, 3, 2), seed=0,
+                                             neg_inf_audio=True)
+    for role, (file, root) in ext.SDK_MOSEI_FILES.items():
+        with h5py.File(folder / file, "r") as h5:
+            assert list(h5) == [root]
+            metadata = {k: json.loads(v[0]) for k, v in h5[root]["metadata"].items()}
+            assert metadata["root name"] == root and len(metadata) == 12
+            for video in ("vidA", "vidB"):
+                features, intervals = h5[root]["data"][video]["features"], h5[root]["data"][video]["intervals"]
+                assert features.compression == "gzip" and intervals.shape == (features.shape[0], 2)
+                assert np.all(intervals[:, 1] > intervals[:, 0])
+    with h5py.File(folder / ext.SDK_MOSEI_FILES["text"][0], "r") as h5, \
+            h5py.File(folder / ext.SDK_MOSEI_FILES["labels"][0], "r") as labels:
+        for video in ("vidA", "vidB"):
+            words = h5["glove_vectors"]["data"][video]["intervals"][:]
+            segments = labels["All Labels"]["data"][video]["intervals"][:]
+            inside = (words[:, None, 0] >= segments[None, :, 0]) & (words[:, None, 1] <= segments[None, :, 1])
+            assert inside.sum(1).max() == 1  # a word lies in one segment or none
+            for i, count in enumerate(inside.sum(0)):
+                assert count == truth["segments"][f"{video}[{i}]"]["words"]
+            vectors = h5["glove_vectors"]["data"][video]["features"][:]
+            assert np.all(vectors[~inside.any(1)] == 0)  # the pauses between segments are "sp" words
+    segments = truth["segments"].values()
+    assert {s["video"] for s in segments} == {"vidA", "vidB"}
+    assert all(-3 <= s["label"] <= 3 and len(s["text"]) == s["words"] for s in segments)

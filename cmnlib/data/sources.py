@@ -140,9 +140,11 @@ def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
             return "csd", path.parent
         raise DataError(path, "unsupported file type", expected=".pkl (MulT or MMSA) or a folder of .csd",
                         found=path.suffix or "no suffix")
-    if any(path.glob("*.csd")):
-        return "csd", path
     pickles = [p for p in sorted(path.glob("*.pkl")) if dataset_from_filename(p) == dataset]
+    # SDK sequences split by the standard folds, which exist only for the SDK's data sets: a
+    # folder holding CMU-MOSEI's .csd files and IEMOCAP's MulT pickle serves both
+    if any(path.glob("*.csd")) and (dataset_info(dataset).sdk_name or not pickles):
+        return "csd", path
     if pickles:
         aligned = [p for p in pickles if "noalign" not in p.name]
         return "pkl", (aligned or pickles)[0]
