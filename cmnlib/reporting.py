@@ -51,14 +51,39 @@ def _column_format(values):
     return shown
 
 
+def _metric_in(header: str) -> metrics.Metric | None:
+    """The registry metric a column header names ("Acc2", "Acc2: mean", "F1 (unweighted)",
+    "Acc2 (non-negative vs negative, all)"): the longest display name it starts with, followed
+    by nothing, a colon or a parenthesis. (Presentation only: it decides a caption's unit;
+    the table makers name their columns from the same registry.)"""
+    names = {m.label: m for family in metrics.FAMILIES.values() for m in family.metrics}
+    matching = [name for name in names if header == name or header.startswith((name + ":", name + " ("))]
+    return names[max(matching, key=len)] if matching else None
+
+
+def percent_caption(frame: pd.DataFrame, caption: str | None) -> str | None:
+    """``caption`` with the unit of the scores added where the table shows rates in percent
+    (accuracies, F1) and neither the caption nor a header says "%": "scores in %", or "all
+    but MAE, Corr in %" when the table also shows metrics that are not rates."""
+    names = [str(c) for c in (frame.columns.get_level_values(-1) if frame.columns.nlevels > 1 else frame.columns)]
+    shown = [m for m in map(_metric_in, names) if m is not None]
+    if not any(m.percent for m in shown) or "%" in (caption or "") or any("%" in n for n in names):
+        return caption
+    others = list(dict.fromkeys(m.label for m in shown if not m.percent))
+    unit = f"all but {', '.join(others)} in %" if others else "scores in %"
+    return f"{caption}; {unit}" if caption else unit
+
+
 def show(frame: pd.DataFrame | None, caption: str | None = None):
     """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
     a named one, stays), integers with thousands separators, each column's floats with one
     number of decimals (as many as the function that made the table rounded them to), text
-    left-aligned. None (a table that does not apply to this data, e.g. Bayes ceilings of
-    real data) shows nothing, as a bare None would."""
+    left-aligned, and the unit of its rates in the caption (:func:`percent_caption`). None
+    (a table that does not apply to this data, e.g. Bayes ceilings of real data) shows
+    nothing, as a bare None would."""
     if frame is None:
         return None
+    caption = percent_caption(frame, caption)
     default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
     # the HTML's element ids from the content, not pandas' random uuid: the same table
     # renders to the same bytes (nbval compares them), two tables never share ids
@@ -80,8 +105,8 @@ def run_table(results: list[RunResult], metric: str) -> pd.DataFrame:
         rows.append({"model": r.label, "seeds": len(values),
                      "selected epochs": ", ".join(str(m.best_epoch) for m in r.members),
                      f"test {label(metric, r.dataset)} % per seed": ", ".join(f"{v:.1f}" for v in values),
-                     "mean": round(100 * r.mean(metric), 1),
-                     "std": round(100 * r.std(metric), 1),
+                     "mean": round(r.mean(metric, percent=True), 1),
+                     "std": round(r.std(metric, percent=True), 1),
                      "ensemble": round(100 * r.ensemble()[metric], 1),
                      "train s": round(sum(m.train_seconds for m in r.members), 1)})
     return pd.DataFrame(rows)

@@ -189,13 +189,17 @@ class RunResult:
         scale = 100.0 if percent and M.is_percent(metric) else 1.0
         return [scale * v for v in values]
 
-    def mean(self, metric: str, split: str = "test") -> float:
-        """The mean over seeds of ``metric`` (a fraction for rates, as :func:`evaluate` gives it)."""
-        return float(np.mean(self.scores(metric, split, percent=False)))
+    def mean(self, metric: str, split: str = "test", percent: bool = False) -> float:
+        """The mean over seeds of ``metric``: a fraction for rates, as :func:`evaluate` gives
+        it, or with ``percent`` the mean of the per-seed percentages, which is what tables and
+        findings show (100 x the mean of fractions can differ in the last bit and so round
+        the other way at a .x5)."""
+        return float(np.mean(self.scores(metric, split, percent=percent)))
 
-    def std(self, metric: str, split: str = "test") -> float:
-        """The sample standard deviation over seeds (0.0 for one seed)."""
-        values = self.scores(metric, split, percent=False)
+    def std(self, metric: str, split: str = "test", percent: bool = False) -> float:
+        """The sample standard deviation over seeds (0.0 for one seed), of the per-seed
+        percentages with ``percent``."""
+        values = self.scores(metric, split, percent=percent)
         return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
     def metric_names(self, split: str = "test") -> list[str]:

@@ -76,6 +76,10 @@ def _shown(metric, value: float | None) -> float | None:
     return 100 * value if metric.percent else value
 
 
+def _none_if_nan(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
 def _values(result: RunResult, columns: dict, kind: str) -> dict:
     """The table's columns of one result: its mean or std over seeds, or its ensemble."""
     ensemble = result.ensemble() if kind == "ensemble" else None
@@ -83,10 +87,10 @@ def _values(result: RunResult, columns: dict, kind: str) -> dict:
     for column, metric in columns.items():
         if not result.has_metric(metric.key):
             values[column] = None
-        elif kind == "mean over seeds":
-            values[column] = _shown(metric, result.mean(metric.key))
+        elif kind == "mean over seeds":  # of the per-seed values in percent, as the findings take them
+            values[column] = _none_if_nan(result.mean(metric.key, percent=True))
         elif kind == "std over seeds":
-            values[column] = _shown(metric, result.std(metric.key))
+            values[column] = _none_if_nan(result.std(metric.key, percent=True))
         else:
             values[column] = _shown(metric, ensemble.get(metric.key))
     return values

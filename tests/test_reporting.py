@@ -84,3 +84,21 @@ def test_feature_statistics_mark_a_modality_that_carries_nothing(tiny_mosei_dir)
     assert table.loc["audio", "informative"] == "no: every value is 0"
     assert table.loc["vision", "informative"] == "no: every step of every sample is the same vector"
     assert table.loc["text", "informative"] == "yes"
+
+
+def test_a_shown_table_of_rates_says_they_are_percent():
+    import re
+
+    import pandas as pd
+
+    from cmnlib.reporting import percent_caption, show
+    mixed = pd.DataFrame({"model": ["a"], "Acc2": [79.0], "F1 (non-zero)": [80.1], "MAE": [0.6], "Corr": [0.5]})
+    assert percent_caption(mixed, "synthetic MOSEI-like") == "synthetic MOSEI-like; all but MAE, Corr in %"
+    rates = pd.DataFrame({"wiring": ["x"], "F1 (unweighted): mean": [60.0], "seeds": [2]})
+    assert percent_caption(rates, None) == "scores in %"
+    assert re.search(r"<caption>data; scores in %</caption>", show(rates, "data").to_html())
+    # already said, or no rate shown: the caption stays as it is
+    assert percent_caption(mixed.rename(columns={"Acc2": "Acc2 %"}), "c") == "c"
+    assert percent_caption(rates, "F1 in percent (%)") == "F1 in percent (%)"
+    assert percent_caption(pd.DataFrame({"MAE": [0.6], "model": ["a"]}), "c") == "c"
+    assert percent_caption(pd.DataFrame({"Accuracy of something": [1.0]}), None) is None  # not a metric's name

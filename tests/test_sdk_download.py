@@ -54,10 +54,17 @@ def test_an_sdk_download_reads_as_the_sdk_aligns_it(tmp_path, monkeypatch):
     assert not bundle.meta["synthetic"] and "SDK .csd" in bundle.source_label
 
 
-def test_a_folder_of_sdk_files_and_a_mult_pickle_serves_each_data_set_from_its_own(tmp_path):
+def test_one_folder_serves_each_data_set_from_its_own_files(tmp_path):
+    """SDK files, a MulT IEMOCAP pickle and MMSA's MOSI/Processed/ side by side: a file named
+    for the data set comes first, the .csd files (which name none) serve the rest."""
     from cmnlib.data.sources import detect_format
-    from external_layouts import write_mult_pickle_padded
+    from external_layouts import write_mmsa_pickle, write_mult_pickle_padded
     write_sdk_csd_folder(tmp_path, videos=sdk_videos(1, 1, 1), dims=(3, 2, 2))
     write_mult_pickle_padded(tmp_path / "iemocap_data.pkl", dataset="iemocap", dims=(3, 2, 2))
+    mosi = tmp_path / "MOSI" / "Processed" / "aligned_50.pkl"
+    write_mmsa_pickle(mosi, dataset="mosi", dims=(3, 2, 2))
     assert detect_format(tmp_path, "mosei") == ("csd", tmp_path)
     assert detect_format(tmp_path, "iemocap") == ("pkl", tmp_path / "iemocap_data.pkl")
+    assert detect_format(tmp_path, "mosi") == ("pkl", mosi)
+    write_mult_pickle_padded(tmp_path / "mosei_senti_data.pkl", dataset="mosei", dims=(3, 2, 2))
+    assert detect_format(tmp_path, "mosei") == ("pkl", tmp_path / "mosei_senti_data.pkl")

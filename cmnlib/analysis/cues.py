@@ -315,7 +315,7 @@ def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
     n = len(result.members)
     rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
-             column: 100 * float(np.mean(result.scores(shown.key, percent=False)))}]
+             column: result.mean(shown.key, percent=True)}]
     for subset in ("L", "A", "LA"):
         if subset in ceilings:
             rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", column: 100 * ceilings[subset][shown.key]})

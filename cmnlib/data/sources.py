@@ -140,17 +140,18 @@ def detect_format(path: Path, dataset: str) -> tuple[str, Path]:
             return "csd", path.parent
         raise DataError(path, "unsupported file type", expected=".pkl (MulT or MMSA) or a folder of .csd",
                         found=path.suffix or "no suffix")
+    # A file named for the data set comes first: .csd files do not say which data set they
+    # hold, so one folder can serve CMU-MOSEI from its SDK files, IEMOCAP from its MulT
+    # pickle and MOSI from MMSA's MOSI/Processed/ beside them.
     pickles = [p for p in sorted(path.glob("*.pkl")) if dataset_from_filename(p) == dataset]
-    # SDK sequences split by the standard folds, which exist only for the SDK's data sets: a
-    # folder holding CMU-MOSEI's .csd files and IEMOCAP's MulT pickle serves both
-    if any(path.glob("*.csd")) and (dataset_info(dataset).sdk_name or not pickles):
-        return "csd", path
     if pickles:
         aligned = [p for p in pickles if "noalign" not in p.name]
         return "pkl", (aligned or pickles)[0]
     mmsa = find_mmsa_file(path, dataset)
     if mmsa is not None:
         return "pkl", mmsa
+    if any(path.glob("*.csd")):
+        return "csd", path
     raise DataError(path, f"no {dataset} data found in the folder",
                     expected=f".csd files, a {dataset} MulT pickle or an MMSA Processed/*.pkl", found="none",
                     hint=REAL_DATA_HINT)

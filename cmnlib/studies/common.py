@@ -60,8 +60,8 @@ def text_ceiling_finding(result: RunResult, ceilings: dict, target: str | None =
 def score_columns(result: RunResult, metric: str, label: str) -> dict:
     """A run's test ``metric`` as '<label>: mean / std / ensemble' columns (percent, one
     decimal) and its number of seeds: the columns of the wiring and alignment tables."""
-    return {f"{label}: mean": round(100 * result.mean(metric), 1),
-            f"{label}: std": round(100 * result.std(metric), 1),
+    return {f"{label}: mean": round(result.mean(metric, percent=True), 1),
+            f"{label}: std": round(result.std(metric, percent=True), 1),
             f"{label}: ensemble": round(100 * result.ensemble()[metric], 1),
             "seeds": len(result.seeds)}
 
