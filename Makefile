@@ -26,7 +26,7 @@ UNIT   := -m pytest tests -n $(WORKERS)
 NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
           -n $(WORKERS) --dist loadfile --nbval-kernel-startup-timeout 300
 
-.PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench clean-data
+.PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench bench-page clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"; $(PYTHON) -m venv $(VENV); }
@@ -67,6 +67,10 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m cmnlib bench --out reports/bench
+
+# The last `make bench` into docs/performance.md's generated part (and docs/bench.json).
+bench-page: $(STAMP)
+	$(BIN)/python -m cmnlib bench --out reports/bench --page docs/performance.md
 
 clean-data:
 	rm -rf data/cache data/synthetic data/runs data/runs-alternate

@@ -94,5 +94,8 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                              "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "
                              "10 minutes on one H100")
     parser.add_argument("--device", default="cuda", help="device for --seeds-timing (default cuda; cpu to try the path)")
+    parser.add_argument("--page", default=None, metavar="PAGE",
+                        help="instead of timing: write the run in --out (its bench.json) into the generated part of "
+                             "PAGE (docs/performance.md: `make bench-page`) and copy it beside PAGE as bench.json")
     parser.add_argument("--processes", type=int, default=None,
                         help="--seeds-timing: seeds trained at a time (default: all of them)")

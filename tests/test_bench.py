@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cmnlib import bench
+from cmnlib.bench import report
 from cmnlib.bench.report import _quick_section
 from cmnlib.data import load_dataset
 from cmnlib.model import CMN, CMNConfig
@@ -131,6 +132,21 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
         assert row["step_s"] > 0 and row["samples_per_s"] > 0 and 0 < row["gemm_fraction"]
         assert row["steps_per_epoch"] == -(-60 // 64) and sum(row["profile_s"].values()) > 0
     assert "## The quick profile: the steps the notebooks train" in table and "| cmn (LA) |" in table
+    assert table.splitlines()[2].startswith(results["meta"]["machine"])  # every run names its machine
+    # the performance page's generated part comes from the run, headings under the page's own
+    page = tmp_path / "docs" / "performance.md"
+    page.parent.mkdir()
+    page.write_text(f"# Performance\n\nprose\n\n{report.PAGE_BEGIN}\nold numbers\n{report.PAGE_END}\n\nmore prose\n")
+    bench.write_page(tmp_path / "out" / "bench.json", page)
+    text = page.read_text()
+    assert text.startswith("# Performance\n\nprose\n\n") and text.endswith("\n\nmore prose\n")
+    assert "old numbers" not in text and "### cmnlib bench (tiny)" in text and "#### Data" in text
+    assert json.loads((page.parent / "bench.json").read_text()) == written
+    assert report.splice_page(text, written) == text  # the same run gives the same page
+    page.write_text("no markers\n")
+    with pytest.raises(ValueError, match="performance.md: the page needs one"):
+        bench.write_page(tmp_path / "out" / "bench.json", page)
+    assert page.read_text() == "no markers\n"
 
 
 def test_notebook_times_read_the_reproduce_manifest(tmp_path):

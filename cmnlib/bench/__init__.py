@@ -46,18 +46,20 @@ import torch
 from .. import options
 from ..data.sources import project_root
 from ..precision import cpu_features
+from ..results import machine_description
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .parity import run_parity
 from .seeds import time_seeds
-from .report import markdown
+from .report import markdown, splice_page
+from ..atomic import write_text
 from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
                       worker_gemm, worker_quick, worker_scaling, worker_train)
 
 __all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
            "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick",
-           "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement"]
+           "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement", "write_page"]
 
 
 
@@ -101,7 +103,7 @@ def run_bench(out: str | Path = "reports/bench", mode: str = "default", paper_da
     base = {"threads": threads}
     results: dict = {"meta": {
         "mode": mode, "torch": torch.__version__, "python": platform.python_version(),
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "machine": machine_description(), "cpus": os.cpu_count(),
         "threads": threads or torch.get_num_threads(), "load_start": load_average(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"), "batch": plan["batch"], "modalities": "LA",
         "dtype": "float32", "optimizer": "Adam lr 1e-4", "isolated_processes": isolate,
@@ -266,6 +268,27 @@ def notebook_times(manifest: str | Path = "reports/quick/manifest.json") -> dict
                           for r in found.get("notebooks", [])]}
 
 
+def write_page(results_file: Path, page: Path) -> Path:
+    """Write a bench run (``results_file``, its bench.json) into the generated part of
+    ``page`` (:func:`cmnlib.bench.report.splice_page`) and copy it beside the page as
+    ``bench.json``, so that the page's numbers can always be traced to the run that made
+    them; each file is written whole or not at all. A missing run or a page without the
+    markers is one error naming the file."""
+    if not results_file.is_file():
+        raise OSError(f"{results_file}: no bench run here (run `make bench` first)")
+    try:
+        results = json.loads(results_file.read_text())
+    except ValueError as error:
+        raise ValueError(f"{results_file}: not a bench.json ({error})") from None
+    try:
+        text = splice_page(page.read_text(), results)
+    except ValueError as error:
+        raise ValueError(f"{page}: {error}") from None
+    write_text(page.parent / "bench.json", json.dumps(results, indent=1) + "\n")
+    write_text(page, text)
+    return page
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m cmnlib.bench`` (the same as ``python -m cmnlib bench``)."""
     parser = argparse.ArgumentParser(prog="cmnlib.bench", description=__doc__.split("\n\n")[0])
@@ -277,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
 def run_from_args(args) -> int:
     from ..data.sources import reports_dir
     args.out = args.out or str(reports_dir() / "bench")
+    if args.page:
+        try:
+            write_page(Path(args.out) / "bench.json", Path(args.page))
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
     if args.parity:  # the parity study alone: it trains models, the benchmark times them
         run_parity(args.out, seeds=args.parity_seeds)
         return 0
