@@ -14,12 +14,15 @@ from .metrics import label
 from .results import RunResult
 
 
+MISSING = "–"  # a value a table does not have (not reported, not trained, not defined): never an empty cell
+
+
 def _cell(value) -> str:
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
-        return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+        return MISSING if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
     if isinstance(value, numbers.Integral):
         return f"{value:,}"
-    return "" if pd.isna(value) else f"{value:,.10g}"  # as rounded by the table's maker, no float noise
+    return MISSING if pd.isna(value) else f"{value:,.10g}"  # as rounded by the table's maker, no float noise
 
 
 def _is_float(value) -> bool:
@@ -77,8 +80,8 @@ def percent_caption(frame: pd.DataFrame, caption: str | None) -> str | None:
 def show(frame: pd.DataFrame | None, caption: str | None = None):
     """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
     a named one, stays), integers with thousands separators, each column's floats with one
-    number of decimals (as many as the function that made the table rounded them to), text
-    left-aligned, and the unit of its rates in the caption (:func:`percent_caption`). None
+    number of decimals (as many as the function that made the table rounded them to), a
+    missing value as "–" (never an empty cell), text left-aligned, and the unit of its rates in the caption (:func:`percent_caption`). None
     (a table that does not apply to this data, e.g. Bayes ceilings of real data) shows
     nothing, as a bare None would."""
     if frame is None:
@@ -90,7 +93,7 @@ def show(frame: pd.DataFrame | None, caption: str | None = None):
     uuid = hashlib.sha256((frame.to_csv() + (caption or "")).encode()).hexdigest()[:10]
     formats = ({column: _column_format(frame[column].tolist()) for column in frame.columns}
                if frame.columns.is_unique else _cell)
-    styled = frame.style.set_uuid(uuid).format(formats, na_rep="")
+    styled = frame.style.set_uuid(uuid).format(formats, na_rep=MISSING)
     if default_index:
         styled = styled.hide(axis="index")
     styled = styled.set_properties(**{"text-align": "left"})

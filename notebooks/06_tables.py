@@ -178,8 +178,10 @@ Markdown(findings.digest(fusion))
 # ask (does the audio help CMN, against the same model on language alone?), each with a
 # verdict, the evidence for it, the kind of evidence (the paper's own numbers, a count from
 # the code, the real MOSEI labels, real data, or the synthetic stand-in) and what real data
-# would settle. The summary after the table is generated from it. The report's audit, whose summary opens its `index.html`, is assembled from every
-# study's rows once all notebooks have run: these, and notebook 08's row on Guide-Attention.
+# would settle. The table gives each claim's verdict at a glance; the summary after it,
+# generated from the same rows, gives the evidence. The report's audit, whose summary opens
+# its `index.html`, is assembled from every study's rows once all notebooks have run: these,
+# and notebook 08's row on Guide-Attention.
 
 # %%
 counts = analysis.module_counts()
@@ -188,7 +190,8 @@ counts = analysis.module_counts()
 rows = paper.audit_rows({d: b.source_label for d, b in bundles.items()}, counts, fusion)
 audit.save_rows("paper", rows, [b.source_label for b in bundles.values()], tables_dir)  # for the report's audit
 claims = audit.claims_audit(rows)
-show(claims)
+show(audit.claims_overview(claims), "the claims at a glance (the evidence follows; the full table: the report's "
+     "tables/claims_audit)")
 
 # %% tags=["nbval-ignore-output"]
 Markdown(audit.verdict_markdown(claims))

@@ -139,3 +139,27 @@ def test_every_figure_is_captioned_and_no_code_cell_is_empty(path):
     assert not uncaptioned(cells), f"{path.name}: figure cells without a caption before them: {uncaptioned(cells)}"
     empty = [i for i, c in enumerate(cells) if c.cell_type == "code" and not c.source.strip()]
     assert not empty, f"{path.name}: empty code cells {empty}"
+
+
+def html_tables(cells):
+    """(cell index, table HTML) for every HTML table in the outputs."""
+    return [(i, t) for i, c in enumerate(cells) if c.cell_type == "code" for o in c.get("outputs", [])
+            for t in re.findall(r"<table.*?</table>", o.get("data", {}).get("text/html", ""), re.S)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_table_of_rates_says_percent_and_has_no_empty_cell(path):
+    """A table showing a rate of the metric registry (Acc2, F1 ...) says "%" in its caption
+    or a header; no data cell is empty (a missing value shows as a dash)."""
+    from cmnlib import metrics
+    rates = {m.label for family in metrics.FAMILIES.values() for m in family.metrics if m.percent}
+    unitless, empty = [], []
+    for i, table in html_tables(nbformat.read(path, as_version=4).cells):
+        headers = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+        caption = " ".join(re.findall(r"<caption>(.*?)</caption>", table, re.S))
+        if any(h == r or h.startswith((r + ":", r + " (")) for h in headers for r in rates) and not (
+                "%" in caption or any("%" in h for h in headers)):
+            unitless.append(i)
+        empty += [i for cell in re.findall(r"<td[^>]*>(.*?)</td>", table, re.S) if not cell.strip()]
+    assert not unitless, f"{path.name}: tables of rates without % (cells): {unitless}"
+    assert not empty, f"{path.name}: empty table cells (cells): {sorted(set(empty))}"

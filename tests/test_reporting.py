@@ -67,7 +67,7 @@ def test_a_shown_column_keeps_one_number_of_decimals_and_thousands_separators():
     frame = pd.DataFrame({"model": ["a", "b"], "Acc2": [79.0, 79.5], "dim": [300.0, None],
                           "parameters": [15_492_099, 3], "MAE": [0.61234, 0.7]})
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", show(frame).to_html())
-    assert cells == ["a", "79.0", "300", "15,492,099", "0.61234", "b", "79.5", "", "3", "0.70000"]
+    assert cells == ["a", "79.0", "300", "15,492,099", "0.61234", "b", "79.5", "–", "3", "0.70000"]
     assert show(None) is None  # a table that does not apply to the data (no ceilings on real data): nothing
 
 

@@ -117,6 +117,8 @@ def test_wiring_table_rows_and_findings_against_the_default():
 def test_the_papers_claims_recompute_its_relative_improvements():
     claims = audit.claims_audit(paper.audit_rows({}, COUNTS))
     verdicts = dict(zip(claims.claim, claims.verdict))
+    glance = audit.claims_overview(claims)  # what notebook 06 shows before the generated evidence
+    assert list(glance.columns) == ["claim", "verdict", "status"] and glance.claim.tolist() == claims.claim.tolist()
     # 67.4 / 56.6 - 1 = 19.1%, 67.4 / 64.9 - 1 = 3.9% (stated 3.8: within rounding of the inputs)
     precision_claim = next(c for c in verdicts if "precision" in c)
     assert verdicts[precision_claim] == "arithmetic checks"

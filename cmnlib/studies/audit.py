@@ -33,6 +33,13 @@ def claims_audit(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{c: row[c] for c in COLUMNS} for row in rows], columns=list(COLUMNS))
 
 
+def claims_overview(audit: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`claims_audit` table at a glance: each claim, its verdict and its status (the
+    evidence and what real data would settle are in :func:`verdict_markdown` and the
+    report's full table)."""
+    return audit[["claim", "verdict", "status"]]
+
+
 def verdict_markdown(audit: pd.DataFrame) -> str:
     """"What this companion concludes about the paper", generated from a :func:`claims_audit`
     table: one paragraph per status (refuted, holds, tested, synthetic only) listing its
