@@ -146,6 +146,13 @@ ONE_SAMPLE, PAIRED, WELCH, WITH_TEST_SPLIT = "t", "paired t", "Welch t", "t + te
 NO_SPREAD, OUT_OF_RANGE, NO_INFORMATION = "no spread", "outside the possible range", "no information in the added input"
 
 
+def fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, never "-0.0": a value that rounds to zero shows
+    as zero whatever its sign."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def _label(subject) -> str:
     """A subject as prose: a RunSpec's label, a string as it is."""
     return getattr(subject, "label", subject)
@@ -270,7 +277,7 @@ class Finding:
     def interval_text(self) -> str:
         if not math.isfinite(self.low):
             return "unbounded (1 seed)"
-        return f"[{self.low:.{self.digits}f}, {self.high:.{self.digits}f}]"
+        return f"[{fixed(self.low, self.digits)}, {fixed(self.high, self.digits)}]"
 
     def margin_digits(self) -> int:
         """Decimals that show the margin as nonzero (a verdict decided by less than the
@@ -284,7 +291,9 @@ class Finding:
     def margin_text(self) -> str:
         if not math.isfinite(self.margin):
             return "-"
-        return f"{self.margin:+.{self.margin_digits()}f}{self.unit}"
+        digits = self.margin_digits()
+        text = f"{self.margin:+.{digits}f}"
+        return (fixed(0.0, digits) if float(text) == 0 else text) + self.unit  # no sign on a zero margin
 
 
 def exceeds(question: Question, subjects, statistic: str, values, threshold: float, above: bool = True,
@@ -348,9 +357,9 @@ def findings_table(findings) -> pd.DataFrame:
         d = f.digits
         rows.append({**({"data": label} if isinstance(findings, dict) else {}), "claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
                      "test": f.method,
-                     "mean": f"{f.estimate:.{d}f}{f.unit}",
+                     "mean": f"{fixed(f.estimate, d)}{f.unit}",
                      f"{int(round(100 * f.confidence))}% interval": f.interval_text(),
-                     "threshold": f"{'>' if f.above else '<'} {f.threshold:.{d}f}{f.unit}",
+                     "threshold": f"{'>' if f.above else '<'} {fixed(f.threshold, d)}{f.unit}",
                      "verdict": f.verdict + (f" ({f.flag})" if f.flag else ""),
                      "margin": f.margin_text()})
     return pd.DataFrame(rows)
@@ -361,7 +370,7 @@ def sentence(finding: Finding) -> str:
     f = finding
     digits = f.digits
     side = "above" if f.above else "below"
-    measured = (f"{f.statistic}: {f.estimate:.{digits}f}{f.unit} over {f.seeds} seed{'s' if f.seeds != 1 else ''}, "
+    measured = (f"{f.statistic}: {fixed(f.estimate, digits)}{f.unit} over {f.seeds} seed{'s' if f.seeds != 1 else ''}, "
                 f"{int(round(100 * f.confidence))}% interval {f.interval_text()}")
     by = f"{abs(f.margin):.{f.margin_digits()}f}{f.unit}" if math.isfinite(f.margin) else ""
     if f.flag == NO_SPREAD:
@@ -375,15 +384,15 @@ def sentence(finding: Finding) -> str:
                 f"({dict(f.params)['no_information']}), so a difference cannot come from it).")
     if f.verdict == SUPPORTED:
         return (f"Supported: {f.claim} ({measured}; the whole interval lies {side} "
-                f"{f.threshold:.{digits}f}{f.unit}, by {by}).")
+                f"{fixed(f.threshold, digits)}{f.unit}, by {by}).")
     if f.verdict == NOT_SUPPORTED:
         return (f"Not supported: {f.claim} ({measured}; the whole interval lies on the other side of "
-                f"{f.threshold:.{digits}f}{f.unit}, by {by}).")
+                f"{fixed(f.threshold, digits)}{f.unit}, by {by}).")
     needed = f.seeds_to_decide()
     settle = (f"about {needed} seeds would decide it if the mean and the spread stayed as they are" if needed
               else "more seeds are needed to decide" if f.method != WITH_TEST_SPLIT
               else "more seeds or a larger test split are needed to decide")
-    return (f"Inconclusive: {f.claim} ({measured}; the interval contains {f.threshold:.{digits}f}{f.unit}, "
+    return (f"Inconclusive: {f.claim} ({measured}; the interval contains {fixed(f.threshold, digits)}{f.unit}, "
             f"so {settle}).")
 
 
@@ -447,16 +456,16 @@ def digest(findings, most: int = 3) -> str:
     against = [(label, f) for label, f in labelled if f.verdict == NOT_SUPPORTED]
     if supported:
         label, f = max(supported, key=lambda lf: _strength(lf[1]))
-        sentences.append(f"Most clearly supported: {named(label, f)} ({f.estimate:.{f.digits}f}{f.unit}, "
+        sentences.append(f"Most clearly supported: {named(label, f)} ({fixed(f.estimate, f.digits)}{f.unit}, "
                          f"interval {f.interval_text()}).")
     if against:
         label, f = max(against, key=lambda lf: _strength(lf[1]))
-        sentences.append(f"Most clearly not supported: {named(label, f)} ({f.estimate:.{f.digits}f}{f.unit}, "
+        sentences.append(f"Most clearly not supported: {named(label, f)} ({fixed(f.estimate, f.digits)}{f.unit}, "
                          f"interval {f.interval_text()}).")
     else:
         open_ = [(label, f) for label, f in labelled if f.verdict == INCONCLUSIVE and f.flag is None]
         if open_:
             label, f = max(open_, key=lambda lf: lf[1].margin)  # the threshold nearest an end of the interval
             sentences.append(f"None is contradicted by its interval; the closest to being decided: {named(label, f)} "
-                             f"({f.estimate:.{f.digits}f}{f.unit}, interval {f.interval_text()}).")
+                             f"({fixed(f.estimate, f.digits)}{f.unit}, interval {f.interval_text()}).")
     return " ".join(sentences[:most])

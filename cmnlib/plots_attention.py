@@ -210,7 +210,7 @@ def mua_wiring(guidance: pd.DataFrame, title: str, name: str, save_dir=None):
         x, y = where[row["unit"]]
         sx, sy = where[row["queries from"]]
         _arrow(ax, (sx, sy + _BOX_H / 2), (x, y - _BOX_H / 2))
-        if not row["guided by"]:
+        if not isinstance(row["guided by"], str):  # an SA unit: guided by nothing (a missing value)
             continue
         for source in row["guided by"].split(" + "):
             gx, gy = where[source]

@@ -49,7 +49,8 @@ def _column_format(values):
 
     def shown(value) -> str:
         if _is_float(value):
-            return f"{value:,.{decimals}f}"
+            text = f"{value:,.{decimals}f}"
+            return text[1:] if text.startswith("-") and round(value, decimals) == 0 else text  # no "-0.0"
         return _cell(value)
     return shown
 

@@ -3,6 +3,7 @@ variant does what its equation says; unaligned input is refused. The study's rec
 (shipped long runs), findings and targets."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cmnlib import cli, results
+from cmnlib import cli, findings, results
 from cmnlib.data import load_dataset
 from cmnlib.studies import alignment as A
 from fake_runs import fake_run
@@ -363,3 +364,33 @@ def test_the_guide_attention_claim_follows_the_findings():
     mixed = A.guide_attention_claim("SYNTHETIC MOSEI-like", no, below, [above], [paper_size])
     assert mixed["verdict"] == "inconclusive on this data" and "Paper-size records" in mixed["evidence"]
     assert A.guide_attention_claim("S", yes, below, [], [paper_size])["verdict"] == "supported on this data"
+
+
+def test_capacity_findings_pair_the_two_widths_seed_by_seed():
+    """The declared capacity study on two hand-made records that differ in width alone:
+    hidden 512 minus hidden 64 per model, paired by seed (differences 2, 4, 3 -> 3 ± t(0.975,
+    2) * 1 / sqrt 3), and the variant against the paper's CMN at each width."""
+    prov = {"machine": "m", "torch": "t", "date": "d"}
+    narrow = results.Record(A.CAPACITY_PAIR[0], "w64", "", {"dataset": "mosei", "scale": "quick", "seeds": 3}, "S",
+                            "h", CEILINGS, 69.0, _runs("mosei", "acc2_has0", none=[80, 81, 82],
+                                                       stepwise_fusion=[85, 86, 87], ef_lstm=[70, 70, 70]), prov)
+    wide = results.Record(A.CAPACITY_PAIR[1], "w512", "", {"dataset": "mosei", "scale": "quick", "seeds": 3}, "S",
+                          "h", CEILINGS, 69.0, _runs("mosei", "acc2_has0", none=[82, 85, 85],
+                                                     stepwise_fusion=[85, 86, 87], ef_lstm=[70, 71, 72]), prov)
+    for name in ("none", "stepwise_fusion"):  # the wide record's CMNs at hidden 512; EF-LSTM has no width
+        run = wide.runs[name]
+        run.spec = dataclasses.replace(run.spec, model_overrides={**run.spec.model_overrides, "hidden": 512})
+    found = A.capacity_findings({r.name: r for r in (narrow, wide)})
+    wider, gains = findings.select(found, A.WIDER_SCORES_MORE), findings.select(found, A.VARIANT_GAINS)
+    # EF-LSTM takes no width (the same spec in both): no width finding for it, nor a variant's
+    assert len(wider) == 2 and len(gains) == 2 and all(f.paired for f in found)
+    paper_width = wider[0]
+    half = 4.302652729749464 / math.sqrt(3)  # t(0.975, 2) * sd(2, 4, 3) / sqrt(3)
+    assert paper_width.estimate == pytest.approx(3.0)
+    assert (paper_width.low, paper_width.high) == pytest.approx((3.0 - half, 3.0 + half))
+    assert paper_width.verdict == "supported"
+    assert wider[1].flag is not None  # step-wise fusion: the same scores at both widths, no spread
+    # the variant gains 5 points at hidden 64 (no spread: flagged) and 2.0 at 512: (3, 1, 2) -> 2 ± 2.48
+    assert [f.estimate for f in gains] == pytest.approx([5.0, 2.0])
+    assert gains[1].verdict == "inconclusive" and "hidden 512" in gains[1].claim
+    assert A.capacity_findings({narrow.name: narrow}) == []  # one record alone asks nothing

@@ -250,3 +250,14 @@ def test_ratio_agreement_by_hand():
     assert found["ratio_alternating_range"] == pytest.approx([2.0, 2.2]) and found["ratios_agree"]
     # alternating says 3x, separate at most 2.4x: they disagree
     assert not bench.ratio_agreement([10, 11, 12], [5, 6, 5.5], [15, 15.3], [5, 5])["ratios_agree"]
+
+
+def test_the_performance_page_holds_the_committed_bench_run():
+    """docs/performance.md's generated part is what `make bench-page` makes of docs/bench.json
+    (the page's numbers come from the run beside it, with its machine, never by hand)."""
+    from pathlib import Path
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    results = json.loads((docs / "bench.json").read_text())
+    page = (docs / "performance.md").read_text()
+    assert report.splice_page(page, results) == page
+    assert results["meta"]["machine"] in page

@@ -203,3 +203,19 @@ def test_two_processes_training_the_same_run_give_one_result(tiny_iemocap_dir, t
     lines = [[line for line in o.splitlines() if line.startswith("  seed 0")] for o, _ in out]
     assert lines[0] == lines[1] and lines[0]
     assert not list((tmp_path / "runs").rglob("train.lock"))
+
+
+def test_an_atomic_write_gives_the_permissions_a_plain_write_would(tmp_path):
+    """Files written whole-or-nothing are readable like any other file (not mkstemp's 0600):
+    a new one gets 0666 less the umask, a replaced one keeps its own mode."""
+    import os
+    import stat
+
+    from cmnlib.atomic import write_text
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    new = write_text(tmp_path / "new.txt", "y")
+    assert stat.S_IMODE(new.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    os.chmod(new, 0o640)
+    write_text(new, "z")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640 and new.read_text() == "z"

@@ -199,46 +199,46 @@ def test_featurize_prints_the_next_step_with_the_data_set(tmp_path, capsys, monk
     assert "<its data set>" not in printed
 
 
-def test_the_sequence_on_text_only_data_skips_what_needs_audio_with_one_line(tmp_path, capsys, monkeypatch):
-    """A text-only set: the data notebook runs; the walkthroughs that show language guiding
-    audio are skipped with their reason, in the output and in the report, never a traceback."""
+def test_reproduce_walks_a_label_csv_to_a_report_of_its_own_runs(tmp_path, capfd, monkeypatch):
+    """The front door for transcripts, the whole way: `cmn reproduce --data label.csv`
+    featurizes them into the data folder (by the csv's hash) and runs every notebook on the
+    text: the walkthroughs that show language guiding audio are skipped with their one-line
+    reason (in the output and the report), the rest run, the table holds the text-only CMN
+    and LSTM, the fusion section judges them over the seeds (paired: test_studies), and no
+    traceback is printed. A
+    second run reuses the features."""
+    import csv
     import json
-
-    from cmnlib import reproduce
-    monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
-    path, _ = label_csv(tmp_path, n=(24, 8, 8))
-    data = F.featurize(path, tmp_path / "out", encoder=HashEncoder(), progress=False)
-    out = tmp_path / "report"
-    assert reproduce.reproduce("quick", ("mosi",), data=str(data), seeds=1, only=["01", "02", "03", "04"],
-                               out=out) == 0
-    printed = capsys.readouterr().out
-    manifest = json.loads((out / "manifest.json").read_text())
-    statuses = {r["notebook"]: (r["status"], r.get("reason")) for r in manifest["notebooks"]}
-    assert statuses["01_data-mosi"] == ("ok", None)
-    for stem in ("02", "03", "04"):
-        (name,) = [n for n in statuses if n.startswith(stem)]
-        assert statuses[name] == ("skipped", f"{stem} needs text and audio; this mosi data has text only")
-        assert f"skipped ({stem} needs text and audio; this mosi data has text only)" in printed
-    assert "Traceback" not in printed and "this mosi data has text only" in (out / "index.html").read_text()
-
-
-def test_reproduce_takes_a_label_csv_and_featurizes_it_once(tmp_path, capsys, monkeypatch):
-    """The front door for transcripts: `cmn reproduce --data label.csv` featurizes them into
-    the data folder (by the csv's hash), runs the sequence on the text, and reuses the
-    features the second time."""
     monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(F, "MiniLMWordEncoder", lambda: HashEncoder())
     path, _ = label_csv(tmp_path, n=(24, 8, 8))
-    args = ["reproduce", "--data", str(path), "--only", "01", "--seeds", "1", "--out", str(tmp_path / "report")]
-    assert cli.main(args) == 0
-    first = capsys.readouterr().out
-    assert "holds transcripts and labels: featurizing them first" in first
+    out = tmp_path / "report"
+    assert cli.main(["reproduce", "--data", str(path), "--seeds", "2", "--out", str(out)]) == 0
+    first = capfd.readouterr()
+    assert "holds transcripts and labels: featurizing them first" in first.out and "datasets=mosi" in first.out
+    assert "Traceback" not in first.out + first.err
     (features,) = (tmp_path / "data" / "featurized").glob("label-*/mosi_text_minilm.pkl")
-    assert "datasets=mosi" in first and (tmp_path / "report" / "notebooks" / "01_data-mosi.ipynb").exists()
+    statuses = {r["notebook"]: (r["status"], r.get("reason"))
+                for r in json.loads((out / "manifest.json").read_text())["notebooks"]}
+    assert len(statuses) == 8 and statuses["01_data-mosi"] == ("ok", None)
+    for stem in ("02", "03", "04"):
+        (name,) = [n for n in statuses if n.startswith(stem)]
+        assert statuses[name] == ("skipped", f"{stem} needs text and audio; this mosi data has text only")
+        assert f"skipped ({stem} needs text and audio; this mosi data has text only)" in first.out
+    assert all(statuses[n] == ("ok", None) for n in statuses if n[:2] in ("05", "06", "07", "08"))
+    assert "this mosi data has text only" in (out / "index.html").read_text()
+    with open(out / "tables" / "table_mosi.csv") as f:
+        models = {r["model"] for r in csv.DictReader(f)}
+    assert {"CMN (L)", "LSTM (L)"} <= models
+    fusion = (out / "tables" / "fusion_findings.md").read_text()
+    assert "CMN (L)" in fusion and "LSTM (L)" in fusion and "over 2 seeds, 95% interval" in fusion
+    args = ["reproduce", "--data", str(path), "--only", "01", "--seeds", "1", "--out", str(tmp_path / "again")]
     assert cli.main(args) == 0
-    assert "was featurized before" in capsys.readouterr().out
+    assert "was featurized before" in capfd.readouterr().out
     assert len(list((tmp_path / "data" / "featurized").iterdir())) == 1 and features.exists()
+
+
+def test_a_missing_label_csv_is_one_line(capsys, tmp_path):
     assert cli.main(["reproduce", "--data", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv: file not found" in capsys.readouterr().err

@@ -277,3 +277,9 @@ def test_the_digest_counts_the_verdicts_and_names_the_clearest_each_way():
          "of them degenerate": 1},
         {"group": "paper", "findings": 1, "supported": 0, "not supported": 0, "inconclusive": 1,
          "of them degenerate": 0}]
+
+
+def test_a_number_that_rounds_to_zero_never_shows_a_minus_sign():
+    from cmnlib.findings import fixed
+    assert fixed(-0.04, 1) == "0.0" and fixed(-0.0, 2) == "0.00" and fixed(0.04, 1) == "0.0"
+    assert fixed(-0.06, 1) == "-0.1" and fixed(-2.5, 0) == "-2" and fixed(7.95, 1) == f"{7.95:.1f}"

@@ -51,7 +51,7 @@ def test_no_cell_prints_a_dataframe_with_its_default_index(path):
 # What a reader sees of a notebook's outputs, in characters: 15,000 for every notebook, 17,000
 # for 06 (both tables, the claims audit and the fusion findings), 20,000 for 08 (it shows the
 # recorded long runs too). Detail goes to the report's tables.
-OUTPUT_BUDGET = {"06_tables": 17_000, "08_alignment": 20_000}
+OUTPUT_BUDGET = {"08_alignment": 20_000}
 DEFAULT_BUDGET = 15_000
 
 

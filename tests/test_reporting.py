@@ -68,6 +68,9 @@ def test_a_shown_column_keeps_one_number_of_decimals_and_thousands_separators():
                           "parameters": [15_492_099, 3], "MAE": [0.61234, 0.7]})
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", show(frame).to_html())
     assert cells == ["a", "79.0", "300", "15,492,099", "0.61234", "b", "79.5", "–", "3", "0.70000"]
+    negative_zero = show(pd.DataFrame({"margin": [-0.04, 1.25]})).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", negative_zero) == ["-0.04", "1.25"]  # two decimals: not zero
+    assert ">0.0<" in show(pd.DataFrame({"margin": [-0.0, 1.2]})).to_html()  # a negative zero: no minus sign
     assert show(None) is None  # a table that does not apply to the data (no ceilings on real data): nothing
 
 

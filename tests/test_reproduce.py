@@ -109,26 +109,44 @@ def test_parameters_go_only_to_notebooks_that_declare_them(sequence, tmp_path):
     assert by_name["06_tables"] == {"seeds": 4}
 
 
-def test_the_whole_sequence_runs_on_an_unaligned_mmsa_file(tmp_path, monkeypatch):
-    """Every notebook accepts MMSA's layout: the real sequence (not a toy one) on an
-    unaligned MOSI file written by the independent writer, into a temporary data folder."""
+def test_the_whole_sequence_runs_on_the_formats_users_hold(tmp_path, monkeypatch):
+    """Every notebook on real-format data written by the independent writers, all in one
+    folder: CMU-MOSEI as an SDK download (.csd, word-aligned by the reader), IEMOCAP as a
+    MulT pickle with all three modalities padded on the left as MulT's are, and MOSI as an
+    unaligned MMSA pickle in MMSA's MOSI/Processed/ layout. Each data set is read from its
+    own format, every measured row names it, the paper's rows stand apart as reported (the
+    paper has none for MOSI), and early fusion, which needs aligned data, is left out on
+    MOSI."""
     import csv
 
-    from external_layouts import write_mmsa_pickle
+    from external_layouts import write_mmsa_pickle, write_mult_pickle_padded, write_sdk_csd_folder
+    from test_sdk_download import sdk_videos
     monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
-    path = tmp_path / "MMSA" / "MOSI" / "Processed" / "unaligned_50.pkl"
-    path.parent.mkdir(parents=True)
-    write_mmsa_pickle(path, dataset="mosi", aligned=False, n=(40, 12, 12), lengths=(8, 12, 10), dims=(8, 5, 4),
-                      neg_inf_audio=True, seed=0)
+    folder = tmp_path / "downloads"
+    write_sdk_csd_folder(folder, videos=sdk_videos(24, 6, 6), dims=(8, 5, 4), neg_inf_audio=True, seed=0)
+    write_mult_pickle_padded(folder / "iemocap_data.pkl", side="left", dataset="iemocap", n=(40, 12, 12), t=10,
+                             dims=(8, 5, 4), seed=0)
+    write_mmsa_pickle(folder / "MOSI" / "Processed" / "unaligned_50.pkl", dataset="mosi", aligned=False,
+                      n=(40, 12, 12), lengths=(8, 12, 10), dims=(8, 5, 4), neg_inf_audio=True, seed=0)
     out = tmp_path / "report"
-    assert reproduce.reproduce("quick", ("mosi",), data=str(tmp_path / "MMSA"), seeds=1, out=out) == 0
-    with open(out / "tables" / "table_mosi.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert {r["data"] for r in rows} == {rows[0]["data"]} and rows[0]["data"].startswith(
-        "REAL MOSI from unaligned_50.pkl (MMSA pickle, sha256 ")
-    assert not any(r["kind"] == "reported (paper)" for r in rows)  # the paper has no MOSI rows
-    assert not any(r["model"].startswith("EF-LSTM") for r in rows)  # early fusion needs aligned data
+    assert reproduce.reproduce("quick", ("mosei", "iemocap", "mosi"), data=str(folder), seeds=1, out=out) == 0
+
+    def rows(table):
+        with open(out / "tables" / f"{table}.csv") as f:
+            return list(csv.DictReader(f))
+    for table, source in (("table2_mosei", "REAL MOSEI from downloads/ (4 SDK .csd files"),
+                          ("table1_iemocap", "REAL IEMOCAP from iemocap_data.pkl (MulT pickle"),
+                          ("table_mosi", "REAL MOSI from unaligned_50.pkl (MMSA pickle, sha256 ")):
+        measured = [r for r in rows(table) if r["kind"] != "reported (paper)"]
+        assert measured and all(r["data"].startswith(source) for r in measured), (table, measured[0]["data"])
+    for table in ("table2_mosei", "table1_iemocap"):
+        assert {r["data"] for r in rows(f"{table}_reported")} == {
+            f"reported by the paper (real {table.split('_')[1].upper()}, its Table {table[5]}), not run here"}
+    assert not any(r["kind"] == "reported (paper)" for r in rows("table_mosi"))  # the paper has no MOSI rows
+    assert not any(r["model"].startswith("EF-LSTM") for r in rows("table_mosi"))  # early fusion needs aligned data
+    ran = {n["notebook"]: n["status"] for n in json.loads((out / "manifest.json").read_text())["notebooks"]}
+    assert set(ran.values()) == {"ok"} and len(ran) == 4 * 3 + 4  # 01-04 per data set, 05-08 once
 
 
 def test_the_report_opens_with_the_verdict_assembled_from_the_studies_rows(tmp_path):

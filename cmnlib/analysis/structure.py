@@ -88,7 +88,7 @@ def mua_guidance(mua: str = "encoder_decoder", layers: int = 2, modalities: str 
         modality, kind, layer = name.split()
         rows.append({"unit": name, "modality": modality, "layer": int(layer), "kind": kind,
                      "queries from": identify(args[0]),
-                     "guided by": identify(args[1]) if isinstance(module, SGA) else ""})
+                     "guided by": identify(args[1]) if isinstance(module, SGA) else None})
     return pd.DataFrame(rows)
 
 
@@ -123,7 +123,7 @@ def shape_trace(model: CMN, features: dict, lengths: dict) -> pd.DataFrame:
     """
     stages = {"lstm": "1 LSTM", "backbone": "2 MUA", "attflat": "3 AttFlat",
               "proj_norm": "4 fusion (sum, norm)", "proj": "5 head"}
-    rows = [{"stage": "input", "module": f"features[{m!r}]", "input": "", "output": _shape(x),
+    rows = [{"stage": "input", "module": f"features[{m!r}]", "input": None, "output": _shape(x),
              "parameters": 0} for m, x in features.items()]
     hooks = []
 
@@ -154,7 +154,7 @@ def shape_trace(model: CMN, features: dict, lengths: dict) -> pd.DataFrame:
         model.train(was_training)
         for h in hooks:
             h.remove()
-    rows.append({"stage": "5 head", "module": f"output ({model.config.head})", "input": "",
+    rows.append({"stage": "5 head", "module": f"output ({model.config.head})", "input": None,
                  "output": _shape(output), "parameters": 0})
     return pd.DataFrame(rows)
 

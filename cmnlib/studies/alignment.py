@@ -18,7 +18,7 @@ import pandas as pd
 from .. import results as R
 from ..data.sources import bayes_ceilings, load_dataset
 from ..data.split import DataBundle
-from ..findings import CONFIDENCE, SUPPORTED, NOT_SUPPORTED, Question, exceeds, holm, select, sentence
+from ..findings import CONFIDENCE, SUPPORTED, NOT_SUPPORTED, Question, exceeds, fixed, holm, select, sentence
 from ..metrics import headline
 from ..model.cmn import ALIGNMENTS
 from ..reporting import curve_summary, training_notes
@@ -214,8 +214,8 @@ def alignment_targets(ablation: dict[str, list], records: dict[str, Record]) -> 
                      "competing": len(variants),
                      "supported before correction": sum(v == SUPPORTED for v in verdicts),
                      "met by": "; ".join(f.subject.label for f in meeting) or "none",
-                     "closest": (f"{best.subject.label}: {best.estimate:.1f} {best.interval_text()} against "
-                                 f"{best.threshold:.1f} ({best.seeds} seeds)") if best else "not measured"})
+                     "closest": (f"{best.subject.label}: {fixed(best.estimate, 1)} {best.interval_text()} against "
+                                 f"{fixed(best.threshold, 1)} ({best.seeds} seeds)") if best else "not measured"})
     return pd.DataFrame(rows)
 
 
@@ -289,6 +289,23 @@ def record_curves(records: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ablation_curves(results: dict[str, dict[str, RunResult]], bundles: dict[str, DataBundle],
+                    max_epochs: int) -> pd.DataFrame:
+    """One row per data set of the ablation (``results``: data set -> name -> run): what its
+    learning curves say in counts (:func:`cmnlib.reporting.curve_summary`), with the epoch
+    cap; the notes in full are :func:`ablation_notes`."""
+    return pd.DataFrame([{"data": bundles[d].short_label, "epoch cap": max_epochs,
+                          **curve_summary(list(runs.values()), headline(d).key, max_epochs)}
+                         for d, runs in results.items() if runs])
+
+
+def ablation_notes(results: dict[str, dict[str, RunResult]], max_epochs: int) -> str:
+    """Every note of :func:`cmnlib.reporting.training_notes` on the ablation's runs, as
+    Markdown bullets named by data set."""
+    return "\n".join(f"* **{d}**: {note}" for d, runs in results.items() if runs
+                     for note in training_notes(list(runs.values()), headline(d).key, max_epochs))
+
+
 def record_notes(record: Record) -> list[str]:
     """What a record's learning curves say (:func:`cmnlib.reporting.training_notes`), with
     its epoch cap and its constant predictor's score."""
@@ -320,6 +337,15 @@ ALIGNMENT_RECORDS = {
                     "quick profile's 1e-3 every wide CMN collapses to the constant predictor), 30 epochs with "
                     "patience 8 and the learning rate halved when the validation loss stops improving",
         dataset="mosei", scale="quick", seeds=2, alignments=("none", "stepwise_fusion"), overrides={"hidden": 512},
+        train={**_DECAY, "lr": 1e-4}),
+    # The width-64 side of the capacity question (CAPACITY_PAIR): the hidden-512 record above
+    # at the quick profile's width, all else equal (variants, seeds, data, lr, schedule).
+    "alignment_mosei_quick_hidden64_lr1e-4": dict(
+        title="quick set, hidden 64, lr 1e-4, learning-rate decay",
+        description="quick MOSEI-like set, the quick profile's width (hidden 64) at the paper's learning rate 1e-4, "
+                    "30 epochs with patience 8 and the learning rate halved when the validation loss stops "
+                    "improving: the hidden-512 record's settings but its width",
+        dataset="mosei", scale="quick", seeds=2, alignments=("none", "stepwise_fusion"),
         train={**_DECAY, "lr": 1e-4}),
     "alignment_mosei_quick_30epochs": dict(
         title="quick set, 30 epochs",
@@ -357,11 +383,55 @@ ALIGNMENT_RECORDS = {
                     "chosen on the quick set (step-wise fusion with learning-rate decay), 30 epochs, patience 8",
         dataset="mosei", scale="quick", seeds=[10, 11, 12, 13], alignments=("none", "stepwise_fusion"),
         train=_DECAY, data_seed=1, confirms="quick"),
+    # Likewise the paper-size choice (step-wise fusion with learning-rate decay, made from the
+    # paper-size records' test scores), on a new paper-size draw with seeds that chose nothing.
+    "alignment_mosei_paper_plateau_confirm": dict(
+        title="fresh draw: paper-size set, 30 epochs, learning-rate decay, 4 fresh seeds",
+        description="confirmation on a new paper-size synthetic draw (generator seed 1: new train, validation and "
+                    "test utterances) with training seeds 10-13, never used to choose: the paper's CMN and the "
+                    "variant chosen on the paper-size set (step-wise fusion with learning-rate decay), 30 epochs, "
+                    "patience 8",
+        dataset="mosei", scale="paper", seeds=[10, 11, 12, 13], alignments=("none", "stepwise_fusion"),
+        train=_DECAY, data_seed=1, confirms="paper"),
     "alignment_iemocap_quick_4seeds": dict(
         title="IEMOCAP-like quick set, 4 seeds",
         description="quick IEMOCAP-like set, every variant with 4 seeds, the quick profile's 8 epochs",
         dataset="iemocap", scale="quick", seeds=4, alignments=_EVERY),
 }
+
+
+# Capacity or mechanism, declared before its width-64 record was trained: the two records
+# differ in width alone, so each model of both is compared at hidden 512 against hidden 64,
+# paired seed by seed; and the variant against the paper's CMN is asked at each width.
+CAPACITY_PAIR = ("alignment_mosei_quick_hidden64_lr1e-4", "alignment_mosei_quick_hidden512_lr1e-4")
+WIDER_SCORES_MORE = Question("wider_scores_more", "{subject} scores higher at hidden 512 than at hidden 64")
+VARIANT_GAINS = Question("variant_gains", "{subject} scores above the paper's CMN at hidden {width}")
+
+
+def capacity_findings(records: dict[str, Record]) -> list:
+    """The capacity question from the two records of :data:`CAPACITY_PAIR` (none when
+    either is absent): for each model both hold at the two widths, hidden 512 against
+    hidden 64 (paired by seed: the same seeds, data and training settings, so the same data
+    order; records trained on two CPUs also differ in float rounding, which acts as extra
+    noise within each pair); and at each width, each alignment
+    variant against the paper's CMN (EF-LSTM is no variant). A variant that gains at both widths gains by its mechanism; one
+    that gains only at one width, or a width that moves every model alike, points to
+    capacity."""
+    narrow, wide = (records.get(name) for name in CAPACITY_PAIR)
+    if narrow is None or wide is None:
+        return []
+    metric = headline(narrow.call["dataset"])
+    statistic = f"{metric.label}, points"
+    # EF-LSTM takes no width: both records train it alike, so it is no width comparison
+    out = [compare(WIDER_SCORES_MORE, wide.runs[name], narrow.runs[name], metric.key,
+                   f"{statistic}: hidden 512 minus hidden 64")
+           for name in narrow.runs if name in wide.runs
+           and wide.runs[name].spec.to_dict() != narrow.runs[name].spec.to_dict()]
+    for record, width in ((narrow, 64), (wide, 512)):
+        out += [compare(VARIANT_GAINS, result, record.runs[PAPER], metric.key,
+                        f"{statistic}: variant minus the paper's CMN at hidden {width}", width=width)
+                for result in record.runs.values() if is_variant(result.spec)]
+    return out
 
 
 def record_alignments(name: str, title: str, description: str, dataset: str, source: str = "synthetic",
