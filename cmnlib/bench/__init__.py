@@ -45,8 +45,7 @@ import torch
 
 from .. import options
 from ..data.sources import project_root
-from ..precision import cpu_features
-from ..results import machine_description
+from ..precision import cpu_features, machine_description
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .parity import run_parity
