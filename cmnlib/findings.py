@@ -146,11 +146,12 @@ ONE_SAMPLE, PAIRED, WELCH, WITH_TEST_SPLIT = "t", "paired t", "Welch t", "t + te
 NO_SPREAD, OUT_OF_RANGE, NO_INFORMATION = "no spread", "outside the possible range", "no information in the added input"
 
 
-def fixed(value: float, digits: int) -> str:
-    """``value`` with ``digits`` decimals, never "-0.0": a value that rounds to zero shows
-    as zero whatever its sign."""
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def fixed(value: float, digits: int, thousands: bool = False) -> str:
+    """``value`` with ``digits`` decimals (and thousands separators with ``thousands``),
+    never "-0.0": a value that rounds to zero shows as zero whatever its sign. Findings and
+    every shown table format numbers through here."""
+    text = f"{value:,.{digits}f}" if thousands else f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and round(value, digits) == 0 else text
 
 
 def _label(subject) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .data.sources import data_dir
 from . import metrics
+from .findings import fixed
 from .metrics import label
 from .results import RunResult
 
@@ -49,8 +50,7 @@ def _column_format(values):
 
     def shown(value) -> str:
         if _is_float(value):
-            text = f"{value:,.{decimals}f}"
-            return text[1:] if text.startswith("-") and round(value, decimals) == 0 else text  # no "-0.0"
+            return fixed(value, decimals, thousands=True)
         return _cell(value)
     return shown
 

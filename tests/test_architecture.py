@@ -20,7 +20,7 @@ ALLOWED = {
     "runs": {"config", "data", "model", "precision", "spec", "results", "train"},
     "distributed": {"config", "options", "data", "model", "spec", "train"},
     "summaries": {"config", "data", "metrics"},
-    "reporting": {"config", "data", "metrics", "results"},
+    "reporting": {"config", "data", "findings", "metrics", "results"},
     "tables": {"config", "atomic", "findings", "metrics", "results", "summaries"},
     "analysis": {"config", "data", "model", "findings", "metrics"},
     "plots": {"config", "data", "metrics", "results"},
