@@ -23,7 +23,8 @@ from .config import parse_modalities
 from .data.split import DataBundle
 from .results import RunResult, SeedResult
 from .spec import RunSpec
-from .train import run_dir, seed_list, train_one, train_seeds
+from .train import run_dir, seed_list, train_seeds
+from .train_stacked import stack_refusal, stack_size, train_group
 
 # rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
 _JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
@@ -37,8 +38,16 @@ def _pool_init(bundle: DataBundle, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pool_train(spec: RunSpec, seed: int, folder: str) -> SeedResult:
-    return train_one(spec, _BUNDLE, seed, Path(folder) / f"seed{seed}", progress=False)
+def _pool_train(spec: RunSpec, seeds: list[int], folder: str, stack: int) -> list[SeedResult]:
+    return train_group(spec, _BUNDLE, seeds, Path(folder), progress=False, stack=stack)
+
+
+def _groups(spec: RunSpec, bundle: DataBundle, seeds: list[int], stack: int) -> list[list[int]]:
+    """The seeds of one spec as jobs: groups of ``stack`` seeds trained as one computation
+    where the spec has a stacked form (:mod:`cmnlib.train_stacked`), else one seed each."""
+    if stack > 1 and len(seeds) > 1 and stack_refusal(spec, bundle) is None:
+        return [seeds[i:i + stack] for i in range(0, len(seeds), stack)]
+    return [[seed] for seed in seeds]
 
 
 def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int], processes: int = 2,
@@ -50,29 +59,34 @@ def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int],
     already in the cache are not started. Each run's numbers depend only on its seed and
     its thread count (see :class:`cmnlib.train.TrainConfig`), not on which worker ran it.
     Returns one result per spec, as ``train_seeds`` does. A worker's exception is raised
-    here, and the runs not yet started are cancelled.
+    here, and the runs not yet started are cancelled. With ``$CMN_STACK`` above 1 (or on a
+    GPU), a job is a group of seeds of one CMN trained as one computation
+    (:func:`cmnlib.train_stacked.train_group`).
     """
     specs = [spec.resolved() for spec in specs]
     seeds = seed_list(seeds)
     jobs = []
     for spec in specs:
         folder = run_dir(spec, bundle, root)
-        for seed in seeds:
-            if not (folder / f"seed{seed}" / "result.json").exists():
-                jobs.append((spec, seed, str(folder)))
-    jobs.sort(key=lambda job: -_JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
+        todo = [seed for seed in seeds if not (folder / f"seed{seed}" / "result.json").exists()]
+        stack = stack_size(spec.train.device)
+        for group in _groups(spec, bundle, todo, stack):
+            jobs.append((spec, group, str(folder), stack))
+    jobs.sort(key=lambda job: -len(job[1]) * _JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
     if jobs:
         workers = max(1, min(processes, len(jobs)))
         # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
         # BrokenProcessPool here instead of leaving the pool waiting forever
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
                                  initargs=(bundle, threads)) as pool:
-            futures = [pool.submit(_pool_train, *job) for job in jobs]
+            futures = {pool.submit(_pool_train, *job): len(job[1]) for job in jobs}
             try:
                 # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
-                for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{bundle.dataset}: runs",
-                                   unit="run", disable=not progress, mininterval=20):
-                    future.result()  # re-raises a worker's exception
+                with tqdm(total=sum(futures.values()), desc=f"{bundle.dataset}: runs", unit="run",
+                          disable=not progress, mininterval=20) as bar:
+                    for future in as_completed(futures):
+                        future.result()  # re-raises a worker's exception
+                        bar.update(futures[future])
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
                 raise
@@ -99,6 +113,8 @@ def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: s
     processes = default_processes(profile) if processes is None else processes
     if processes > 1:
         return train_many(specs, bundle, seeds, processes=processes, progress=progress)
+    for spec in specs:
+        train_group(spec, bundle, seed_list(seeds), run_dir(spec, bundle), progress=progress)
     return [train_seeds(spec, bundle, seeds, progress=progress) for spec in specs]
 
 

@@ -128,7 +128,8 @@ def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str
     return loss.detach()
 
 
-def _better(select_on: str, new: float, best: float | None) -> bool:
+def improves(select_on: str, new: float, best: float | None) -> bool:
+    """Whether a validation value ``new`` beats the best so far (lower loss or MAE, else higher)."""
     if best is None:
         return True
     return new < best if select_on in ("loss", "mae") else new > best
@@ -139,7 +140,7 @@ def _better(select_on: str, new: float, best: float | None) -> bool:
 # ======================================================================================
 
 @contextmanager
-def _torch_threads(threads: int | None):
+def torch_threads(threads: int | None):
     """Run with ``threads`` torch threads (None: unchanged), then restore the caller's."""
     before = torch.get_num_threads()
     if threads:
@@ -157,7 +158,7 @@ def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resum
     last checkpoint stopped: the data order depends only on (seed, epoch) and the RNG state
     is checkpointed."""
     spec = spec.resolved()
-    with _torch_threads(spec.train.threads), seed_lock(Path(out_dir)):
+    with torch_threads(spec.train.threads), seed_lock(Path(out_dir)):
         return _train_one(spec, bundle, seed, Path(out_dir), resume, progress)
 
 
@@ -216,7 +217,8 @@ def seed_lock(out_dir: Path, wait_s: float = LOCK_WAIT_S, poll_s: float = 2.0):
         lock.unlink(missing_ok=True)
 
 
-def _labels(bundle: DataBundle) -> dict:
+def split_labels(bundle: DataBundle) -> dict:
+    """Each split's labels (what a run folder's labels.npz holds)."""
     return {split: bundle[split].labels for split in results.SPLITS}
 
 
@@ -296,7 +298,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                 record = {"epoch": epoch, "train_loss": total / count, "lr": optimizer.param_groups[0]["lr"],
                           **{f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)}}
                 state["history"].append(record)
-                if _better(settings.select_on, criterion, state["best"]):
+                if improves(settings.select_on, criterion, state["best"]):
                     state.update(best=criterion, best_epoch=epoch, stale=0)
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     atomic_save(best_state, out_dir / "best.pt")
@@ -323,7 +325,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                              train_seconds=seconds, outputs=outputs, provenance=results.provenance_here(),
                              # (resolved by train_one) how a bf16 run's fused kernels ran: compiled or eager
                              fused_kernels=compiled.summary() if settings.precision != "fp32" else None)
-    results.write_seed(out_dir, seed_result, spec.dataset, spec.head, _labels(bundle))
+    results.write_seed(out_dir, seed_result, spec.dataset, spec.head, split_labels(bundle))
     return results.read_seed(out_dir)
 
 
@@ -360,10 +362,10 @@ def train_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int] = 1, r
     seeds = seed_list(seeds)
     folder = run_dir(spec, bundle, root)
     folder.mkdir(parents=True, exist_ok=True)
-    results.write_run(folder, spec, bundle.source_label, bundle.meta.get("source_hash"), _labels(bundle))
+    results.write_run(folder, spec, bundle.source_label, bundle.meta.get("source_hash"), split_labels(bundle))
     for seed in seeds:
         train_one(spec, bundle, seed, folder / f"seed{seed}", progress=progress)
-    result = results.read_run(folder, seeds, _labels(bundle))
+    result = results.read_run(folder, seeds, split_labels(bundle))
     results.write_summary(folder, result)
     return result
 

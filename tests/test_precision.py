@@ -134,7 +134,7 @@ def test_a_bf16_run_hash_names_the_low_precision_step_and_fp32_does_not(monkeypa
 def test_16bit_dropout_masks_drop_p_in_every_lane_independently():
     torch.manual_seed(0)
     n, p = 1 << 20, 0.1
-    keep, scale = keep_mask_16bit(torch.empty(n, dtype=torch.bfloat16), p)
+    keep, scale = keep_mask_16bit((n,), p)
     p_drawn = round(p * 65536) / 65536  # p on the 16-bit grid: 6554 / 65536
     assert abs(p_drawn - p) < 1e-5 and scale * (1 - p_drawn) == pytest.approx(1.0, abs=1e-12)
     dropped = (~keep).double()

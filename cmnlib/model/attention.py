@@ -175,8 +175,8 @@ def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     ``F.dropout`` on CPU spends most of its time in ``bernoulli_``; drawing uniforms with
     ``torch.rand`` and keeping those >= p gives the same distribution (keep with probability
     1 - p, kept values scaled by 1 / (1 - p)) from the same generator at about half the
-    cost. Anything else (CUDA, in-place dropout, p in {0, 1}, other modules) is left to
-    ``module`` itself.
+    cost (:func:`dropout_mask`). Anything else (CUDA, in-place dropout, p in {0, 1}, other
+    modules, e.g. a stacked model's dropout) is left to ``module`` itself.
     """
     if not isinstance(module, nn.Dropout):
         return module(x)
@@ -185,14 +185,34 @@ def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1 or module.inplace:
         return module(x)
-    if x.dtype in LOW_PRECISION:
-        keep, scale = keep_mask_16bit(x, p)
-        return (x * keep.to(x.dtype)).mul_(scale)  # scaled in place after the product: exact in expectation
-    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
+    return apply_dropout(x, *dropout_mask(x.shape, p, x.dtype))
 
 
-def keep_mask_16bit(x: torch.Tensor, p: float) -> tuple[torch.Tensor, float]:
-    """A dropout keep-mask shaped like ``x`` and the scale of kept values, from 16-bit draws.
+def dropout_mask(shape, p: float, dtype: torch.dtype, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, float | None]:
+    """The multiplier of dropout for an input of ``shape`` and ``dtype``, and the scale to
+    apply after the product (None when the multiplier holds it), drawn from ``generator``
+    (None: torch's global one). The mask depends only on the shape, the dtype and the
+    generator's state: the stacked trainer (:mod:`cmnlib.model.stacked`) draws each seed's
+    mask at the shape of that seed's own batch and gets its separate run's mask.
+
+    float32: ``torch.rand`` uniforms >= p, times 1 / (1 - p). Low precision (the bf16 step):
+    a keep-mask from 16-bit draws (:func:`keep_mask_16bit`), the scale applied after."""
+    if dtype in LOW_PRECISION:
+        keep, scale = keep_mask_16bit(shape, p, generator, device)
+        return keep.to(dtype), scale
+    return torch.rand(tuple(shape), generator=generator, device=device).ge_(p).mul_(1.0 / (1.0 - p)), None
+
+
+def apply_dropout(x: torch.Tensor, mask: torch.Tensor, scale: float | None) -> torch.Tensor:
+    """``x`` times a :func:`dropout_mask`; a low-precision product is scaled in place after
+    it (exact in expectation: a bf16 mask holding a rounded 1 / (1 - p) would be biased)."""
+    return x * mask if scale is None else (x * mask).mul_(scale)
+
+
+def keep_mask_16bit(shape, p: float, generator: torch.Generator | None = None,
+                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, float]:
+    """A dropout keep-mask of ``shape`` and the scale of kept values, from 16-bit draws.
 
     Each 64-bit integer the generator draws is cut into four 16-bit uniforms ``u`` in
     [-2^15, 2^15), and an element is dropped when ``u < round(p * 2^16) - 2^15``: four mask
@@ -202,9 +222,10 @@ def keep_mask_16bit(x: torch.Tensor, p: float) -> tuple[torch.Tensor, float]:
     probability, so the expectation of the output is ``x`` exactly. Used for low-precision
     activations (the bf16 step); float32 keeps :func:`torch.rand`, so fp32 runs keep their bits.
     """
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2 ** 63, None)  # all 64 bits
-    uniforms = words.view(torch.int16)[:n].view(x.shape)
+    shape = tuple(shape)
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None, generator=generator)
+    uniforms = words.view(torch.int16)[:n].view(shape)
     dropped_below = round(p * 65536)
     return uniforms >= dropped_below - 32768, 65536 / (65536 - dropped_below)
 
