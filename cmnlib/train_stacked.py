@@ -42,7 +42,7 @@ from .spec import RunSpec
 from .train import (atomic_save, improves, predict_outputs, seed_lock, split_labels, split_metrics, torch_threads,
                     train_one)
 
-__all__ = ["train_group", "train_stacked", "stack_refusal", "stack_size", "STACK_ENV", "NotStackable"]
+__all__ = ["train_group", "train_stacked", "stacked_step", "stack_refusal", "stack_size", "STACK_ENV", "NotStackable"]
 
 STACK_ENV = "CMN_STACK"  # seeds per stacked computation; 1 = one seed at a time
 
@@ -91,6 +91,26 @@ def train_group(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: Pat
         for start in range(0, len(fresh), stack):
             train_stacked(spec, bundle, fresh[start:start + stack], folder, progress)
     return [train_one(spec, bundle, seed, folder / f"seed{seed}", progress=progress) for seed in seeds]
+
+
+def stacked_step(stacked, extents, optimizer, head: str, batches: list[dict], device="cpu",
+                 precision: str = "fp32") -> list[torch.Tensor]:
+    """One optimizer step of every seed of a stacked model, seed k on ``batches[k]``: the
+    stacked forward, each seed's own mean loss (their sum's gradient is each seed's own
+    gradient: the seeds share no weight), backward, Adam. Returns the detached losses."""
+    features, lengths = stack_batches(batches, extents)
+    features = {m: x.to(device) for m, x in features.items()}
+    lengths = {m: x.to(device) for m, x in lengths.items()}
+    with precision_context(precision, str(device)):
+        output = stacked(features, lengths)
+    block, losses = extents.block, []
+    for k, batch in enumerate(batches):
+        rows = extents.rows[k]
+        losses.append(H.loss(head, output[k * block:k * block + rows].float(), batch["target"].to(device)))
+    optimizer.zero_grad(set_to_none=True)
+    torch.stack(losses).sum().backward()
+    optimizer.step()
+    return [loss.detach() for loss in losses]
 
 
 def _stack_file(folder: Path, seeds: list[int]) -> Path:
@@ -173,21 +193,9 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
                 with _global_stream(generator):  # a DataLoader draws its base seed from the global stream
                     iterators.append(iter(loader))
             for batches in zip(*iterators, strict=True):
-                features, lengths = stack_batches(batches, extents)
-                features = {m: x.to(device) for m, x in features.items()}
-                lengths = {m: x.to(device) for m, x in lengths.items()}
-                with precision_context(settings.precision, str(device)):
-                    output = stacked(features, lengths)
-                block, losses = extents.block, []
-                for k, batch in enumerate(batches):  # each seed's own mean loss; their sum trains each
-                    rows = extents.rows[k]
-                    losses.append(H.loss(spec.head, output[k * block:k * block + rows].float(),
-                                         batch["target"].to(device)))
-                optimizer.zero_grad(set_to_none=True)
-                torch.stack(losses).sum().backward()
-                optimizer.step()
+                losses = stacked_step(stacked, extents, optimizer, spec.head, batches, device, settings.precision)
                 for k, loss in enumerate(losses):
-                    totals[k] += float(loss.detach()) * extents.rows[k]
+                    totals[k] += float(loss) * extents.rows[k]
             for k, seed in enumerate(pending):
                 _after_epoch(spec, seed, k, epoch, stacked, plain, valid_split, states[seed], best_states,
                              totals[k] / len(train_split), optimizer.param_groups[0]["lr"], folder, generators[k])

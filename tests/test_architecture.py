@@ -30,7 +30,7 @@ ALLOWED = {
                 "tables", "summaries", "reporting", "analysis"},
     "numerics": {"config", "model", "train"},
     "bench": {"config", "options", "atomic", "data", "model", "precision", "metrics", "findings", "spec", "train",
-              "runs", "studies"},
+              "train_stacked", "runs", "studies"},
     "reproduce": {"config", "atomic", "data", "studies"},
     "inventory": {"config", "metrics", "spec", "results"},
     "cli": {"config", "options", "atomic", "data", "metrics", "model", "train", "train_stacked", "reproduce", "bench",

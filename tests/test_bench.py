@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -132,6 +133,11 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
         assert row["step_s"] > 0 and row["samples_per_s"] > 0 and 0 < row["gemm_fraction"]
         assert row["steps_per_epoch"] == -(-60 // 64) and sum(row["profile_s"].values()) > 0
     assert "## The quick profile: the steps the notebooks train" in table and "| cmn (LA) |" in table
+    # stacked seeds against one at a time: CMN only, the planned stack size, a ratio measured
+    (stacked,) = quick["stacked"]
+    assert (stacked["model"], stacked["stack"]) == ("cmn", 2) and stacked["speedup"] > 0
+    assert stacked["speedup_range"][0] <= stacked["speedup_range"][1]
+    assert "Stacked seeds against one seed at a time" in table and "| cmn (LA) | 2 |" in table
     assert table.splitlines()[2].startswith(results["meta"]["machine"])  # every run names its machine
     # the performance page's generated part comes from the run, headings under the page's own
     page = tmp_path / "docs" / "performance.md"
@@ -234,6 +240,24 @@ def test_seeds_timing_trains_the_seeds_together_and_writes_what_it_measured(tmp_
     text = (tmp_path / "out" / "seeds.md").read_text()
     assert "2 CMN seeds trained together on one device" in text and f"{result['minutes']:.1f} min" in text
     assert json.loads((tmp_path / "out" / "seeds.json").read_text())["scores"] == result["scores"]
+    assert result["stack"] == 1 and "one seed at a time per process" in text
+
+
+def test_seeds_timing_stacks_the_seeds_where_asked(tmp_path, tiny_mosei_dir, monkeypatch):
+    """What a GPU does by default (10 seeds as one computation), asked for on the CPU: one
+    process for the stack, and the scores of the seeds trained one at a time, within the
+    stacked trainer's tolerance (tests/test_stacked.py)."""
+    from cmnlib.bench.seeds import time_seeds
+    monkeypatch.setenv("CMN_STACK", "2")
+    kw = dict(seeds=2, device="cpu", precision="fp32", source=str(tiny_mosei_dir), scale="quick", epochs=1,
+              overrides={"hidden": 16, "ff_size": 32}, echo=False)
+    stacked = time_seeds(tmp_path / "stacked", root=tmp_path / "runs-stacked", **kw)
+    assert stacked["stack"] == 2 and stacked["processes"] == 1
+    assert "2 seeds stacked as one computation per process" in (tmp_path / "stacked" / "seeds.md").read_text()
+    monkeypatch.setenv("CMN_STACK", "1")
+    alone = time_seeds(tmp_path / "alone", root=tmp_path / "runs-alone", **kw)
+    assert alone["stack"] == 1 and alone["processes"] == 2
+    np.testing.assert_allclose(stacked["scores"], alone["scores"], atol=1e-6)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")

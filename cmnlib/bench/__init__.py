@@ -53,11 +53,11 @@ from .seeds import time_seeds
 from .report import markdown, splice_page
 from ..atomic import write_text
 from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
-                      worker_gemm, worker_quick, worker_scaling, worker_train)
+                      worker_gemm, worker_quick, worker_scaling, worker_stacked, worker_train)
 
 __all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
-           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick",
+           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick", "worker_stacked",
            "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement", "write_page"]
 
 
@@ -249,7 +249,16 @@ def quick_profile(plan: dict, base: dict, source: str = "synthetic", isolate: bo
                "overrides": plan.get("quick_overrides", {}).get(name, {})}
         row = spawn(worker_quick, job, isolate)
         rows.append({**row, "gemm_fraction": row["train_gflops"] / peak})
-    return {"gemm_peak_1thread": peak, "rows": rows}
+    stacked = []
+    for name, modalities in plan["quick_models"]:
+        if name != "cmn":  # the only model with a stacked form (cmnlib.model.stacked)
+            continue
+        for size in plan.get("stack_sizes", ()):
+            say(f"  {name} ({modalities}), {size} seeds stacked against one at a time ...")
+            job = {**base, "threads": 1, "model": (name, modalities), "source": source, "stack": size,
+                   "steps": plan["stack_steps"], "overrides": plan.get("quick_overrides", {}).get(name, {})}
+            stacked.append(spawn(worker_stacked, job, isolate))
+    return {"gemm_peak_1thread": peak, "rows": rows, "stacked": stacked}
 
 
 def notebook_times(manifest: str | Path = "reports/quick/manifest.json") -> dict | None:

@@ -171,6 +171,19 @@ def _quick_section(results: dict) -> list[str]:
              _table([{"kind": k, **{f"{r['model']} ({r['modalities']})":
                                     f"{100 * r['profile_s'].get(k, 0) / (sum(r['profile_s'].values()) or 1):.0f}%"
                                     for r in rows}} for k in kinds])]
+    if quick.get("stacked"):
+        lines += ["", "Stacked seeds against one seed at a time (`cmn train --stack K`, `$CMN_STACK`): K seeds of "
+                  "the model as one computation, each seed on its own length-bucketed batches (the stacked batch "
+                  "padded to the most rows and steps among them), against the same K seeds trained one after "
+                  "another on the same batches; one process, one thread, steps alternating; median seconds per "
+                  "seed and step, and their ratio, which is the ratio of seeds per minute (above 1: stacking pays). "
+                  "Models without a stacked form are not listed.", "",
+                  _table([{"model": f"{r['model']} ({r['modalities']})", "seeds stacked": r["stack"],
+                           "ms per seed-step, one at a time": _f(1e3 * r["seed_step_s_separate"]),
+                           "ms per seed-step, stacked": _f(1e3 * r["seed_step_s_stacked"]),
+                           "seeds per minute, stacked / one at a time": f"{r['speedup']:.2f}x",
+                           "range over steps": f"{r['speedup_range'][0]:.2f}-{r['speedup_range'][1]:.2f}x"}
+                          for r in quick["stacked"]])]
     times = results.get("notebook_times")
     if times:
         lines += ["", f"The notebooks of the last `make reproduce` ({times['manifest']}, commit "

@@ -3,9 +3,11 @@ on one device. Prepared for a GPU session (the issue's target: the 10 paper-prof
 on the paper-size MOSEI-like set in 10 minutes or less on one H100), and runnable on a CPU
 with a small model, which is how the tests check it.
 
-The seeds train concurrently, one spawned process per seed on the same device
-(:func:`cmnlib.runs.train_many`): small batches leave a GPU mostly idle between kernels, and
-several processes fill those gaps. Each run's numbers depend only on its seed (on a CPU,
+The seeds train concurrently on the same device (:func:`cmnlib.runs.train_many`): small
+batches leave a GPU mostly idle between kernels. On a GPU the seeds are stacked, ten at a
+time, into one computation (:mod:`cmnlib.train_stacked`; ``$CMN_STACK`` changes the number);
+without stacking (``CMN_STACK=1``, the default on a CPU) each seed gets a process of its own
+and several processes fill those gaps. Each run's numbers depend only on its seed (on a CPU,
 ``tests/test_distributed.py`` shows concurrent seeds equal sequential ones). The runs go to
 a fresh folder (default: under ``out``), so nothing is read from the cache, and the wall
 time, the device and every seed's epochs and score are written to ``seeds.json`` and
@@ -25,6 +27,7 @@ from ..metrics import headline
 from ..data import load_dataset
 from ..precision import machine_description, resolve
 from ..train import TRAIN_PROFILES, RunSpec
+from ..train_stacked import stack_refusal, stack_size
 
 
 def device_name(device: str) -> str:
@@ -53,20 +56,24 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
                     **({"epochs": epochs} if epochs else {}))
     spec = RunSpec(model="cmn", dataset=dataset, modalities="LA", profile=profile, train=train,
                    model_overrides=dict(overrides or {}))
-    processes = processes or seeds
+    stack = stack_size(device)
+    stacked = stack > 1 and stack_refusal(spec, bundle) is None
+    # stacked: one process per group of seeds (each group one computation); else one per seed
+    processes = processes or (-(-seeds // stack) if stacked else seeds)
     start = time.perf_counter()
     run = runs.train_many([spec], bundle, seeds, processes=processes, root=root, threads=1, progress=echo)[0]
     seconds = time.perf_counter() - start
     metric, label = headline(dataset).key, headline(dataset).label
     result = {"device": device_name(device), "device_kind": str(device), "precision": train.precision,
-              "seeds": seeds, "processes": processes, "seconds": seconds, "minutes": seconds / 60,
+              "seeds": seeds, "processes": processes, "stack": stack if stacked else 1, "seconds": seconds, "minutes": seconds / 60,
               "data": bundle.source_label, "train_samples": len(bundle["train"]), "spec": run.spec.to_dict(),
               "epochs_run": [m.epochs_run for m in run.members], "best_epoch": [m.best_epoch for m in run.members],
               "metric": metric, "scores": run.scores(metric), "mean": 100 * run.mean(metric), "runs": str(root)}
     write_json(out / "seeds.json", result)
     write_text(out / "seeds.md",
         f"# {seeds} CMN seeds trained together on one device\n\n"
-        f"- device: {result['device']} ({device}), precision {result['precision']}, {processes} processes\n"
+        f"- device: {result['device']} ({device}), precision {result['precision']}, {processes} processes, "
+        + (f"{stack} seeds stacked as one computation per process\n" if stacked else "one seed at a time per process\n") +
         f"- data: {result['data']}, {result['train_samples']} training utterances\n"
         f"- profile {profile}: up to {train.epochs} epochs, early stopping on validation only "
         f"(patience {train.patience}); epochs run per seed: {result['epochs_run']}\n"

@@ -37,16 +37,16 @@ PLANS = {
     "default": dict(batch=32, lengths=[(30, 50), (50, 50)], profiles=[("paper", "paper", {}), ("quick", "quick", {})],
                     mult=("paper", {}), warmup=2, steps=5, ab_steps=4, latency_reps=(10, 3),
                     scaling=[50, 100, 200, 500], scaling_steps=(1, 1), epoch_batches=6, profile_steps=1,
-                    quick_models=QUICK_MODELS, quick_steps=12),
+                    quick_models=QUICK_MODELS, quick_steps=12, stack_sizes=(2, 10), stack_steps=8),
     "quick": dict(batch=32, lengths=[(30, 50)], profiles=[("paper", "paper", {})],
                   mult=("paper", {}), warmup=1, steps=2, ab_steps=2, latency_reps=(3, 1),
                   scaling=[50, 100], scaling_steps=(1, 1), epoch_batches=2, profile_steps=0,
-                  epoch_fast_plain=False, quick_models=QUICK_MODELS, quick_steps=4),
+                  epoch_fast_plain=False, quick_models=QUICK_MODELS, quick_steps=4, stack_sizes=(4,), stack_steps=3),
     # for the tests: tiny models, seconds
     "tiny": dict(batch=4, lengths=[(6, 8)], profiles=[("tiny", "quick", TINY_CMN)], mult=("quick", {"layers": 1}),
                  warmup=1, steps=1, ab_steps=1, latency_reps=(1, 1), scaling=[8, 16], scaling_steps=(0, 1),
                  epoch_batches=1, profile_steps=1, quick_models=(("cmn", "LA"), ("lstm_l", "L")), quick_steps=1,
-                 quick_overrides={"cmn": TINY_CMN}),
+                 quick_overrides={"cmn": TINY_CMN}, stack_sizes=(2,), stack_steps=1),
 }
 
 
@@ -239,6 +239,58 @@ def worker_quick(job: dict) -> dict:
             "profile_s": profile_s, "train_gflops": 3 * flops * samples / step_s / 1e9,
             "epoch_s": per_epoch * step_s, "steps_per_epoch": per_epoch, "epochs": settings.epochs,
             "mean_lengths": lengths, "threads": torch.get_num_threads(), "load": load_average()}
+
+
+def worker_stacked(job: dict) -> dict:
+    """K seeds of one model trained as one stacked computation against the same K seeds one
+    after another, in ONE process with one thread, steps alternating (stacked step, then the
+    K separate steps on the same batches), each seed on its own length-bucketed batches of the
+    MOSEI-like quick train split (the trainer's shape policy: each stacked batch padded to
+    the most rows and steps among the K). Median over steps of seconds per seed-step each
+    way; their ratio is the throughput ratio in seeds per minute."""
+    from ..model.stacked import stack_models
+    from ..train_stacked import stacked_step
+    _threads(job)
+    settings = TRAIN_PROFILES["quick"]
+    bundle = _load_bundle(job["source"], "quick")
+    name, modalities = job["model"]
+    seeds, reps = job["stack"], job["steps"]
+    overrides = job.get("overrides", {})
+
+    def models():
+        built = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            built.append(build_model(name, "regression", bundle.feature_dims, modalities, "quick", **overrides).train())
+        return built
+
+    separate = models()
+    generators = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
+    stacked, extents = stack_models(models(), generators)
+    stacked_adam = adam(stacked.parameters(), "fp32", settings.lr)
+    separate_adams = [adam(m.parameters(), "fp32", settings.lr) for m in separate]
+    batches = [list(make_loader(bundle["train"], modalities, "regression", settings.batch_size, shuffle=True,
+                                seed=seed * 100_003 + 1, bucket=True)) for seed in range(seeds)]
+    steps = min(len(b) for b in batches)
+    times = {"stacked": [], "separate": []}
+    for i in range(1 + reps):  # step 0 warms up
+        group = [b[i % steps] for b in batches]
+        start = time.perf_counter()
+        stacked_step(stacked, extents, stacked_adam, "regression", group)
+        stacked_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for model, optimizer, batch in zip(separate, separate_adams, group):
+            train_step(model, optimizer, "regression", batch)
+        separate_s = time.perf_counter() - start
+        if i:
+            times["stacked"].append(stacked_s / seeds)
+            times["separate"].append(separate_s / seeds)
+    per_seed = {k: statistics.median(v) for k, v in times.items()}
+    ratios = sorted(a / b for a, b in zip(times["separate"], times["stacked"]))
+    return {"model": name, "modalities": modalities, "stack": seeds, "steps": reps,
+            "seed_step_s_separate": per_seed["separate"], "seed_step_s_stacked": per_seed["stacked"],
+            "speedup": per_seed["separate"] / per_seed["stacked"], "speedup_range": [ratios[0], ratios[-1]],
+            "threads": torch.get_num_threads(), "load": load_average()}
 
 
 def worker_ab(job: dict) -> dict:
