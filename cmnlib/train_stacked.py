@@ -2,18 +2,21 @@
 
 Each seed keeps what makes it that seed: its initialisation (its model is built under
 ``torch.manual_seed(seed)``, exactly as :func:`cmnlib.train.train_one` builds it), its data
-order (its own loader, seeded by seed and epoch), its dropout stream (a generator holding
-the state the global one has after its model was built, which is what its separate run
-draws from), its validation, selection and early stopping. A seed that stops early keeps
-its selected weights; the stack computes on until the last seed stops. Each seed's result
+order (its own loader, seeded by seed and epoch), its dropout stream, its validation,
+selection and early stopping. The dropout stream is a generator holding the state the
+global one has once the seed's model is built: what its separate run draws from on a CPU
+(on a GPU, a device generator seeded by the seed). A seed that stops early keeps its
+selected weights; the stack computes on until the last seed stops. Each seed's result
 lands in its own ``seed<N>/`` folder in the same form as a separate run's, so tables,
 ensembles and the cache read it alike; its provenance names the seeds it was stacked with.
-Stacked and separate training agree up to float rounding (``tests/test_stacked.py``).
+On a CPU, stacked and separate training agree up to float rounding
+(``tests/test_stacked.py``); on a GPU they agree in distribution (other dropout bits).
 
 Where it pays: on a GPU, where one seed leaves the device idle. On a small CPU the step is
 arithmetic, not launch overhead, and padding the seeds' batches to a common shape adds
-work: ``cmn bench`` measures the ratio (slower than separate runs on the 2-core machines
-measured so far), so the default there stays one seed at a time (:func:`stack_size`).
+work: ``cmn bench`` measures the ratio (slower than one seed at a time on the 2-core CPU
+measured, docs/performance.md), so the default there stays one seed at a time
+(:func:`stack_size`).
 Covered: CMN with the encoder-decoder or stacked wiring and MCAN's LayerNorm on word-aligned
 data, a constant learning rate (no plateau schedule: Adam's learning rate is one per
 stack), fp32 or bf16; anything else trains one seed at a time.
@@ -147,15 +150,20 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
     if len(pending) < 2:
         return [finished.get(s) or train_one(spec, bundle, s, folder / f"seed{s}", progress=False) for s in seeds]
 
-    models, generators = [], []
+    models, generators, dropout_streams = [], [], []
     for seed in pending:  # as train_one builds each seed: the same weights, the same dropout stream
         torch.manual_seed(seed)
         models.append(build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
                                   **spec.model_overrides).to(device))
-        generator = torch.Generator(device=device)
+        generator = torch.Generator()  # the global (CPU) stream as the seed's separate run continues it
         generator.set_state(torch.get_rng_state())
         generators.append(generator)
-    stacked, extents = stack_models(models, generators)
+        # on a GPU, torch's own dropout draws from the device's generator, whose masks a stack
+        # cannot redraw at another shape: each seed gets a device generator of its own instead
+        # (its own stream, the same distribution, not the separate run's bits)
+        dropout_streams.append(generator if torch.device(device).type == "cpu"
+                               else torch.Generator(device=device).manual_seed(seed))
+    stacked, extents = stack_models(models, dropout_streams)
     plain = models[0]  # evaluates one seed's weights at a time
     optimizer = adam(stacked.parameters(), settings.precision, settings.lr, settings.weight_decay, device)
     states = {s: {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0, "stopped": False}
@@ -168,7 +176,7 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
             checkpoint = results.load_tensors(checkpoint_path)
             stacked.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
-            for generator, state in zip(generators, checkpoint["generators"]):
+            for generator, state in zip(generators + dropout_streams, checkpoint["generators"]):
                 generator.set_state(state)
             states, epoch, seconds = checkpoint["states"], checkpoint["epoch"], checkpoint["seconds"]
             best_states = {s: results.load_tensors(folder / f"seed{s}" / "best.pt")
@@ -201,7 +209,8 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
                              totals[k] / len(train_split), optimizer.param_groups[0]["lr"], folder, generators[k])
             seconds += time.time() - start
             atomic_save({"model": stacked.state_dict(), "optimizer": optimizer.state_dict(),
-                         "generators": [g.get_state() for g in generators], "states": states, "epoch": epoch,
+                         "generators": [g.get_state() for g in generators + dropout_streams], "states": states,
+                         "epoch": epoch,
                          "seconds": seconds, "seeds": pending, "spec": spec.to_dict(),
                          "data_hash": bundle.meta.get("source_hash")}, checkpoint_path)
             bar.update(epoch - bar.n)

@@ -194,3 +194,19 @@ def test_cmn_train_stacks_seeds_when_asked_and_says_so(tiny_mosei_dir, tmp_path,
     assert "one seed at a time: lstm_l has no stacked form" in capsys.readouterr().out
     assert cli.main(base + ["--stack", "0"]) == 2
     assert "--stack must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_stacked_training_runs_on_cuda(bundle, tmp_path):
+    """On a GPU each seed draws its dropout from a device generator of its own: the stack
+    trains, every seed lands in its folder, and without dropout it equals separate runs."""
+    spec = tiny_spec().with_training(device="cuda", epochs=2)
+    stacked = train_group(spec, bundle, [0, 1], tmp_path / "stacked", progress=False, stack=2)
+    assert [m.provenance["stacked_with"]["seeds"] for m in stacked] == [[0, 1], [0, 1]]
+    assert all(np.isfinite(m.outputs["test"]).all() for m in stacked)
+    quiet = tiny_spec(model_overrides={**TINY_MODEL, "dropout": 0.0, "output_dropout": 0.0}).with_training(
+        device="cuda", epochs=2)
+    together = train_group(quiet, bundle, [0, 1], tmp_path / "quiet", progress=False, stack=2)
+    for seed, member in zip((0, 1), together):
+        alone = T.train_one(quiet, bundle, seed, tmp_path / "alone" / f"seed{seed}", progress=False)
+        np.testing.assert_allclose(member.outputs["test"], alone.outputs["test"], atol=1e-3, rtol=0)
