@@ -132,11 +132,14 @@ def train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: P
     with torch_threads(spec.train.threads), ExitStack() as locks:
         for seed in seeds:
             locks.enter_context(seed_lock(folder / f"seed{seed}"))
-        return _train_stacked(spec, bundle, list(seeds), folder, progress)
+        trained = _train_stacked(spec, bundle, list(seeds), folder, progress)
+    if trained is None:  # fewer than two seeds left to train: one at a time (each takes its own lock)
+        return [train_one(spec, bundle, seed, folder / f"seed{seed}", progress=progress) for seed in seeds]
+    return trained
 
 
 def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: Path,
-                   progress: bool) -> list[SeedResult]:
+                   progress: bool) -> list[SeedResult] | None:
     settings, device = spec.train, spec.train.device
     finished = {}
     for seed in seeds:
@@ -148,7 +151,7 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
             finished[seed] = done
     pending = [s for s in seeds if s not in finished]
     if len(pending) < 2:
-        return [finished.get(s) or train_one(spec, bundle, s, folder / f"seed{s}", progress=False) for s in seeds]
+        return None
 
     models, generators, dropout_streams = [], [], []
     for seed in pending:  # as train_one builds each seed: the same weights, the same dropout stream

@@ -210,3 +210,24 @@ def test_stacked_training_runs_on_cuda(bundle, tmp_path):
     for seed, member in zip((0, 1), together):
         alone = T.train_one(quiet, bundle, seed, tmp_path / "alone" / f"seed{seed}", progress=False)
         np.testing.assert_allclose(member.outputs["test"], alone.outputs["test"], atol=1e-3, rtol=0)
+
+
+def test_a_pool_of_workers_trains_stacked_groups_when_asked(bundle, tmp_path, monkeypatch):
+    """$CMN_STACK=2 and three seeds: one worker stacks seeds 0-1, the other trains seed 2
+    alone; the notebooks' runs (runs.train_many) read the same variable."""
+    from cmnlib import runs
+    monkeypatch.setenv(STACK_ENV, "2")
+    spec = tiny_spec().with_training(epochs=1)
+    (result,) = runs.train_many([spec], bundle, 3, processes=2, root=tmp_path)
+    stacked_with = [(m.provenance or {}).get("stacked_with") for m in result.members]
+    assert stacked_with == [{"seeds": [0, 1], "stack": 2}, {"seeds": [0, 1], "stack": 2}, None]
+    alone = T.train_one(spec, bundle, 1, tmp_path / "alone", progress=False)
+    np.testing.assert_allclose(result.members[1].outputs["test"], alone.outputs["test"], atol=OUTPUT_TOLERANCE)
+
+
+def test_a_stack_with_one_seed_left_trains_it_alone(bundle, tmp_path):
+    spec = tiny_spec().with_training(epochs=1)
+    T.train_one(spec, bundle, 0, tmp_path / "seed0", progress=False)
+    first, second = train_stacked(spec, bundle, [0, 1], tmp_path, progress=False)
+    alone = T.train_one(spec, bundle, 1, tmp_path / "again" / "seed1", progress=False)
+    assert "stacked_with" not in second.provenance and second.history == alone.history and first.seed == 0
