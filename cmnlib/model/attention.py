@@ -201,7 +201,11 @@ def dropout_mask(shape, p: float, dtype: torch.dtype, generator: torch.Generator
     if dtype in LOW_PRECISION:
         keep, scale = keep_mask_16bit(shape, p, generator, device)
         return keep.to(dtype), scale
-    return torch.rand(tuple(shape), generator=generator, device=device).ge_(p).mul_(1.0 / (1.0 - p)), None
+    # without a generator, no generator argument: torch.compile traces rand(..., generator=None)
+    # with symbolic sizes as an error
+    uniforms = (torch.rand(tuple(shape), device=device) if generator is None
+                else torch.rand(tuple(shape), generator=generator, device=device))
+    return uniforms.ge_(p).mul_(1.0 / (1.0 - p)), None
 
 
 def apply_dropout(x: torch.Tensor, mask: torch.Tensor, scale: float | None) -> torch.Tensor:
