@@ -26,7 +26,7 @@ UNIT   := -m pytest tests -n $(WORKERS)
 NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
           -n $(WORKERS) --dist loadfile --nbval-kernel-startup-timeout 300
 
-.PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench bench-page clean-data
+.PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench bench-page gpu-smoke clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"; $(PYTHON) -m venv $(VENV); }
@@ -71,6 +71,12 @@ bench: $(STAMP)
 # The last `make bench` into docs/performance.md's generated part (and docs/bench.json).
 bench-page: $(STAMP)
 	$(BIN)/python -m cmnlib bench --out reports/bench --page docs/performance.md
+
+# On a machine with a CUDA GPU (minutes): the tests that need one, then 10 paper-profile CMN
+# seeds stacked against one at a time (reports/gpu/stacked.md, with the card's name).
+gpu-smoke: $(STAMP)
+	$(BIN)/python -m pytest tests -k cuda -q -p no:cacheprovider
+	$(BIN)/python -m cmnlib bench --stack-timing 10 --device cuda --out reports/gpu
 
 clean-data:
 	rm -rf data/cache data/synthetic data/runs data/runs-alternate

@@ -93,7 +93,12 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         help="instead of the benchmark: train N paper-profile CMN seeds on the paper-size MOSEI-like "
                              "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "
                              "10 minutes on one H100")
-    parser.add_argument("--device", default="cuda", help="device for --seeds-timing (default cuda; cpu to try the path)")
+    parser.add_argument("--stack-timing", type=int, default=None, metavar="K",
+                        help="instead of the benchmark: K paper-profile CMN seeds as one stacked computation against "
+                             "the same seeds one at a time, a few steps each way on --device (stacked.md): the "
+                             "prepared GPU smoke run")
+    parser.add_argument("--device", default="cuda",
+                        help="device for --seeds-timing and --stack-timing (default cuda; cpu to try the path)")
     parser.add_argument("--page", default=None, metavar="PAGE",
                         help="instead of timing: write the run in --out (its bench.json) into the generated part of "
                              "PAGE (docs/performance.md: `make bench-page`) and copy it beside PAGE as bench.json")

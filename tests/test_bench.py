@@ -285,3 +285,20 @@ def test_the_performance_page_holds_the_committed_bench_run():
     page = (docs / "performance.md").read_text()
     assert report.splice_page(page, results) == page
     assert results["meta"]["machine"] in page
+
+
+def test_stack_timing_measures_stacked_against_separate_and_names_the_device(tmp_path, tiny_mosei_dir):
+    from cmnlib.bench.seeds import time_stacking
+    result = time_stacking(tmp_path, stack=2, device="cpu", precision="fp32", profile="quick", steps=1,
+                           source=str(tiny_mosei_dir), overrides={"hidden": 16, "ff_size": 32}, echo=False)
+    assert result["stack"] == 2 and result["speedup"] > 0 and result["device"] == "cpu"
+    text = (tmp_path / "stacked.md").read_text()
+    assert "2 CMN seeds stacked against one at a time" in text and result["device_name"] in text
+    assert json.loads((tmp_path / "stacked.json").read_text())["speedup"] == result["speedup"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_stack_timing_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    from cmnlib import cli
+    assert cli.main(["bench", "--stack-timing", "10", "--out", str(tmp_path)]) == 2
+    assert re.search(r"error: --device cuda: no CUDA device is visible.*--device cpu", capsys.readouterr().err)

@@ -49,13 +49,13 @@ from ..precision import cpu_features, machine_description
 
 from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
 from .parity import run_parity
-from .seeds import time_seeds
+from .seeds import time_seeds, time_stacking
 from .report import markdown, splice_page
 from ..atomic import write_text
 from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
                       worker_gemm, worker_quick, worker_scaling, worker_stacked, worker_train)
 
-__all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "ReferenceCMN", "reference_from", "compare_outputs",
+__all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "time_stacking", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
            "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick", "worker_stacked",
            "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement", "write_page"]
@@ -317,6 +317,13 @@ def run_from_args(args) -> int:
         return 0
     if args.parity:  # the parity study alone: it trains models, the benchmark times them
         run_parity(args.out, seeds=args.parity_seeds)
+        return 0
+    if args.stack_timing:
+        try:
+            time_stacking(args.out, stack=args.stack_timing, device=args.device, precision=args.precision)
+        except RuntimeError as error:  # no such device
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.seeds_timing:
         try:

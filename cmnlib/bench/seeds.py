@@ -83,3 +83,37 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
     if echo:
         print((out / "seeds.md").read_text())
     return result
+
+
+def time_stacking(out: str | Path = "reports/bench", stack: int = 10, device: str = "cuda", precision: str = "auto",
+                  profile: str = "paper", steps: int = 5, modalities: str = "LA", source: str = "synthetic",
+                  overrides: dict | None = None, echo: bool = True) -> dict:
+    """The prepared smoke run for a GPU: ``stack`` CMN seeds of ``profile`` as one stacked
+    computation against the same seeds one after another, a few steps each way on ``device``
+    (:func:`cmnlib.bench.workers.worker_stacked`; the quick MOSEI-like split's bucketed
+    batches), written to ``stacked.json`` / ``stacked.md`` under ``out`` with the device's
+    name. ``overrides`` (model fields) shrink it for a test."""
+    from .workers import worker_stacked
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: no CUDA device is visible to torch {torch.__version__} "
+                           "(a CPU wheel, or no GPU); use --device cpu to time the same path on the CPU")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    precision = resolve(precision, device)
+    row = worker_stacked({"model": ("cmn", modalities), "source": source, "stack": stack, "steps": steps,
+                          "profile": profile, "device": device, "precision": precision,
+                          "overrides": dict(overrides or {})})
+    result = {**row, "device_name": device_name(device), "date": time.strftime("%Y-%m-%d")}
+    write_json(out / "stacked.json", result)
+    write_text(out / "stacked.md",
+        f"# {stack} CMN seeds stacked against one at a time\n\n"
+        f"- device: {result['device_name']} ({device}), precision {precision}, {result['date']}\n"
+        f"- CMN ({modalities}), {profile} profile, batch {row['batch']} per seed, the quick MOSEI-like split's "
+        f"length-bucketed batches; {steps} steps each way after one warm-up, alternating\n"
+        f"- one seed at a time: **{1e3 * row['seed_step_s_separate']:,.1f} ms** per seed and step; stacked: "
+        f"**{1e3 * row['seed_step_s_stacked']:,.1f} ms**\n"
+        f"- seeds per minute, stacked against one at a time: **{row['speedup']:.2f}x** "
+        f"(range over steps {row['speedup_range'][0]:.2f}-{row['speedup_range'][1]:.2f}x)\n")
+    if echo:
+        print((out / "stacked.md").read_text())
+    return result

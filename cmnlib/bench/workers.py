@@ -243,15 +243,19 @@ def worker_quick(job: dict) -> dict:
 
 def worker_stacked(job: dict) -> dict:
     """K seeds of one model trained as one stacked computation against the same K seeds one
-    after another, in ONE process with one thread, steps alternating (stacked step, then the
-    K separate steps on the same batches), each seed on its own length-bucketed batches of the
+    after another, in ONE process, steps alternating (stacked step, then the K separate
+    steps on the same batches), each seed on its own length-bucketed batches of the
     MOSEI-like quick train split (the trainer's shape policy: each stacked batch padded to
-    the most rows and steps among the K). Median over steps of seconds per seed-step each
-    way; their ratio is the throughput ratio in seeds per minute."""
+    the most rows and steps among the K). ``job``: model, stack (K), steps; optionally
+    profile (default quick: its sizes and batch), device (cpu), precision (fp32), threads.
+    Median over steps of seconds per seed-step each way; their ratio is the throughput
+    ratio in seeds per minute."""
     from ..model.stacked import stack_models
     from ..train_stacked import stacked_step
     _threads(job)
-    settings = TRAIN_PROFILES["quick"]
+    profile, device = job.get("profile", "quick"), job.get("device", "cpu")
+    precision = job.get("precision", "fp32")
+    settings = TRAIN_PROFILES[profile]
     bundle = _load_bundle(job["source"], "quick")
     name, modalities = job["model"]
     seeds, reps = job["stack"], job["steps"]
@@ -261,33 +265,42 @@ def worker_stacked(job: dict) -> dict:
         built = []
         for seed in range(seeds):
             torch.manual_seed(seed)
-            built.append(build_model(name, "regression", bundle.feature_dims, modalities, "quick", **overrides).train())
+            built.append(build_model(name, "regression", bundle.feature_dims, modalities, profile,
+                                     **overrides).to(device).train())
         return built
 
+    def synchronize():
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+
     separate = models()
-    generators = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
+    generators = [torch.Generator(device=device).manual_seed(seed) for seed in range(seeds)]
     stacked, extents = stack_models(models(), generators)
-    stacked_adam = adam(stacked.parameters(), "fp32", settings.lr)
-    separate_adams = [adam(m.parameters(), "fp32", settings.lr) for m in separate]
+    stacked_adam = adam(stacked.parameters(), precision, settings.lr, device=device)
+    separate_adams = [adam(m.parameters(), precision, settings.lr, device=device) for m in separate]
     batches = [list(make_loader(bundle["train"], modalities, "regression", settings.batch_size, shuffle=True,
                                 seed=seed * 100_003 + 1, bucket=True)) for seed in range(seeds)]
     steps = min(len(b) for b in batches)
     times = {"stacked": [], "separate": []}
     for i in range(1 + reps):  # step 0 warms up
         group = [b[i % steps] for b in batches]
+        synchronize()
         start = time.perf_counter()
-        stacked_step(stacked, extents, stacked_adam, "regression", group)
+        stacked_step(stacked, extents, stacked_adam, "regression", group, device, precision)
+        synchronize()
         stacked_s = time.perf_counter() - start
         start = time.perf_counter()
         for model, optimizer, batch in zip(separate, separate_adams, group):
-            train_step(model, optimizer, "regression", batch)
+            train_step(model, optimizer, "regression", batch, device, precision=precision)
+        synchronize()
         separate_s = time.perf_counter() - start
         if i:
             times["stacked"].append(stacked_s / seeds)
             times["separate"].append(separate_s / seeds)
     per_seed = {k: statistics.median(v) for k, v in times.items()}
     ratios = sorted(a / b for a, b in zip(times["separate"], times["stacked"]))
-    return {"model": name, "modalities": modalities, "stack": seeds, "steps": reps,
+    return {"model": name, "modalities": modalities, "stack": seeds, "steps": reps, "profile": profile,
+            "device": str(device), "precision": precision, "batch": settings.batch_size,
             "seed_step_s_separate": per_seed["separate"], "seed_step_s_stacked": per_seed["stacked"],
             "speedup": per_seed["separate"] / per_seed["stacked"], "speedup_range": [ratios[0], ratios[-1]],
             "threads": torch.get_num_threads(), "load": load_average()}
