@@ -87,6 +87,8 @@ def train_group(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: Pat
     (default :func:`stack_size`) where :func:`stack_refusal` allows, else one at a time."""
     spec = spec.resolved()
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    results.write_run(folder, spec, bundle.source_label, bundle.meta.get("source_hash"), split_labels(bundle))
     stack = stack or stack_size(spec.train.device)
     fresh = [s for s in seeds if not any((folder / f"seed{s}" / name).exists()
                                          for name in (results.RESULT_FILE, "checkpoint.pt"))]

@@ -1,11 +1,12 @@
 """K seeds of one CMN as one model: the same modules, each weight stacked along a seed
 dimension, so that one forward and one backward run K trainings at once.
 
-On a small CPU a quick-profile step is mostly per-operator cost (``cmn bench`` shows it):
-thousands of small operations whose time does not grow with their size. Ten seeds in one
-computation pay that cost once instead of ten times. Nothing about the model changes; the
-batch dimension holds the K seeds' batches one after another, ``(K * B, ...)``, and only
-the modules that hold weights or draw random numbers know about K:
+Where one seed's step leaves the hardware idle (a GPU running a quick or paper-profile
+CMN, whose kernels are small), K seeds in one computation share each kernel launch; on the
+2-core CPU measured, where the step is mostly arithmetic, it does not pay
+(docs/performance.md). Nothing about the model changes; the batch dimension holds the K
+seeds' batches one after another, ``(K * B, ...)``, and only the modules that hold weights
+or draw random numbers know about K:
 
 * :class:`StackedLinear`: ``y_k = x_k W_k^T + b_k`` for every seed k, as one ``baddbmm``;
 * :class:`StackedLayerNorm`: MCAN's LayerNorm with each seed's gain and bias;
@@ -36,7 +37,7 @@ from torch import nn
 from .attention import MCANLayerNorm, apply_dropout, dropout_mask, mcan_layer_norm
 from .cmn import CMN
 
-__all__ = ["SeedExtents", "StackedLinear", "StackedLayerNorm", "StackedLSTM", "StackedDropout", "stack_batches", "repeat_batch",
+__all__ = ["SeedExtents", "StackedLinear", "StackedLayerNorm", "StackedLSTM", "StackedDropout", "stack_batches",
            "stack_models", "seed_state", "stackable", "NotStackable"]
 
 
@@ -238,11 +239,3 @@ def stack_batches(batches: list[dict], extents: SeedExtents) -> tuple[dict, dict
             lengths[m][k * block:k * block + rows[k]] = batch["lengths"][m]
     return features, lengths
 
-
-def repeat_batch(batch: dict, seeds: int, extents: SeedExtents) -> tuple[dict, dict]:
-    """One batch given to all K seeds (evaluation): features and lengths repeated K times."""
-    rows = int(next(iter(batch["lengths"].values())).shape[0])
-    steps = next(iter(batch["features"].values())).shape[1]
-    extents.set([rows] * seeds, [steps] * seeds)
-    return ({m: x.repeat(seeds, *([1] * (x.dim() - 1))) for m, x in batch["features"].items()},
-            {m: x.repeat(seeds) for m, x in batch["lengths"].items()})
