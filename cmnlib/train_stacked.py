@@ -35,7 +35,7 @@ from . import results
 from .atomic import set_aside
 from .data.loader import make_loader
 from .data.split import DataBundle
-from .model import build_model
+from .model import build_model, compiled
 from .model import heads as H
 from .model.stacked import NotStackable, seed_state, stack_batches, stack_models, stackable
 from .precision import adam
@@ -215,8 +215,7 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
             seconds += time.time() - start
             atomic_save({"model": stacked.state_dict(), "optimizer": optimizer.state_dict(),
                          "generators": [g.get_state() for g in generators + dropout_streams], "states": states,
-                         "epoch": epoch,
-                         "seconds": seconds, "seeds": pending, "spec": spec.to_dict(),
+                         "epoch": epoch, "seconds": seconds, "seeds": pending, "spec": spec.to_dict(),
                          "data_hash": bundle.meta.get("source_hash")}, checkpoint_path)
             bar.update(epoch - bar.n)
     finally:
@@ -231,7 +230,8 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
         provenance = {**results.provenance_here(), "stacked_with": stacked_with}
         finished[seed] = SeedResult(seed=seed, best_epoch=state["best_epoch"], epochs_run=len(state["history"]),
                                     history=state["history"], train_seconds=seconds / len(pending),
-                                    outputs=outputs, provenance=provenance)
+                                    outputs=outputs, provenance=provenance,
+                                    fused_kernels=compiled.summary() if settings.precision != "fp32" else None)
         results.write_seed(folder / f"seed{seed}", finished[seed], spec.dataset, spec.head, split_labels(bundle))
     checkpoint_path.unlink(missing_ok=True)
     return [results.read_seed(folder / f"seed{s}") for s in seeds]
