@@ -168,7 +168,7 @@ def _cmd_reproduce(args) -> int:
     datasets = tuple(args.dataset.split(",")) if args.dataset else None  # None: reproduce's default
     return reproduce(profile=args.profile, datasets=datasets, data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
-                     out=args.out, in_place=args.in_place, precision=args.precision)
+                     out=args.out, in_place=args.in_place, precision=args.precision, workers=args.jobs)
 
 
 def _cmd_notebooks(args) -> int:
@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
+    repro.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="notebooks run at once (default: 2 on a machine with 2 or more cores, else 1; a notebook "
+                            "starts only after those it depends on; --in-place runs one at a time)")
     repro.set_defaults(func=_cmd_reproduce)
 
     nbs = sub.add_parser("notebooks", help="write the notebook sequence shipped with cmnlib into a folder")

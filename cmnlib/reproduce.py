@@ -20,6 +20,8 @@ name only when every notebook succeeded; a failed build is kept beside it as
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import html
 import importlib.metadata as md
 import os
@@ -28,7 +30,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,7 +172,22 @@ def _ipc_kernel_manager():
         def _default_transport(self):
             return "ipc"
 
+        @default("ip")
+        def _default_ip(self):
+            # a socket path of its own: jupyter_client's default ("kernel-ipc" in the working
+            # folder, numbered by looking for free names) lets two kernels started at once
+            # pick the same sockets and read each other's messages
+            return os.path.join(_ipc_folder(), f"kernel-{uuid.uuid4().hex[:12]}")
+
     return IPCKernelManager
+
+
+@functools.cache
+def _ipc_folder() -> str:
+    """One private temporary folder per process for the kernels' IPC sockets (removed at exit)."""
+    folder = tempfile.mkdtemp(prefix="cmn-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 # How long a kernel may take to start: papermill's 60 s can pass on a 2-core machine that is
@@ -301,10 +322,11 @@ def caller_path(path: str | Path) -> str:
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path | None = None, in_place: bool = False,
-              source_dir: Path | None = None, precision: str = "fp32") -> int:
+              source_dir: Path | None = None, precision: str = "fp32", workers: int | None = None) -> int:
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
-    inherit the environment); it is recorded in each run's hash and summary."""
+    inherit the environment); it is recorded in each run's hash and summary. ``workers``:
+    notebooks at once (default :func:`default_workers`; ``--in-place`` runs one at a time)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     # paths are the caller's: the notebooks run in notebooks/, so a relative path is made
@@ -314,7 +336,7 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
     os.environ["CMN_PRECISION"] = precision
     try:
         return _reproduce(profile, tuple(datasets or synthetic_datasets()), data, seeds, only, out, in_place,
-                          source_dir)
+                          source_dir, default_workers() if workers is None else workers)
     finally:  # the kernels inherited it; this process gets its environment back
         if before is None:
             os.environ.pop("CMN_PRECISION")
@@ -322,7 +344,87 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
             os.environ["CMN_PRECISION"] = before
 
 
-def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) -> int:
+def default_workers() -> int:
+    """Notebooks run at once: 2 on a machine with at least 2 cores (one notebook's kernel
+    start, imports, figures and HTML export overlap another's training), else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _run_one(job: Job, build: Path, source_dir: Path) -> dict:
+    """Execute one notebook into the build folder (and its HTML); its manifest record."""
+    target = build / "notebooks" / f"{job.name}.ipynb"
+    t0 = time.time()
+    status, detail = "ok", ""
+    try:
+        _execute(job, target, source_dir)
+    except papermill.PapermillExecutionError as error:  # raised on the first failing cell
+        status, detail = "failed", _failure(error, job)
+    except Exception as error:  # the kernel died, the notebook could not be read, ...
+        status, detail = "failed", f"{type(error).__name__}: {error}"
+    seconds = time.time() - t0
+    if target.exists():
+        _export_html(target, build / "html" / f"{job.name}.html")
+    print(f"  {job.name:<28} {status:<6} {seconds:6.1f} s" + (f"  failed at {detail}" if detail else ""),
+          flush=True)
+    return {"notebook": job.name, "status": status, "seconds": round(seconds, 1), "parameters": job.parameters,
+            **({"error": detail} if detail else {})}
+
+
+def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
+             workers: int = 1) -> tuple[list[dict], set]:
+    """Execute ``jobs``, ``workers`` at a time, each only once every notebook it depends on
+    (:data:`DEPENDS_ON`) has finished; a job whose data lacks its modalities, or whose
+    dependency failed, is skipped with one line. With one worker the jobs run in plan order;
+    with more, the notebooks others depend on start first, so that the per-data-set
+    walkthroughs run beside them. Returns the manifest records, in plan order, and the
+    notebooks (stems) that failed or were skipped for a failure."""
+    stems = [job.notebook.stem for job in jobs]
+    left_of = Counter(stems)  # jobs not yet finished, per notebook
+    needed = {d for deps in DEPENDS_ON.values() for d in deps}
+    order = list(range(len(jobs))) if workers <= 1 else sorted(range(len(jobs)),
+                                                                 key=lambda i: (stems[i] not in needed, i))
+    records: dict[int, dict] = {}
+    failed: set = set()
+
+    def finish(i: int, record: dict) -> None:
+        records[i] = record
+        left_of[stems[i]] -= 1
+        if record["status"] == "failed" or record.get("reason", "").startswith("depends on failed"):
+            failed.add(stems[i])
+
+    def ready(i: int) -> bool:
+        return all(left_of[d] == 0 for d in DEPENDS_ON.get(stems[i], []))
+
+    running: dict = {}
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        while order or running:
+            while len(running) < max(1, workers):
+                i = next((i for i in order if ready(i)), None)
+                if i is None:
+                    break
+                order.remove(i)
+                job = jobs[i]
+                reason = missing_modalities(job, available)
+                blocked = [d for d in DEPENDS_ON.get(stems[i], []) if d in failed]
+                if blocked:
+                    reason = f"depends on failed {', '.join(blocked)}"
+                if reason:
+                    print(f"  {job.name:<28} skipped ({reason})", flush=True)
+                    finish(i, {"notebook": job.name, "status": "skipped", "parameters": job.parameters,
+                               "reason": reason})
+                    continue
+                running[pool.submit(_run_one, job, build, source_dir)] = i
+            if not running:
+                if order:  # cannot happen with DEPENDS_ON's order; never wait forever
+                    raise RuntimeError(f"notebooks waiting on each other: {[jobs[i].name for i in order]}")
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(running.pop(future), future.result())
+    return [records[i] for i in range(len(jobs))], failed
+
+
+def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, workers) -> int:
     if in_place:
         return _reproduce_in_place(profile, only, source_dir)
     out = Path(caller_path(out)) if out is not None else reports_dir() / profile
@@ -334,46 +436,14 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir) 
         (build / sub).mkdir(parents=True)
     source_dir = source_dir or notebooks_dir(announce=True)
     jobs = plan_jobs(profile, tuple(datasets), data, seeds, only, build, source_dir)
-    print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)} -> {out}")
+    print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)}"
+          + (f", {workers} at a time" if workers > 1 and len(jobs) > 1 else "") + f" -> {out}")
     started = time.time()
     sources = _data_sources(datasets, data, profile)
     available = {d: tuple(s["modalities"]) for d, s in sources.items() if "modalities" in s}
-    records, failed = [], set()
-    for job in jobs:
-        stem = job.notebook.stem
-        reason = missing_modalities(job, available)
-        if reason:
-            print(f"  {job.name:<28} skipped ({reason})", flush=True)
-            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters,
-                            "reason": reason})
-            continue
-        blocked = [d for d in DEPENDS_ON.get(stem, []) if d in failed]
-        if blocked:
-            print(f"  {job.name:<28} skipped (depends on failed {', '.join(blocked)})", flush=True)
-            records.append({"notebook": job.name, "status": "skipped", "parameters": job.parameters,
-                            "reason": f"depends on failed {', '.join(blocked)}"})
-            failed.add(stem)
-            continue
-        target = build / "notebooks" / f"{job.name}.ipynb"
-        t0 = time.time()
-        status, detail = "ok", ""
-        try:
-            _execute(job, target, source_dir)
-        except papermill.PapermillExecutionError as error:  # raised on the first failing cell
-            status, detail = "failed", _failure(error, job)
-            failed.add(stem)
-        except Exception as error:  # the kernel died, the notebook could not be read, ...
-            status, detail = "failed", f"{type(error).__name__}: {error}"
-            failed.add(stem)
-        seconds = time.time() - t0
-        if target.exists():
-            _export_html(target, build / "html" / f"{job.name}.html")
-        print(f"  {job.name:<28} {status:<6} {seconds:6.1f} s" + (f"  failed at {detail}" if detail else ""),
-              flush=True)
-        records.append({"notebook": job.name, "status": status, "seconds": round(seconds, 1),
-                        "parameters": job.parameters, **({"error": detail} if detail else {})})
+    records, failed = run_jobs(jobs, build, source_dir, available, workers)
     manifest = {"profile": profile, "datasets": list(datasets), "data": data or "synthetic",
-                "seeds": seeds, "notebooks": records, "total_seconds": round(time.time() - started, 1),
+                "seeds": seeds, "workers": workers, "notebooks": records, "total_seconds": round(time.time() - started, 1),
                 "git_commit": _git_commit(), "versions": _versions(),
                 "data_sources": sources,
                 "command": " ".join(sys.argv)}
