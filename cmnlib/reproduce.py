@@ -1,10 +1,12 @@
 """The headless batch run: execute the notebook sequence with papermill into ``reports/``.
 
-``python -m cmnlib reproduce`` (and ``make reproduce``) runs ``notebooks/NN_*.ipynb`` in
-order through papermill's Python API with kernel ``python3`` and the notebooks' own folder
-as working directory (as nbval and JupyterLab use), passing each notebook only the
-parameters its ``parameters`` cell declares. Notebooks with a ``dataset`` parameter run
-once per data set. The report folder gets::
+``python -m cmnlib reproduce`` (and ``make reproduce``) runs ``notebooks/NN_*.ipynb``
+through papermill's Python API with kernel ``python3`` and the notebooks' own folder as
+working directory (as nbval and JupyterLab use), passing each notebook only the parameters
+its ``parameters`` cell declares. Notebooks with a ``dataset`` parameter run once per data
+set. Two notebooks run at once on a machine with two or more cores (:func:`run_jobs`),
+each only after those it depends on (:data:`DEPENDS_ON`); their outputs do not depend on
+the order, since every run they train or read is a function of its spec and seed. The report folder gets::
 
     notebooks/   executed copies          html/      one HTML export each
     figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
@@ -178,6 +180,14 @@ def _ipc_kernel_manager():
             # folder, numbered by looking for free names) lets two kernels started at once
             # pick the same sockets and read each other's messages
             return os.path.join(_ipc_folder(), f"kernel-{uuid.uuid4().hex[:12]}")
+
+        async def _async_interrupt_kernel(self):
+            # jupyter_client sends SIGINT before every shutdown; a kernel still answering
+            # papermill's last messages then logs "ERROR | KeyboardInterrupt caught in
+            # kernel." for a run that succeeded. A finished notebook's kernel is idle: the
+            # shutdown request alone ends it (and jupyter_client kills it if it does not).
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
 
     return IPCKernelManager
 
