@@ -284,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
-    repro.add_argument("--jobs", type=int, default=None, metavar="N",
-                       help="notebooks run at once (default: 2 on a machine with 2 or more cores, else 1; a notebook "
-                            "starts only after those it depends on; --in-place runs one at a time)")
+    repro.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="notebooks run at once (default 1; a notebook starts only after those it depends on; "
+                            "2 shortens a run whose trainings are cached, not a first run; --in-place runs one "
+                            "at a time)")
     repro.set_defaults(func=_cmd_reproduce)
 
     nbs = sub.add_parser("notebooks", help="write the notebook sequence shipped with cmnlib into a folder")

@@ -4,9 +4,11 @@
 through papermill's Python API with kernel ``python3`` and the notebooks' own folder as
 working directory (as nbval and JupyterLab use), passing each notebook only the parameters
 its ``parameters`` cell declares. Notebooks with a ``dataset`` parameter run once per data
-set. Two notebooks run at once on a machine with two or more cores (:func:`run_jobs`),
-each only after those it depends on (:data:`DEPENDS_ON`); their outputs do not depend on
-the order, since every run they train or read is a function of its spec and seed. The report folder gets::
+set. ``workers=2`` (``--jobs 2``) runs two notebooks at once (:func:`run_jobs`), each only
+after those it depends on (:data:`DEPENDS_ON`); their outputs do not depend on the order,
+since every run they train or read is a function of its spec and seed. It shortens a run
+whose trainings are cached (kernel starts, figures and exports overlap) but not a first
+run, whose notebooks all train on the same two cores; so the default is one at a time. The report folder gets::
 
     notebooks/   executed copies          html/      one HTML export each
     figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
@@ -332,11 +334,11 @@ def caller_path(path: str | Path) -> str:
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path | None = None, in_place: bool = False,
-              source_dir: Path | None = None, precision: str = "fp32", workers: int | None = None) -> int:
+              source_dir: Path | None = None, precision: str = "fp32", workers: int = 1) -> int:
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
     inherit the environment); it is recorded in each run's hash and summary. ``workers``:
-    notebooks at once (default :func:`default_workers`; ``--in-place`` runs one at a time)."""
+    notebooks at once (``--in-place`` runs one at a time)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     # paths are the caller's: the notebooks run in notebooks/, so a relative path is made
@@ -346,18 +348,12 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
     os.environ["CMN_PRECISION"] = precision
     try:
         return _reproduce(profile, tuple(datasets or synthetic_datasets()), data, seeds, only, out, in_place,
-                          source_dir, default_workers() if workers is None else workers)
+                          source_dir, workers)
     finally:  # the kernels inherited it; this process gets its environment back
         if before is None:
             os.environ.pop("CMN_PRECISION")
         else:
             os.environ["CMN_PRECISION"] = before
-
-
-def default_workers() -> int:
-    """Notebooks run at once: 2 on a machine with at least 2 cores (one notebook's kernel
-    start, imports, figures and HTML export overlap another's training), else 1."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def _run_one(job: Job, build: Path, source_dir: Path) -> dict:

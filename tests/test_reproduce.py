@@ -59,7 +59,8 @@ def test_a_failing_notebook_stops_its_dependants_and_keeps_the_good_report(seque
     good_manifest = (out / "manifest.json").read_text()
     capsys.readouterr()
 
-    status = reproduce.reproduce(datasets=(), seeds=3, out=out, source_dir=sequence)
+    # two at a time: 05 (failing) beside 01, two kernels of one process at once
+    status = reproduce.reproduce(datasets=(), seeds=3, out=out, source_dir=sequence, workers=2)
     assert status == 1
     assert (out / "manifest.json").read_text() == good_manifest  # the earlier report is untouched
     failed = tmp_path / "reports" / "demo.failed"
