@@ -401,25 +401,34 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
     def ready(i: int) -> bool:
         return all(left_of[d] == 0 for d in DEPENDS_ON.get(stems[i], []))
 
+    def skipped(i: int) -> bool:
+        """Record job i as skipped, with one line, when its data lacks its modalities or a
+        notebook it depends on failed."""
+        job = jobs[i]
+        reason = missing_modalities(job, available)
+        blocked = [d for d in DEPENDS_ON.get(stems[i], []) if d in failed]
+        if blocked:
+            reason = f"depends on failed {', '.join(blocked)}"
+        if reason:
+            print(f"  {job.name:<28} skipped ({reason})", flush=True)
+            finish(i, {"notebook": job.name, "status": "skipped", "parameters": job.parameters, "reason": reason})
+        return bool(reason)
+
+    if workers <= 1:  # in this thread, so that Ctrl-C stops the notebook at once
+        for i in order:
+            if not skipped(i):
+                finish(i, _run_one(jobs[i], build, source_dir))
+        return [records[i] for i in range(len(jobs))], failed
     running: dict = {}
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         while order or running:
-            while len(running) < max(1, workers):
+            while len(running) < workers:
                 i = next((i for i in order if ready(i)), None)
                 if i is None:
                     break
                 order.remove(i)
-                job = jobs[i]
-                reason = missing_modalities(job, available)
-                blocked = [d for d in DEPENDS_ON.get(stems[i], []) if d in failed]
-                if blocked:
-                    reason = f"depends on failed {', '.join(blocked)}"
-                if reason:
-                    print(f"  {job.name:<28} skipped ({reason})", flush=True)
-                    finish(i, {"notebook": job.name, "status": "skipped", "parameters": job.parameters,
-                               "reason": reason})
-                    continue
-                running[pool.submit(_run_one, job, build, source_dir)] = i
+                if not skipped(i):
+                    running[pool.submit(_run_one, jobs[i], build, source_dir)] = i
             if not running:
                 if order:  # cannot happen with DEPENDS_ON's order; never wait forever
                     raise RuntimeError(f"notebooks waiting on each other: {[jobs[i].name for i in order]}")
