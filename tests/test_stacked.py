@@ -25,15 +25,9 @@ from cmnlib.model.stacked import (NotStackable, SeedExtents, StackedLayerNorm, S
                                   stack_batches, stack_models)
 from cmnlib.train_stacked import STACK_ENV, stack_refusal, stack_size, train_group, train_stacked
 
-TINY_MODEL = {"hidden": 16, "ff_size": 24, "heads": 2, "layers": 1}
+from test_train import TINY_MODEL, tiny_spec  # the trainer's tests' tiny CMN and its training
+
 LOSS_TOLERANCE, OUTPUT_TOLERANCE = 1e-5, 1e-4
-
-
-def tiny_spec(**kw) -> T.RunSpec:
-    config = T.TrainConfig(epochs=4, batch_size=16, lr=3e-3, patience=None)
-    base = dict(model="cmn", dataset="mosei", modalities="LA", profile="quick",
-                model_overrides=dict(TINY_MODEL), train=config)
-    return T.RunSpec(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,17 @@ def device_name(device: str) -> str:
     return machine_description()
 
 
+def _output_folder(out: str | Path, device: str) -> Path:
+    """``out``, created, once ``device`` is known to exist: a CUDA device that torch cannot
+    see is one error saying so and how to time the same path on the CPU."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: no CUDA device is visible to torch {torch.__version__} "
+                           "(a CPU wheel, or no GPU); use --device cpu to time the same path on the CPU")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str = "cuda", precision: str = "auto",
                dataset: str = DEFAULT_DATASET, source: str = "synthetic", scale: str = "paper", profile: str = "paper",
                processes: int | None = None, epochs: int | None = None, overrides: dict | None = None,
@@ -45,11 +56,7 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
     ``scale``, or ``source``) concurrently on ``device`` (``processes`` at a time, default
     one per seed), time the whole, and write ``seeds.json`` / ``seeds.md`` under ``out``.
     ``epochs`` and ``overrides`` (model fields) shrink the job for a smoke test."""
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: no CUDA device is visible to torch {torch.__version__} "
-                           "(a CPU wheel, or no GPU); use --device cpu to time the same path on the CPU")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(out, device)
     root = Path(root) if root is not None else out / f"seeds-runs-{time.strftime('%Y%m%d-%H%M%S')}"
     bundle = load_dataset(dataset, source, scale=scale)
     train = replace(TRAIN_PROFILES[profile], device=device, precision=resolve(precision, device),
@@ -94,11 +101,7 @@ def time_stacking(out: str | Path = "reports/bench", stack: int = 10, device: st
     batches), written to ``stacked.json`` / ``stacked.md`` under ``out`` with the device's
     name. ``overrides`` (model fields) shrink it for a test."""
     from .workers import worker_stacked
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: no CUDA device is visible to torch {torch.__version__} "
-                           "(a CPU wheel, or no GPU); use --device cpu to time the same path on the CPU")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(out, device)
     precision = resolve(precision, device)
     row = worker_stacked({"model": ("cmn", modalities), "source": source, "stack": stack, "steps": steps,
                           "profile": profile, "device": device, "precision": precision,
