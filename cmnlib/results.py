@@ -442,7 +442,11 @@ class Record:
     same runs trained here again (``recorded`` False). ``call``: what trained them (a
     study's arguments); ``ceilings``: the data's Bayes ceilings; ``constant``: the constant
     predictor's headline score in percent; ``provenance``: the machine, torch and date that
-    trained them."""
+    trained them; ``bayes_rules``: the Bayes rule on the test split of the synthetic data the
+    runs were scored on (None for real data, or a record written before rules were kept):
+    ``truth`` (the split's true classes), ``classes`` and ``predicted`` (subset -> the
+    rule's classes), so that each run can be judged against the rule utterance by
+    utterance without generating the data again (:func:`cmnlib.studies.bayes.record_rule`)."""
 
     name: str
     title: str
@@ -455,6 +459,7 @@ class Record:
     runs: dict[str, RunResult]
     provenance: dict
     recorded: bool = True
+    bayes_rules: dict | None = None
 
     @property
     def metric_only(self) -> bool:
@@ -472,7 +477,30 @@ def write_record(path: str | Path, record: Record) -> Path:
                "description": record.description, "call": record.call, "provenance": record.provenance,
                "data": record.data, "data_hash": record.data_hash, "ceilings": record.ceilings,
                "constant": record.constant, "runs": {k: run_payload(r) for k, r in record.runs.items()}}
+    if record.bayes_rules is not None:
+        payload["bayes_rules"] = rules_payload(record.bayes_rules)
     return write_json(path, payload)
+
+
+def rules_payload(rules: dict) -> dict:
+    """A record's ``bayes_rules`` (see :class:`Record`) as JSON-able data (compact arrays)."""
+    return {"split": rules["split"], "classes": int(rules["classes"]), "truth": _encode(rules["truth"]),
+            "predicted": {subset: _encode(p) for subset, p in rules["predicted"].items()}}
+
+
+def _rules_from_payload(path: Path, payload: dict | None) -> dict | None:
+    if payload is None:
+        return None
+    try:
+        rules = {"split": payload["split"], "classes": int(payload["classes"]), "truth": _decode(payload["truth"]),
+                 "predicted": {subset: _decode(p) for subset, p in payload["predicted"].items()}}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: key 'bayes_rules' is not readable ({error!r}; expected split, classes, truth and "
+                         f"predicted as written by cmnlib.results.write_record)") from None
+    if any(p.shape != rules["truth"].shape for p in rules["predicted"].values()):
+        raise ValueError(f"{path}: key 'bayes_rules': a rule predicts another number of utterances than the "
+                         f"split's {len(rules['truth'])}")
+    return rules
 
 
 def read_record(path: str | Path) -> Record:
@@ -493,4 +521,5 @@ def read_record(path: str | Path) -> Record:
         raise ValueError(f"{path}: key {missing[0]!r} is missing (expected a record written by "
                          f"cmnlib.results.write_record)")
     return Record(**{k: payload[k] for k in _RECORD_KEYS if k != "runs"},
-                  runs={k: from_payload(run) for k, run in payload["runs"].items()})
+                  runs={k: from_payload(run) for k, run in payload["runs"].items()},
+                  bayes_rules=_rules_from_payload(path, payload.get("bayes_rules")))

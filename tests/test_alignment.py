@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -15,6 +16,7 @@ import torch
 from cmnlib import cli, findings, results
 from cmnlib.data import load_dataset
 from cmnlib.studies import alignment as A
+from cmnlib.studies import bayes
 from fake_runs import fake_run
 from cmnlib.model import CMN, CMNConfig, capture_attention
 from cmnlib.model.cmn import ALIGNMENTS, sinusoidal_positions
@@ -173,6 +175,18 @@ def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mo
         # the record stores the test outputs and labels: its metrics are computed, and equal the live ones
         assert shipped.has_outputs("test") and not shipped.has_outputs("valid")
         assert shipped.metrics("test") == run.metrics("test") and shipped.ensemble() == run.ensemble()
+    # the record keeps the Bayes rules of its test split: the rules of the data themselves
+    bundle = load_dataset("mosei", tiny_mosei_dir)
+    for subset in ("L", "LA"):
+        kept, direct = bayes.record_rule(back, subset), bayes.bayes_rule(bundle, subset)
+        assert np.array_equal(kept.predicted, direct.predicted) and np.array_equal(kept.truth, direct.truth)
+        assert kept.data_hash == direct.data_hash == back.data_hash and kept.classes == direct.classes == 2
+    # ...so the record's findings are judged on the same test utterances, exactly as from the data
+    from_record = A.record_findings(back)
+    from_data = A.alignment_findings("mosei", back.runs, back.ceilings, scale="quick", bundle=bundle,
+                                     test_size=len(test_labels))
+    assert from_record == from_data and any(dict(f.params).get("where") == "the same test utterances"
+                                            for f in from_record)
     # the specs give today's folder names: the record is current...
     assert A.recorded_run_names(back) == {name: r.recorded_run for name, r in back.runs.items()}
     # ...and a record whose runs the code would no longer produce is told apart
@@ -200,6 +214,35 @@ def test_a_missing_record_or_field_is_one_clear_error(tmp_path):
         A.recorded("old", folder=tmp_path)
 
 
+def test_rules_are_added_to_a_record_only_from_the_data_it_was_scored_on(tiny_mosei_dir, tiny_iemocap_dir,
+                                                                          tmp_path, monkeypatch):
+    monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))
+    A.record_alignments("tiny", "tiny", "a test", "mosei", str(tiny_mosei_dir), seeds=1, alignments=("none",),
+                        folder=tmp_path, processes=1, progress=False, train={"epochs": 1},
+                        overrides={"hidden": 16})
+    path = tmp_path / "tiny.json"
+    written = json.loads(path.read_text())
+    # a record written before rules were kept: keep_rules gives it the rules it would have had
+    without = {k: v for k, v in written.items() if k != "bayes_rules"}
+    path.write_text(json.dumps(without))
+    assert A.recorded("tiny", folder=tmp_path).bayes_rules is None
+    A.keep_rules("tiny", folder=tmp_path)
+    assert json.loads(path.read_text()) == written
+    # data of another hash (another draw in the same place) are refused, the file untouched
+    without["call"]["source"] = str(tiny_iemocap_dir)
+    without["call"]["dataset"] = "iemocap"
+    path.write_text(json.dumps(without))
+    with pytest.raises(ValueError, match=r"tiny\.json: its runs were scored on data of hash .* retrain the record"):
+        A.keep_rules("tiny", folder=tmp_path)
+    assert json.loads(path.read_text()) == without
+    # a damaged rules entry is one error naming the file and the key
+    broken = {**written, "bayes_rules": {**written["bayes_rules"], "predicted": {"L": written["bayes_rules"]["truth"]
+                                                                                  | {"shape": [1]}}}}
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=r"tiny\.json: key 'bayes_rules' is not readable"):
+        A.recorded("tiny", folder=tmp_path)
+
+
 def test_the_shipped_records_are_exactly_the_declared_ones():
     assert sorted(p.stem for p in A.RECORDED_DIR.glob("*.json")) == sorted(A.ALIGNMENT_RECORDS)
 
@@ -223,10 +266,13 @@ def test_every_shipped_record_is_current_and_consistent(name):
         else:  # the stored outputs give the metrics recorded with them
             for computed, member in zip(run.metrics(), run.members):
                 assert computed == pytest.approx(member.recorded_metrics["test"], nan_ok=True)
+            # and are judged against the Bayes rule on the same test utterances: the record keeps it
+            rule = bayes.record_rule(record, "L")
+            assert rule is not None and bayes.applies(rule, run, "acc2_has0" if rule.classes == 2 else "accuracy")
 
 
 def test_a_metric_only_record_says_so_and_keeps_its_numbers():
-    record = A.recorded("alignment_mosei_quick_30epochs")
+    record = A.recorded("alignment_mosei_paper_30epochs")
     assert record.metric_only and "metric-only" in A.record_label(record)
     run = record.runs["none"]
     assert run.scores("acc2_has0") == [100 * m.recorded_metrics["test"]["acc2_has0"] for m in run.members]

@@ -9,6 +9,7 @@ targets (:data:`ALIGNMENT_TARGETS`) and its tables.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import results as R
+from ..atomic import write_json
 from ..data.sources import bayes_ceilings, load_dataset
 from ..data.split import DataBundle
 from ..findings import CONFIDENCE, SUPPORTED, NOT_SUPPORTED, Question, exceeds, fixed, holm, select, sentence
@@ -26,8 +28,9 @@ from ..results import Record, RunResult
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..train import train_seeds
-from .bayes import against_ceiling, bayes_rule, test_split_size
-from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, compare, score_columns, text_ceiling_finding
+from .bayes import (RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
+                    test_split_size)
+from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, NEAR_LA_RULE, compare, score_columns, text_ceiling_finding
 from .paper import evidence_status
 
 PAPER = "none"      # the paper's CMN among the variants
@@ -112,12 +115,14 @@ def _target_of(dataset: str, scale: str, question: Question) -> str | None:
 
 def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: dict | None, tolerance: float = 1.0,
                        near_ceiling: float | None = None, scale: str = "quick", bundle: DataBundle | None = None,
-                       test_size: int | None = None) -> list:
+                       test_size: int | None = None, rules: dict[str, SameSplitRule] | None = None) -> list:
     """The ablation's questions as findings, for every variant other than the paper's CMN:
     does it score above the language-only ceiling (it uses the audio:
     :func:`cmnlib.studies.common.text_ceiling_finding`, against the Bayes rule on the same
     test utterances of ``bundle`` when the runs hold their outputs, else against the
-    expected ceiling with the test sampling of ``test_size`` utterances), and does it lose
+    expected ceiling with the test sampling of ``test_size`` utterances; ``rules``: subset
+    -> the rule on the same utterances where there is no ``bundle``, as a record keeps
+    them), and does it lose
     more than ``tolerance`` points against the paper's CMN (the difference paired seed by
     seed where the runs are pairs; 'loses nothing' is supported when the whole interval of
     variant minus paper lies above -tolerance). With ``near_ceiling`` (points), also for
@@ -127,15 +132,17 @@ def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: di
     metric = headline(dataset)
     if PAPER not in results:
         return []
-    rule = None if bundle is None else bayes_rule(bundle, "L")
+    def rule_of(subset: str) -> SameSplitRule | None:
+        return bayes_rule(bundle, subset) if bundle is not None else (rules or {}).get(subset)
+    rule = rule_of("L")
     out = []
     if near_ceiling is not None and ceilings is not None and "LA" in ceilings:
         ceiling = 100 * ceilings["LA"][metric.key]
         target = _target_of(dataset, scale, NEAR_LA_CEILING)
-        rule_la = None if bundle is None else bayes_rule(bundle, "LA")
+        rule_la = rule_of("LA")
         statistic = f"test {metric.label} minus the L+A rule, points"
         for result in results.values():
-            out.append(against_ceiling(NEAR_LA_CEILING, result, rule_la, ceiling, metric.key, statistic, test_size,
+            out.append(against_ceiling(NEAR_LA_RULE, result, rule_la, ceiling, metric.key, statistic, test_size,
                                        -near_ceiling, target, tolerance=near_ceiling, ceiling=ceiling)
                        or exceeds(NEAR_LA_CEILING, result.spec, f"test {metric.label}", result.scores(metric.key),
                                   ceiling - near_ceiling, bounds=(0.0, 100.0), tolerance=near_ceiling,
@@ -154,11 +161,14 @@ def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: di
 
 def record_findings(record: Record) -> list:
     """:func:`alignment_findings` of a record of long runs, with the 3-point question on a
-    paper-size set."""
+    paper-size set: against the Bayes rules the record keeps, on the same test utterances,
+    where its runs hold their test outputs (else against the expected ceiling with the
+    test split's sampling)."""
     call = record.call
     return alignment_findings(call["dataset"], record.runs, record.ceilings,
                               near_ceiling=3 if call["scale"] == "paper" else None, scale=call["scale"],
-                              test_size=test_split_size(call["dataset"], call["scale"]))
+                              test_size=test_split_size(call["dataset"], call["scale"]),
+                              rules={s: record_rule(record, s) for s in RECORD_SUBSETS})
 
 
 def alignment_targets(ablation: dict[str, list], records: dict[str, Record]) -> pd.DataFrame:
@@ -442,8 +452,8 @@ def record_alignments(name: str, title: str, description: str, dataset: str, sou
     other arguments: ``overrides``, ``train``, ``processes``), and write them as a
     :class:`cmnlib.results.Record` to ``<folder>/<name>.json`` (default: the package's
     ``resources/recorded``): per-seed test outputs, curves and specs, without weights, with
-    the call, the data's label, hash and Bayes ceilings, the constant predictor's score
-    (percent), the machine, torch and the date. :func:`recorded` reads it back and
+    the call, the data's label, hash, Bayes ceilings and the Bayes rules on its test split,
+    the constant predictor's score (percent), the machine, torch and the date. :func:`recorded` reads it back and
     :func:`retrain` trains the same runs again (the same run folders, see
     :func:`recorded_run_names`). The file is written whole or not at all. ``data_seed``:
     the synthetic generator's seed (another draw: new train, validation and test);
@@ -460,8 +470,30 @@ def record_alignments(name: str, title: str, description: str, dataset: str, sou
             **{k: v for k, v in call.items() if k not in ("processes", "progress")}}
     record = Record(name=name, title=title, description=description, call=call, data=bundle.source_label,
                     data_hash=bundle.meta.get("source_hash"), ceilings=bayes_ceilings(bundle),
-                    constant=100 * majority.mean(headline(dataset).key), runs=runs, provenance=R.provenance_here())
+                    constant=100 * majority.mean(headline(dataset).key), runs=runs, provenance=R.provenance_here(),
+                    bayes_rules=rules_for_record(bundle))
     return R.write_record(Path(folder or RECORDED_DIR) / f"{name}.json", record)
+
+
+def keep_rules(name: str, folder: Path | None = None) -> Path:
+    """Add to record ``name`` the Bayes rules on its test split (:class:`Record`'s
+    ``bayes_rules``), from its data generated again (the synthetic generator is
+    deterministic), for a record written before rules were kept; nothing is trained and
+    nothing else in the file changes. A ValueError when the data generated today are not
+    the data the record was scored on (another hash) or carry no posteriors."""
+    path = Path(folder or RECORDED_DIR) / f"{name}.json"
+    record = R.read_record(path)  # checks the file before anything is generated
+    call = record.call
+    bundle = load_dataset(call["dataset"], call["source"], scale=call["scale"], seed=call.get("data_seed", 0))
+    if bundle.meta.get("source_hash") != record.data_hash:
+        raise ValueError(f"{path}: its runs were scored on data of hash {str(record.data_hash)[:12]}, the data "
+                         f"generated today have {str(bundle.meta.get('source_hash'))[:12]}: retrain the record")
+    rules = rules_for_record(bundle)
+    if rules is None:
+        raise ValueError(f"{path}: the data {bundle.source_label} carry no per-utterance posteriors")
+    payload = json.loads(path.read_text())
+    payload["bayes_rules"] = R.rules_payload(rules)
+    return write_json(path, payload)
 
 
 def recorded(name: str, folder: Path | None = None) -> Record:
@@ -481,7 +513,7 @@ def retrain(name: str, folder: Path | None = None, processes: int | None = None,
     runs = train_alignments(bundle, call.pop("profile"), call.pop("seeds"), processes=processes,
                             progress=progress, **call)
     return replace(record, runs=runs, provenance=R.provenance_here(), recorded=False, data=bundle.source_label,
-                   data_hash=bundle.meta.get("source_hash"))
+                   data_hash=bundle.meta.get("source_hash"), bayes_rules=rules_for_record(bundle))
 
 
 def records(names=None, retrain_them: bool = False, progress: bool = False) -> dict[str, Record]:
@@ -510,7 +542,9 @@ GUIDE_SETTLED_BY = ("the ablation of notebook 08 on word-aligned real data (MulT
 def paper_size_text_findings(records: dict[str, Record]) -> list:
     """The paper's CMN on each record of the paper-size target's data (the paper-size
     MOSEI-like set, :data:`ALIGNMENT_TARGETS`): does it score above the
-    language-only ceiling (against the expected ceiling, with the test split's sampling)?
+    language-only ceiling (against the Bayes rule on the same test utterances where the
+    record keeps its outputs and the rule, else against the expected ceiling with the test
+    split's sampling)?
     The paper's own setting is paper-size, so this is the outcome the Guide-Attention row
     weighs most."""
     paper_size = next(t for t in ALIGNMENT_TARGETS if t.key == "paper")  # the paper-size target's data
@@ -519,7 +553,7 @@ def paper_size_text_findings(records: dict[str, Record]) -> list:
         call = record.call
         if paper_size.covers(call["dataset"], call["scale"], NEAR_LA_CEILING) and PAPER in record.runs \
                 and record.ceilings is not None:
-            out.append(text_ceiling_finding(record.runs[PAPER], record.ceilings, None, None,
+            out.append(text_ceiling_finding(record.runs[PAPER], record.ceilings, None, record_rule(record, "L"),
                                             test_split_size(call["dataset"], call["scale"])))
     return out
 

@@ -84,6 +84,32 @@ def bayes_rule(bundle: DataBundle, subset: str, split: str = "test") -> SameSpli
                          bundle.meta.get("source_hash"), classes)
 
 
+# the subsets a record keeps the rule of: what the studies judge against
+RECORD_SUBSETS = ("L", "LA")
+
+
+def rules_for_record(bundle: DataBundle, subsets=RECORD_SUBSETS, split: str = "test") -> dict | None:
+    """The Bayes rules of ``subsets`` on ``split`` of ``bundle`` as a record keeps them
+    (:class:`cmnlib.results.Record`'s ``bayes_rules``); None for data without per-utterance
+    posteriors."""
+    rules = {subset: bayes_rule(bundle, subset, split) for subset in subsets}
+    if any(rule is None for rule in rules.values()):
+        return None
+    first = next(iter(rules.values()))
+    return {"split": split, "classes": first.classes, "truth": first.truth,
+            "predicted": {subset: rule.predicted for subset, rule in rules.items()}}
+
+
+def record_rule(record, subset: str) -> SameSplitRule | None:
+    """The Bayes rule of ``subset`` kept in ``record`` (a :class:`cmnlib.results.Record`),
+    on the data of the record's hash; None when the record keeps none for it."""
+    rules = record.bayes_rules
+    if rules is None or subset not in rules["predicted"]:
+        return None
+    return SameSplitRule(record.call["dataset"], subset, rules["split"], rules["predicted"][subset], rules["truth"],
+                         record.data_hash, rules["classes"])
+
+
 def true_classes(labels, classes: int) -> np.ndarray:
     """A split's labels in the rule's terms: non-negative or not (2 classes, MMSA's Has0), or
     the emotion's class index (4)."""

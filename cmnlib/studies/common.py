@@ -21,6 +21,10 @@ ABOVE_TEXT_RULE = Question("above_text_ceiling",
 # model can do from language and audio
 NEAR_LA_CEILING = Question("near_la_ceiling",
                            "{subject} comes within {tolerance:g} points of the L+A Bayes ceiling ({ceiling:.1f})")
+# the same question judged against the L+A Bayes rule on the model's own test utterances
+# (or against the expected ceiling with the test split's sampling error)
+NEAR_LA_RULE = Question("near_la_ceiling",
+                        "{subject} comes within {tolerance:g} points of the L+A Bayes rule ({rule:.1f} on {where})")
 
 
 def text_ceiling_findings(results: list[RunResult], ceilings: dict | None, target: str | None = None,

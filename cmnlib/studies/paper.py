@@ -24,7 +24,7 @@ from ..spec import RunSpec
 from ..tables import PAPER_ROWS, PAPER_TABLE1, REAL_MOSEI_TEST_NONNEG
 from ..train import runs_root
 from .bayes import against_ceiling, bayes_rule
-from .common import NEAR_LA_CEILING, compare
+from .common import NEAR_LA_CEILING, NEAR_LA_RULE, compare
 
 # the reproduced rows of Tables 1-2, in table order: (model, modalities). CMN (L) is not in
 # the paper: it is the same model without the audio, so that fusion is judged as fusion
@@ -159,7 +159,7 @@ def quality_findings(results: list[RunResult], dataset: str, ceilings: dict | No
     if ceilings is not None and fused is not None:
         ceiling = 100 * ceilings["LA"][metric.key]
         rule = None if bundle is None else bayes_rule(bundle, "LA")
-        out.append(against_ceiling(NEAR_LA_CEILING, fused, rule, ceiling, metric.key,
+        out.append(against_ceiling(NEAR_LA_RULE, fused, rule, ceiling, metric.key,
                                    f"test {metric.label} minus the L+A rule, points", threshold=-tolerance,
                                    tolerance=tolerance, ceiling=ceiling)
                    or exceeds(NEAR_LA_CEILING, fused.spec, f"L+A ceiling minus {metric.label}, points",
