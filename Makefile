@@ -15,11 +15,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # Two pytest workers (pytest-xdist): a test or a notebook spends much of its time starting
-# processes, kernels and imports, which the other worker's computation fills. nbval keeps
+# processes, kernels and imports, which the other worker's computation fills. The unit tests
+# start the longest first and a free worker takes queued tests from the other (worksteal),
+# so that both end together. nbval keeps
 # each notebook whole on one worker (--dist loadfile: its cells run in order in one kernel).
 # Two notebooks that train the same run share it through the run's lock.
 WORKERS ?= 2
-UNIT   := -m pytest tests -n $(WORKERS)
+UNIT   := -m pytest tests -n $(WORKERS) --dist worksteal
 # strict nbval over every notebook (trained-weight outputs are tagged nbval-ignore-output:
 # see notebooks/README.md); a kernel may take longer than nbval's 60 s to start while the
 # other worker trains

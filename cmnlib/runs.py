@@ -31,10 +31,38 @@ _JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3)
 
 _BUNDLE: DataBundle | None = None
 
+# What torch and its kernel libraries read once, when torch loads: a worker forked from a
+# server that loaded torch under other values would not follow them (cmnlib.numerics).
+_LOAD_TIME_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS",
+                  "MKL_NUM_THREADS", "MKL_CBWR", "KMP_AFFINITY", "DNNL_MAX_CPU_ISA")
+_SERVER_ENV: dict | None = None
 
-def _pool_init(bundle: DataBundle, threads: int) -> None:
+
+def pool_context():
+    """Where the pool's workers come from: a fork server that has imported cmnlib and torch
+    once (a worker then starts in a fraction of a second instead of importing them anew,
+    which a spawned worker does for every pool), where the platform has one and torch's
+    load-time settings are those the server started with; else spawned processes. Either
+    way a worker starts from a process that has run no training (no thread pools to inherit),
+    and gets this process's environment (:func:`_pool_init`), so the two give the same
+    numbers."""
+    global _SERVER_ENV
+    load_env = {key: os.environ.get(key) for key in _LOAD_TIME_ENV}
+    if "forkserver" not in mp.get_all_start_methods() or _SERVER_ENV not in (None, load_env):
+        return mp.get_context("spawn")
+    _SERVER_ENV = load_env
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _pool_init(bundle: DataBundle, threads: int, environ: dict) -> None:
     global _BUNDLE
     _BUNDLE = bundle
+    # a forked worker holds the environment of the server's start; the caller's is the one
+    # that counts (runs and data folders, $CMN_STACK)
+    os.environ.clear()
+    os.environ.update(environ)
     torch.set_num_threads(threads)
 
 
@@ -53,7 +81,8 @@ def _groups(spec: RunSpec, bundle: DataBundle, seeds: list[int], stack: int) -> 
 def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int], processes: int = 2,
                root: Path | None = None, threads: int = 1, progress: bool = True) -> list[RunResult]:
     """:func:`cmnlib.train.train_seeds` for several models, every (model, seed) run trained
-    in a pool of ``processes`` spawned processes with ``threads`` torch threads each.
+    in a pool of ``processes`` worker processes (:func:`pool_context`) with ``threads``
+    torch threads each.
 
     The jobs run longest-first (by a rough cost per model) so the pool ends together; runs
     already in the cache are not started. Each run's numbers depend only on its seed and
@@ -77,8 +106,8 @@ def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int],
         workers = max(1, min(processes, len(jobs)))
         # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
         # BrokenProcessPool here instead of leaving the pool waiting forever
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
-                                 initargs=(bundle, threads)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_pool_init,
+                                 initargs=(bundle, threads, dict(os.environ))) as pool:
             futures = {pool.submit(_pool_train, *job): len(job[1]) for job in jobs}
             try:
                 # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output

@@ -208,6 +208,7 @@ def test_reference_and_fast_cmn_agree_on_cuda():
     with_dropout(features, lengths).sum().backward()
 
 
+@pytest.mark.long(minutes=1.4)
 def test_parity_study_trains_both_precisions_and_writes_its_findings(tmp_path, tiny_mosei_dir, tiny_iemocap_dir,
                                                                      monkeypatch):
     monkeypatch.setenv("CMN_RUNS_DIR", str(tmp_path / "runs"))

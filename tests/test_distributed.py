@@ -159,3 +159,26 @@ def test_torchrun_with_nccl_on_one_gpu(tiny_mosei_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["backend"] == "nccl" and result["device"].startswith("cuda") and result["steps"] == 3
+
+
+def test_pool_workers_come_from_a_fork_server_and_follow_the_callers_environment(monkeypatch):
+    """The pool's workers fork from a server that imported cmnlib once, and see the
+    environment of the call, not the one the server started with. A setting torch reads
+    when it loads (here the kernel family) cannot reach a worker forked from a server that
+    loaded torch under another value: that pool is spawned instead."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cmnlib import runs
+    if "forkserver" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("this platform has no fork server; every pool is spawned")
+    context = runs.pool_context()
+    assert context.get_start_method() == "forkserver"
+    monkeypatch.setenv("CMN_POOL_PROBE", "set after the server started")
+    with ProcessPoolExecutor(1, mp_context=runs.pool_context(), initializer=runs._pool_init,
+                             initargs=(None, 1, dict(os.environ))) as pool:
+        assert pool.submit(os.getenv, "CMN_POOL_PROBE").result() == "set after the server started"
+        assert pool.submit(torch.get_num_threads).result() == 1
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default" if os.environ.get("ATEN_CPU_CAPABILITY") else "avx2")
+    assert runs.pool_context().get_start_method() == "spawn"
+    monkeypatch.undo()
+    assert runs.pool_context().get_start_method() == "forkserver"

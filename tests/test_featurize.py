@@ -199,6 +199,7 @@ def test_featurize_prints_the_next_step_with_the_data_set(tmp_path, capsys, monk
     assert "<its data set>" not in printed
 
 
+@pytest.mark.long(minutes=1.3)
 def test_reproduce_walks_a_label_csv_to_a_report_of_its_own_runs(tmp_path, capfd, monkeypatch):
     """The front door for transcripts, the whole way: `cmn reproduce --data label.csv`
     featurizes them into the data folder (by the csv's hash) and runs every notebook on the

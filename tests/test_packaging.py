@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,7 @@ def test_every_package_folder_is_listed_for_the_wheel():
     assert found | {"cmnlib.notebooks"} == listed
 
 
+@pytest.mark.long(minutes=1)
 def test_a_plain_install_runs_the_sequence_from_any_folder(tmp_path):
     """The wheel, installed into a fresh virtual environment outside the checkout, carries
     the notebooks: ``cmn reproduce --only 01`` (one data set, to keep it short) runs in an empty

@@ -110,6 +110,7 @@ def test_parameters_go_only_to_notebooks_that_declare_them(sequence, tmp_path):
     assert by_name["06_tables"] == {"seeds": 4}
 
 
+@pytest.mark.long(minutes=7)
 def test_the_whole_sequence_runs_on_the_formats_users_hold(tmp_path, monkeypatch):
     """Every notebook on real-format data written by the independent writers, all in one
     folder: CMU-MOSEI as an SDK download (.csd, word-aligned by the reader), IEMOCAP as a

@@ -58,7 +58,7 @@ bundle = read_mult_pickle(sys.argv[1])
 bundle.meta["source_hash"] = "tiny-mosei"
 spec = T.RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick",
                  model_overrides={"hidden": 16, "ff_size": 24, "heads": 2, "layers": 1},
-                 train=T.TrainConfig(epochs=40, batch_size=16, lr=3e-3, patience=None))
+                 train=T.TrainConfig(epochs=12, batch_size=16, lr=3e-3, patience=None))
 T.train_one(spec, bundle, seed=0, out_dir=sys.argv[2], progress=False)
 """
 
@@ -66,7 +66,7 @@ T.train_one(spec, bundle, seed=0, out_dir=sys.argv[2], progress=False)
 def test_resume_after_kill_9_equals_an_uninterrupted_run(bundle, tmp_path):
     """A training process killed with SIGKILL mid-run resumes from its last checkpoint and
     ends bit for bit where an uninterrupted run ends."""
-    spec = tiny_spec(train=T.TrainConfig(epochs=40, batch_size=16, lr=3e-3, patience=None))
+    spec = tiny_spec(train=T.TrainConfig(epochs=12, batch_size=16, lr=3e-3, patience=None))
     cut = tmp_path / "cut"
     process = subprocess.Popen([sys.executable, "-c", _LONG_RUN, str(bundle.meta["path"]), str(cut)],
                                env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
@@ -78,7 +78,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(bundle, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     saved = T.load_checkpoint(cut / "checkpoint.pt")   # weights_only=True; never half-written
-    assert 2 <= saved["state"]["epoch"] < 40 and not (cut / "result.json").exists()
+    assert 2 <= saved["state"]["epoch"] < 12 and not (cut / "result.json").exists()
     resumed = T.train_one(spec, bundle, seed=0, out_dir=cut, progress=False)
     full = T.train_one(spec, bundle, seed=0, out_dir=tmp_path / "full", progress=False)
     assert resumed.history == full.history and resumed.best_epoch == full.best_epoch
