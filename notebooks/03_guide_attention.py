@@ -295,9 +295,8 @@ if types is not None:
 
 # %% tags=["nbval-ignore-output"]
 groups = {"trained": trained_seeds, "untrained": untrained_seeds}
-cue = analysis.cue_findings(groups, test)
-aligned = analysis.aligned_findings(groups, test)
-by_type = analysis.word_type_findings(groups, test, types)
+found = analysis.attention_findings(groups, test, types)  # each model runs over the test split once
+cue, aligned, by_type = found["cue"], found["aligned"], found["by_type"]
 ceilings = bayes_ceilings(bundle)
 scores = (common.text_ceiling_findings([run], ceilings, bundle=bundle)
           + paper.quality_findings([run], dataset, ceilings, bundle=bundle))

@@ -358,3 +358,25 @@ def test_diagonal_prior_check_and_module_counts():
     # the paper-profile CMN (L+A, 4 classes) counted by hand in test_model; MulT's 6 + 3 stacks
     assert counts["cmn_params"] == 15_495_174 and counts["cmn_modules"] == 2
     assert (counts["mult_crossmodal"], counts["mult_memory"]) == (6, 3)
+
+
+def test_attention_findings_run_each_model_once_and_equal_the_three_analyses(tiny_test_split, tiny_mosei_dir,
+                                                                             monkeypatch):
+    from cmnlib.analysis import cues
+    from cmnlib.data import load_dataset
+    split, dims = tiny_test_split
+    types = analysis.word_types(load_dataset("mosei", tiny_mosei_dir, cache=False))
+    groups = {"a": [build_model("cmn", "regression", dims, "LA", "quick") for _ in range(2)],
+              "b": [_uniform_cmn(dims)]}
+    apart = {"cue": analysis.cue_findings(groups, split, batch_size=7),
+             "aligned": analysis.aligned_findings(groups, split, batch_size=7),
+             "by_type": analysis.word_type_findings(groups, split, types, batch_size=7)}
+    passes = []
+    run = cues._run_attention_batches
+    monkeypatch.setattr(cues, "_run_attention_batches", lambda m, *a: passes.append(id(m)) or run(m, *a))
+    together = analysis.attention_findings(groups, split, types, batch_size=7)
+    assert together == apart and all(together[k]["a"] for k in together)
+    assert sorted(passes) == sorted(id(m) for members in groups.values() for m in members)  # once each
+    assert cues._ONE_PASS is None  # nothing held after
+    # without word types or a cue mask, the same empty lists as the separate analyses
+    assert analysis.attention_findings(groups, split, None, batch_size=7)["by_type"] == {"a": [], "b": []}

@@ -16,10 +16,10 @@ notebooks call them as ``analysis.<name>``.
 from .by_hand import (ToyExample, as_table, ffn_by_hand, layer_norm_by_hand, masking_checks, masking_table,
                       mha_by_hand, show_code, toy_example, unit_by_hand)
 from .complexity import COMPLEXITY_MODELS, complexity_claims, complexity_table, module_counts
-from .cues import (CONCENTRATION, aligned_attention, aligned_findings, best_cue_ratio,
+from .cues import (CONCENTRATION, aligned_attention, aligned_findings, attention_findings, best_cue_ratio,
                    collect_cue_shares, compare_cue_shares, compare_to_ceilings, cue_findings, cue_share,
                    cue_shares_by_class, flat_attention_by_class, run_metrics, summarise_cue_shares, uniform_share,
-                   WORD_GROUPS, guided_by_word_type, strongest_columns, word_type_findings, word_types)
+                   WORD_GROUPS, guided_by_word_type, one_pass, strongest_columns, word_type_findings, word_types)
 from .maps import (attention_entropy, cue_of, describe_utterance, pick_example, seeded_cmn, utterance_attention,
                    utterance_inputs)
 from .structure import (REFERENCE_TOLERANCE, diagonal_prior_check, example_batch, mua_guidance, reference_check,
@@ -35,4 +35,5 @@ __all__ = [
     "compare_to_ceilings", "aligned_attention", "best_cue_ratio", "aligned_findings",
     "CONCENTRATION", "reference_check", "REFERENCE_TOLERANCE", "word_types", "guided_by_word_type",
     "word_type_findings", "WORD_GROUPS", "strongest_columns", "module_counts", "diagonal_prior_check",
+    "attention_findings", "one_pass",
 ]

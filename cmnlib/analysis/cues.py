@@ -3,6 +3,7 @@ only the aligned audio disambiguates), per map and over seeds, and trained model
 scores against the Bayes ceilings (notebook 03)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,41 @@ def _key_modalities(model: CMN, modality: str, kind: str) -> list[str]:
     return [model.backbone.guide]
 
 
+# (model, split, batch size) -> its batches, while one_pass() holds them: the analyses of one
+# model then run it over the split once
+_ONE_PASS: dict | None = None
+
+
+@contextmanager
+def one_pass():
+    """Within this block each (model, split, batch size) goes through the model once: the
+    analyses that follow reuse its attention maps. The maps are held until the block ends,
+    so keep one model per block (:func:`attention_findings`)."""
+    global _ONE_PASS
+    outer, _ONE_PASS = _ONE_PASS, {}
+    try:
+        yield
+    finally:
+        _ONE_PASS = outer
+
+
 def _attention_batches(model: CMN, split: Split, batch_size: int):
     """The length-bucketed batches of ``split`` through ``model`` (eval mode) with their
     attention maps. Yields ``(index, lengths, attention, valid, cue)``: ``valid[m]`` (B, T)
     True at the real steps of modality m, ``cue[m]`` True at its real cue (ambiguous-word)
-    steps, or ``cue`` None when the split has no cue mask (real data)."""
+    steps, or ``cue`` None when the split has no cue mask (real data). Inside
+    :func:`one_pass` the batches of a model are computed once and then reused."""
+    if _ONE_PASS is None:
+        yield from _run_attention_batches(model, split, batch_size)
+        return
+    key = (id(model), id(split), batch_size)
+    if key not in _ONE_PASS:
+        _ONE_PASS[key] = list(_run_attention_batches(model, split, batch_size))
+    yield from _ONE_PASS[key]
+
+
+@torch.no_grad()
+def _run_attention_batches(model: CMN, split: Split, batch_size: int):
     model.eval()
     cue_all = split.extras.get("cue_mask")
     for batch in make_loader(split, model.config.modalities, "regression", batch_size=batch_size, bucket=True):
@@ -276,8 +307,15 @@ def cue_findings(models: dict[str, list[CMN]], split: Split, threshold: float = 
     (real data) every group's list is empty: there is nothing to measure."""
     if "cue_mask" not in split.extras:
         return {group: [] for group in models}
-    ratios = {group: [best_cue_ratio(summarise_cue_shares(collect_cue_shares(m, split, batch_size), decimals=None))
-                      for m in members] for group, members in models.items()}
+    return _cue_findings({group: [_cue_ratios(m, split, batch_size) for m in members]
+                          for group, members in models.items()}, threshold)
+
+
+def _cue_ratios(model: CMN, split: Split, batch_size: int) -> pd.Series:
+    return best_cue_ratio(summarise_cue_shares(collect_cue_shares(model, split, batch_size), decimals=None))
+
+
+def _cue_findings(ratios: dict[str, list[pd.Series]], threshold: float) -> dict:
     out = {}
     for group, per_seed in ratios.items():
         for kind in per_seed[0].index:
@@ -294,15 +332,24 @@ def aligned_findings(models: dict[str, list[CMN]], split: Split, threshold: floa
     weight on the word those steps belong to (its best layer and head, per seed)? Group ->
     a list of one :class:`cmnlib.findings.Finding`; empty lists without a cue mask or on
     unaligned data."""
-    if "cue_mask" not in split.extras or len({a.shape[1] for a in split.features.values()}) != 1:
+    if not _has_aligned_cues(split):
         return {group: [] for group in models}
-    out = {}
-    for group, members in models.items():
-        values = [float(aligned_attention(m, split, batch_size, decimals=None)["ambiguous steps"].max())
-                  for m in members]
-        out[group] = [findings.exceeds(ON_OWN_WORD, group, "guided weight on the aligned word x n, best layer and head",
-                                       values, threshold, unit="x", digits=2)]
-    return out
+    return _aligned_findings({group: [_aligned_value(m, split, batch_size) for m in members]
+                              for group, members in models.items()}, threshold)
+
+
+def _has_aligned_cues(split: Split) -> bool:
+    return "cue_mask" in split.extras and len({a.shape[1] for a in split.features.values()}) == 1
+
+
+def _aligned_value(model: CMN, split: Split, batch_size: int) -> float:
+    return float(aligned_attention(model, split, batch_size, decimals=None)["ambiguous steps"].max())
+
+
+def _aligned_findings(values: dict[str, list[float]], threshold: float) -> dict:
+    return {group: [findings.exceeds(ON_OWN_WORD, group, "guided weight on the aligned word x n, best layer and head",
+                                     per_seed, threshold, unit="x", digits=2)]
+            for group, per_seed in values.items()}
 
 
 def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
@@ -396,9 +443,13 @@ def word_type_findings(models: dict[str, list[CMN]], split: Split, types: np.nda
     :class:`cmnlib.findings.Finding`; empty lists without word types (other data)."""
     if types is None:
         return {group: [] for group in models}
+    return _word_type_findings({group: [guided_by_word_type(m, split, types, batch_size, decimals=None)
+                                        for m in members] for group, members in models.items()}, threshold)
+
+
+def _word_type_findings(tables_by_group: dict[str, list[pd.DataFrame]], threshold: float) -> dict:
     out = {}
-    for group, members in models.items():
-        tables = [guided_by_word_type(m, split, types, batch_size, decimals=None) for m in members]
+    for group, tables in tables_by_group.items():
         polar = [float(t[["positive x n", "negative x n"]].max(axis=1).max()) for t in tables]
         ambiguous = [float(t["ambiguous x n"].max()) for t in tables]
         out[group] = [
@@ -426,3 +477,27 @@ def strongest_columns(maps: np.ndarray, types_row: np.ndarray | None, top: int =
                          "x uniform": round(float(column[layer, head, word]), 2)})
     table = pd.DataFrame(rows).sort_values("x uniform", ascending=False, kind="stable").head(top)
     return table.reset_index(drop=True)
+
+
+def attention_findings(models: dict[str, list[CMN]], split: Split, types: np.ndarray | None = None,
+                       threshold: float = CONCENTRATION, batch_size: int = 200) -> dict[str, dict]:
+    """:func:`cue_findings`, :func:`aligned_findings` and :func:`word_type_findings` of the
+    same groups of models, the same findings, with each model run over ``split`` once
+    instead of three times (:func:`one_pass`, one model's maps held at a time). Returns
+    {"cue": ..., "aligned": ..., "by_type": ...}, each as its function returns it."""
+    cues, aligned, by_type = "cue_mask" in split.extras, _has_aligned_cues(split), types is not None
+    values = {"cue": {}, "aligned": {}, "by_type": {}}
+    for group, members in models.items():
+        for model in members:
+            with one_pass():
+                if cues:
+                    values["cue"].setdefault(group, []).append(_cue_ratios(model, split, batch_size))
+                if aligned:
+                    values["aligned"].setdefault(group, []).append(_aligned_value(model, split, batch_size))
+                if by_type:
+                    values["by_type"].setdefault(group, []).append(
+                        guided_by_word_type(model, split, types, batch_size, decimals=None))
+    empty = {group: [] for group in models}
+    return {"cue": _cue_findings(values["cue"], threshold) if cues else empty,
+            "aligned": _aligned_findings(values["aligned"], threshold) if aligned else dict(empty),
+            "by_type": _word_type_findings(values["by_type"], threshold) if by_type else dict(empty)}
