@@ -387,6 +387,12 @@ def test_the_records_overview_has_one_row_per_record_with_each_models_mean():
     assert (first["paper's CMN"], first["step-wise fusion"], first["L+A ceiling"]) == (79.5, 89.2, 93.8)
     assert second["metric"] != first["metric"] and second["paper's CMN"] == 68.2 and second["EF-LSTM"] == 56.0
     assert pd.isna(second["step-wise fusion"]) and pd.isna(second["L ceiling"])
+    # a record that keeps its test split's Bayes rules shows their scores there, beside the expectation
+    truth = np.array([1, 1, 0, 0, 1, 0, 1, 1])
+    kept = dataclasses.replace(quick, bayes_rules={"split": "test", "classes": 2, "truth": truth, "predicted": {
+        "L": np.array([1, 1, 0, 1, 1, 0, 0, 1]), "LA": truth.copy()}})
+    row = A.records_overview({"k": kept}).to_dict("records")[0]
+    assert (row["L rule, this test split"], row["L+A rule, this test split"]) == (75.0, 100.0)  # 6/8 and 8/8
 
 
 def test_the_guide_attention_claim_follows_the_findings():

@@ -254,8 +254,10 @@ VARIANT_COLUMNS = {PAPER: "paper's CMN", "shared_positions": "shared positions",
 def records_overview(records: dict[str, Record]) -> pd.DataFrame:
     """The recorded long runs at a glance: one row per record (its title), the headline
     test metric's mean over its seeds for each model it holds (columns: the paper's CMN,
-    each alignment variant, EF-LSTM), the seeds, and the data's language-only and L+A
-    Bayes ceilings, in percent. Models a record does not hold are left empty."""
+    each alignment variant, EF-LSTM), the seeds, the data's language-only and L+A Bayes
+    ceilings (expectations over the generating process) and, where the record keeps them,
+    the same Bayes rules' scores on this record's own test split (what its runs are judged
+    against), in percent. Models a record does not hold are left empty."""
     rows = []
     for record in records.values():
         metric = headline(record.call["dataset"])
@@ -266,9 +268,13 @@ def records_overview(records: dict[str, Record]) -> pd.DataFrame:
         for subset, column in (("L", "L ceiling"), ("LA", "L+A ceiling")):
             if record.ceilings and subset in record.ceilings:
                 row[column] = round(100 * record.ceilings[subset][metric.key], 1)
+            rule = record_rule(record, subset)
+            if rule is not None:
+                row[f"{column.split()[0]} rule, this test split"] = round(rule.score(metric.key), 1)
         rows.append(row)
+    extra = ("L ceiling", "L+A ceiling", "L rule, this test split", "L+A rule, this test split")
     columns = ["record", "metric", *[c for c in VARIANT_COLUMNS.values() if any(c in r for r in rows)], "seeds",
-               *[c for c in ("L ceiling", "L+A ceiling") if any(c in r for r in rows)]]
+               *[c for c in extra if any(c in r for r in rows)]]
     return pd.DataFrame(rows, columns=columns)
 
 
