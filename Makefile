@@ -18,9 +18,7 @@ STAMP  := $(VENV)/.installed
 # processes, kernels and imports, which the other worker's computation fills. The unit tests
 # start the longest first and a free worker takes queued tests from the other (worksteal),
 # so that both end together. nbval keeps
-# each notebook whole on one worker (--dist loadfile: its cells run in order in one kernel),
-# the notebooks that train the most first (notebooks/conftest.py; --no-loadscope-reorder
-# keeps that order).
+# each notebook whole on one worker (--dist loadfile: its cells run in order in one kernel).
 # Two notebooks that train the same run share it through the run's lock.
 WORKERS ?= 2
 UNIT   := -m pytest tests -n $(WORKERS) --dist worksteal
@@ -28,7 +26,7 @@ UNIT   := -m pytest tests -n $(WORKERS) --dist worksteal
 # see notebooks/README.md); a kernel may take longer than nbval's 60 s to start while the
 # other worker trains
 NBVAL  := -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
-          -n $(WORKERS) --dist loadfile --no-loadscope-reorder --nbval-kernel-startup-timeout 300
+          -n $(WORKERS) --dist loadfile --nbval-kernel-startup-timeout 300
 
 .PHONY: install test unit nbval nbval-default nbval-alternate reproduce reproduce-paper notebooks bench bench-page gpu-smoke clean-data
 
