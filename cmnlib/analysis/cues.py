@@ -497,7 +497,8 @@ def attention_findings(models: dict[str, list[CMN]], split: Split, types: np.nda
                 if by_type:
                     values["by_type"].setdefault(group, []).append(
                         guided_by_word_type(model, split, types, batch_size, decimals=None))
-    empty = {group: [] for group in models}
-    return {"cue": _cue_findings(values["cue"], threshold) if cues else empty,
-            "aligned": _aligned_findings(values["aligned"], threshold) if aligned else dict(empty),
-            "by_type": _word_type_findings(values["by_type"], threshold) if by_type else dict(empty)}
+    def empty() -> dict:
+        return {group: [] for group in models}
+    return {"cue": _cue_findings(values["cue"], threshold) if cues else empty(),
+            "aligned": _aligned_findings(values["aligned"], threshold) if aligned else empty(),
+            "by_type": _word_type_findings(values["by_type"], threshold) if by_type else empty()}
