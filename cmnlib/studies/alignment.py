@@ -489,8 +489,7 @@ def keep_rules(name: str, folder: Path | None = None) -> Path:
     the data the record was scored on (another hash) or carry no posteriors."""
     path = Path(folder or RECORDED_DIR) / f"{name}.json"
     record = R.read_record(path)  # checks the file before anything is generated
-    call = record.call
-    bundle = load_dataset(call["dataset"], call["source"], scale=call["scale"], seed=call.get("data_seed", 0))
+    bundle = record_data(record)
     if bundle.meta.get("source_hash") != record.data_hash:
         raise ValueError(f"{path}: its runs were scored on data of hash {str(record.data_hash)[:12]}, the data "
                          f"generated today have {str(bundle.meta.get('source_hash'))[:12]}: retrain the record")
@@ -500,6 +499,13 @@ def keep_rules(name: str, folder: Path | None = None) -> Path:
     payload = json.loads(path.read_text())
     payload["bayes_rules"] = R.rules_payload(rules)
     return write_json(path, payload)
+
+
+def record_data(record: Record) -> DataBundle:
+    """The data ``record``'s call names (data set, source, scale, generator seed), loaded
+    (the synthetic sets generated again when absent)."""
+    call = record.call
+    return load_dataset(call["dataset"], call["source"], scale=call["scale"], seed=call.get("data_seed", 0))
 
 
 def recorded(name: str, folder: Path | None = None) -> Record:
@@ -512,10 +518,8 @@ def retrain(name: str, folder: Path | None = None, processes: int | None = None,
     """The runs of record ``name`` trained on this machine (or read from ``data/runs`` when
     cached): the record with live results (weights in their folders) and this machine."""
     record = recorded(name, folder)
-    call = dict(record.call)
-    call.pop("confirms", None)
-    bundle = load_dataset(call.pop("dataset"), call.pop("source"), scale=call.pop("scale"),
-                          seed=call.pop("data_seed", 0))
+    bundle = record_data(record)
+    call = {k: v for k, v in record.call.items() if k not in ("confirms", "dataset", "source", "scale", "data_seed")}
     runs = train_alignments(bundle, call.pop("profile"), call.pop("seeds"), processes=processes,
                             progress=progress, **call)
     return replace(record, runs=runs, provenance=R.provenance_here(), recorded=False, data=bundle.source_label,
