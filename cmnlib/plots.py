@@ -166,22 +166,28 @@ def training_curves(result: RunResult, metric: str | None = None, save_dir=None,
 
 
 def ceiling_gaps(gaps, title: str, name: str, save_dir=None, *, data: str):
-    """Horizontal bars from 0: each model's ensemble score, its own modality subset's Bayes
-    ceiling as a black tick, the language-only ceiling as a dashed line (a fusion model
-    left of it uses no more than the text) and the constant predictor as a dotted line."""
+    """Horizontal bars from 0: each model's ensemble score, the best rule of its own modality
+    subset (:func:`cmnlib.studies.beyond.ceiling_gaps`: on the same test utterances, or the
+    expected Bayes ceiling) as a black tick, the language-only one as a dashed line (a
+    fusion model left of it uses no more than the text) and the constant predictor as a
+    dotted line."""
     if gaps is None or len(gaps) == 0:
         return None
-    metric = [c for c in gaps.columns if c not in ("model", "modalities", "ceiling", "gap", "captured %")][0]
+    reference = gaps.attrs.get("reference", "ceiling")
+    same_split = reference != "ceiling"
+    metric = [c for c in gaps.columns if c not in ("model", "modalities", reference, "gap", "captured %")][0]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(gaps) + 1.0))
     sns.barplot(gaps, y="model", x=metric, color="#4c72b0", width=0.6, orient="h", label="model (ensemble)", ax=ax)
     y = np.arange(len(gaps))  # seaborn puts row i at y = i, top to bottom
-    ax.scatter(gaps["ceiling"], y, marker="|", s=300, color="black", label="Bayes ceiling of its modalities", zorder=3)
+    ax.scatter(gaps[reference], y, marker="|", s=300, color="black", zorder=3,
+               label="best rule of its modalities, same test split" if same_split else "Bayes ceiling of its modalities")
     constant = gaps.attrs.get("constant")
     if constant is not None and np.isfinite(constant):
         ax.axvline(constant, ls=":", color="0.4", label="constant predictor")
     text_ceiling = gaps.attrs.get("text_ceiling")
     if text_ceiling is not None:
-        ax.axvline(text_ceiling, ls="--", color="#c44e52", label="language-only ceiling")
+        ax.axvline(text_ceiling, ls="--", color="#c44e52",
+                   label="language-only rule, same test split" if same_split else "language-only ceiling")
     ax.set_ylabel("")
     ax.set_xlabel(metric)  # the column's name: the metric's display name, in %
     ax.set_xlim(0, 100)  # from 0: a truncated axis makes small gaps look large

@@ -444,8 +444,9 @@ class Record:
     predictor's headline score in percent; ``provenance``: the machine, torch and date that
     trained them; ``bayes_rules``: the Bayes rule on the test split of the synthetic data the
     runs were scored on (None for real data, or a record written before rules were kept):
-    ``truth`` (the split's true classes), ``classes`` and ``predicted`` (subset -> the
-    rule's classes), so that each run can be judged against the rule utterance by
+    ``truth`` (the split's true classes), ``classes``, ``predicted`` (subset -> the
+    rule's classes) and ``f1`` (the F1 ``metric`` and, under ``predicted``, the classes of
+    each subset's F1-optimal rule), so that each run can be judged against the rule utterance by
     utterance without generating the data again (:func:`cmnlib.studies.bayes.record_rule`)."""
 
     name: str
@@ -484,8 +485,12 @@ def write_record(path: str | Path, record: Record) -> Path:
 
 def rules_payload(rules: dict) -> dict:
     """A record's ``bayes_rules`` (see :class:`Record`) as JSON-able data (compact arrays)."""
-    return {"split": rules["split"], "classes": int(rules["classes"]), "truth": _encode(rules["truth"]),
-            "predicted": {subset: _encode(p) for subset, p in rules["predicted"].items()}}
+    payload = {"split": rules["split"], "classes": int(rules["classes"]), "truth": _encode(rules["truth"]),
+               "predicted": {subset: _encode(p) for subset, p in rules["predicted"].items()}}
+    if rules.get("f1") is not None:
+        payload["f1"] = {"metric": rules["f1"]["metric"],
+                         "predicted": {subset: _encode(p) for subset, p in rules["f1"]["predicted"].items()}}
+    return payload
 
 
 def _rules_from_payload(path: Path, payload: dict | None) -> dict | None:
@@ -494,10 +499,14 @@ def _rules_from_payload(path: Path, payload: dict | None) -> dict | None:
     try:
         rules = {"split": payload["split"], "classes": int(payload["classes"]), "truth": _decode(payload["truth"]),
                  "predicted": {subset: _decode(p) for subset, p in payload["predicted"].items()}}
+        if "f1" in payload:  # absent from records written before the F1-optimal rules were kept
+            rules["f1"] = {"metric": str(payload["f1"]["metric"]),
+                           "predicted": {subset: _decode(p) for subset, p in payload["f1"]["predicted"].items()}}
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: key 'bayes_rules' is not readable ({error!r}; expected split, classes, truth and "
                          f"predicted as written by cmnlib.results.write_record)") from None
-    if any(p.shape != rules["truth"].shape for p in rules["predicted"].values()):
+    kept = [*rules["predicted"].values(), *(rules["f1"]["predicted"].values() if "f1" in rules else ())]
+    if any(p.shape != rules["truth"].shape for p in kept):
         raise ValueError(f"{path}: key 'bayes_rules': a rule predicts another number of utterances than the "
                          f"split's {len(rules['truth'])}")
     return rules

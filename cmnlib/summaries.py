@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import dataset_info
+from .data import bayes
 from .data.split import SPLITS, DataBundle
 from .data.synthetic import SUBSETS
 from .metrics import family_of
@@ -73,20 +74,33 @@ def nonfinite_table(bundle: DataBundle) -> pd.DataFrame:
 
 
 def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
-    """Bayes-optimal scores per modality subset (synthetic data only), in percent: every
-    metric of the data set's family that the generator computed a ceiling for, named as the
-    metric registry names it, each followed by its Monte Carlo standard error where known."""
+    """The best any model can do, per modality subset (synthetic data only), in percent.
+    For every metric of the data set's family that the generator computed a ceiling for:
+    its expectation over the generating process ("expected", Monte Carlo, followed by its
+    standard error where known), and where the test split carries each utterance's
+    posterior, the same rule's score on this very test split (what the studies judge a
+    model against). The expected F1 is the Bayes (accuracy-optimal) rule's, which a rule
+    weighted for the F1 can beat: it is no ceiling, and its test-split column is the
+    F1-optimal rule's instead (:func:`cmnlib.data.bayes.bayes_rule`)."""
     meta = bundle.meta.get("file_metadata", {})
     ceilings = meta.get("bayes_ceilings")
     if ceilings is None:
         return None
-    columns = {}
+    on_split = bayes.posteriors(bundle, SUBSETS[0]) is not None
+    columns = {}  # (metric, what) -> the value of a subset
     for metric in family_of(bundle.dataset, dataset_info(bundle.dataset).default_head).metrics:
-        if metric.key in ceilings[SUBSETS[0]]:
-            columns[metric.key] = f"{metric.label} %"
-            if f"{metric.key}_se" in ceilings[SUBSETS[0]]:
-                columns[f"{metric.key}_se"] = f"{metric.label} ± s.e."
-    table = pd.DataFrame({s: {label: 100 * ceilings[s][key] for key, label in columns.items()}
-                          for s in SUBSETS}).T
+        if metric.key not in ceilings[SUBSETS[0]]:
+            continue
+        f1 = "f1" in metric.key
+        columns[metric.label, "expected %" + (" (Bayes rule)" if f1 else "")] = \
+            lambda s, key=metric.key: 100 * ceilings[s][key]
+        if f"{metric.key}_se" in ceilings[SUBSETS[0]]:
+            columns[metric.label, "± s.e."] = lambda s, key=f"{metric.key}_se": 100 * ceilings[s][key]
+        if on_split and metric.key in bayes.CONFUSION_METRICS:
+            rule = f"{bayes.F1_NAMES[metric.key]}-optimal rule" if f1 else "Bayes rule"
+            columns[metric.label, f"this test split % ({rule})"] = \
+                lambda s, key=metric.key: bayes.bayes_rule(bundle, s, metric=key).score(key)
+    table = pd.DataFrame({s: {label: value(s) for label, value in columns.items()} for s in SUBSETS}).T
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index.name = "modalities"
     return table.round(1)

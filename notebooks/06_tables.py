@@ -122,11 +122,12 @@ for d in datasets:
 # ## The synthetic benchmark: how close does CMN get to the ceiling?
 #
 # Targets: CMN (L+A) within 3 points of the L+A Bayes ceiling (MOSEI-like Acc2, IEMOCAP-like
-# macro-F1), and above the best unimodal baseline. Each is judged over the seeds, not on
-# one run: the mean of the per-seed test scores with a 95% Student-t interval (for a
-# difference of two models trained with the same seeds, the paired interval of the per-seed
-# differences), and a verdict: *supported* (the whole interval
-# on the claimed side of the threshold), *not supported* (the whole interval on the other
+# macro-F1), judged against the L+A rule on the same test utterances (for the macro-F1, the
+# rule's macro-F1-optimal form: notebook 01), and above the best unimodal baseline. Each is
+# judged over the seeds, not on one run: the mean of the per-seed test scores with a 95%
+# Student-t interval (for a difference of two models trained with the same seeds, the
+# paired interval of the per-seed differences), and a verdict: *supported* (the whole
+# interval on the claimed side of the threshold), *not supported* (the whole interval on the other
 # side) or *inconclusive* (the interval contains the threshold). With the quick profile's 2
 # seeds an interval is wide (t = 12.7 for one degree of freedom), so only large effects are
 # decided; the paper profile's 10 seeds decide more. The sentences after the table are

@@ -181,6 +181,10 @@ def test_a_record_reads_back_what_was_trained_and_retrains_the_same_runs(tiny_mo
         kept, direct = bayes.record_rule(back, subset), bayes.bayes_rule(bundle, subset)
         assert np.array_equal(kept.predicted, direct.predicted) and np.array_equal(kept.truth, direct.truth)
         assert kept.data_hash == direct.data_hash == back.data_hash and kept.classes == direct.classes == 2
+        # and the F1-optimal form, for judging an F1
+        kept, direct = bayes.record_rule(back, subset, "f1_has0"), bayes.bayes_rule(bundle, subset, metric="f1_has0")
+        assert np.array_equal(kept.predicted, direct.predicted) and kept.optimises == direct.optimises == "f1_has0"
+        assert bayes.record_rule(back, subset, "macro_f1") is None  # another data set's F1: none kept
     # ...so the record's findings are judged on the same test utterances, exactly as from the data
     from_record = A.record_findings(back)
     from_data = A.alignment_findings("mosei", back.runs, back.ceilings, scale="quick", bundle=bundle,

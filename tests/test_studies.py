@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmnlib import findings
+from cmnlib import findings, plots
 from cmnlib.studies import audit, beyond, common, paper, precision
 from cmnlib.tables import REAL_MOSEI_TEST_NONNEG
 from fake_runs import fake_run
@@ -86,6 +86,27 @@ def test_ceiling_gaps_use_each_models_own_modalities():
     assert "Majority / mean" not in gaps.index
     assert gaps.attrs["text_ceiling"] == pytest.approx(80.0) and gaps.attrs["metric"] == "Acc2"
     assert beyond.ceiling_gaps(runs, "mosei", None).empty  # real data: no ceilings
+
+
+def test_ceiling_gaps_with_the_data_use_the_best_rule_on_the_same_test_split(tiny_iemocap_dir, data_home):
+    """IEMOCAP-like macro-F1: each model beside its own subset's macro-F1-optimal rule on
+    the test utterances (the expected "ceiling" is the accuracy-optimal rule's F1), and the
+    plot reads the reference column by its name."""
+    from cmnlib.data import load_dataset
+    from cmnlib.data import bayes
+    bundle = load_dataset("iemocap", str(tiny_iemocap_dir / "iemocap_data.pkl"))
+    runs = [fake_run("cmn", "LA", [{"macro_f1": 0.6}], ensemble={"macro_f1": 0.6}, dataset="iemocap"),
+            fake_run("lstm_l", "L", [{"macro_f1": 0.4}], ensemble={"macro_f1": 0.4}, dataset="iemocap")]
+    ceilings = bundle.meta["file_metadata"]["bayes_ceilings"]
+    gaps = beyond.ceiling_gaps(runs, "iemocap", ceilings, bundle=bundle).set_index("model")
+    assert gaps.attrs["reference"] == beyond.SAME_SPLIT and "ceiling" not in gaps
+    for label, subset in (("CMN (L+A)", "LA"), ("LSTM (L)", "L")):
+        expected = bayes.bayes_rule(bundle, subset, metric="macro_f1").score("macro_f1")
+        assert gaps.loc[label, beyond.SAME_SPLIT] == pytest.approx(round(expected, 1))
+    assert gaps.attrs["text_ceiling"] == pytest.approx(bayes.bayes_rule(bundle, "L", metric="macro_f1").score("macro_f1"))
+    assert plots.ceiling_gaps(gaps.reset_index(), "t", "gaps", data="x") is not None
+    # without the data: the expected ceilings, named as such
+    assert "ceiling" in beyond.ceiling_gaps(runs, "iemocap", ceilings)
 
 
 def test_constant_predictors_under_both_acc2_conventions():

@@ -12,6 +12,7 @@ import torch
 from .. import findings
 from ..findings import Question
 from ..metrics import headline, metric, table_metrics
+from ..data import bayes
 from ..data.loader import make_loader
 from ..data.split import Split
 from ..data.synthetic import MOSEI_TYPES, mosei_world
@@ -354,18 +355,29 @@ def _aligned_findings(values: dict[str, list[float]], threshold: float) -> dict:
 
 def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
     """A trained model's mean test score over its seeds (a :class:`cmnlib.results.RunResult`)
-    beside the Bayes ceilings of the synthetic data for language alone, audio alone and
-    language + audio, in %; no index. ``key``: the metric, default the data set's headline;
-    real data has no ceiling rows."""
+    beside the best any model can do from language alone, audio alone and language + audio,
+    in %; no index. ``key``: the metric, default the data set's headline. For each subset:
+    the expected Bayes ceiling (an accuracy's only: an F1's expectation belongs to the
+    accuracy-optimal rule and bounds nothing), and where the test split carries the
+    posteriors, the best rule on the same test utterances (the Bayes rule, or an F1's
+    optimal form: :func:`cmnlib.data.bayes.bayes_rule`). Real data has no such rows."""
     shown = metric(key, bundle.dataset) if key is not None else headline(bundle.dataset)
     column = f"{shown.label} %"
     ceilings = bundle.meta.get("file_metadata", {}).get("bayes_ceilings", {})
     n = len(result.members)
     rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
              column: result.mean(shown.key, percent=True)}]
+    accuracy = "f1" not in shown.key
+    same_split = (shown.key in bayes.CONFUSION_METRICS and hasattr(bundle, "splits")
+                  and bayes.posteriors(bundle, "L") is not None)
+    rule = "Bayes rule" if accuracy else f"{bayes.F1_NAMES.get(shown.key, shown.label)}-optimal rule"
     for subset in ("L", "A", "LA"):
-        if subset in ceilings:
-            rows.append({"": f"Bayes ceiling, {'+'.join(subset)}", column: 100 * ceilings[subset][shown.key]})
+        name = "+".join(subset)
+        if subset in ceilings and accuracy:
+            rows.append({"": f"Bayes ceiling, {name} (expected)", column: 100 * ceilings[subset][shown.key]})
+        if same_split:
+            rows.append({"": f"{rule}, {name}, this test split",
+                         column: bayes.bayes_rule(bundle, subset, metric=shown.key).score(shown.key)})
     return pd.DataFrame(rows).round(1)
 
 

@@ -28,7 +28,7 @@ from ..results import Record, RunResult
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..train import train_seeds
-from .bayes import (RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
+from .bayes import (ACCURACIES, RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
                     test_split_size)
 from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, NEAR_LA_RULE, compare, score_columns, text_ceiling_finding
 from .paper import evidence_status
@@ -133,7 +133,7 @@ def alignment_findings(dataset: str, results: dict[str, RunResult], ceilings: di
     if PAPER not in results:
         return []
     def rule_of(subset: str) -> SameSplitRule | None:
-        return bayes_rule(bundle, subset) if bundle is not None else (rules or {}).get(subset)
+        return bayes_rule(bundle, subset, metric=metric.key) if bundle is not None else (rules or {}).get(subset)
     rule = rule_of("L")
     out = []
     if near_ceiling is not None and ceilings is not None and "LA" in ceilings:
@@ -168,7 +168,7 @@ def record_findings(record: Record) -> list:
     return alignment_findings(call["dataset"], record.runs, record.ceilings,
                               near_ceiling=3 if call["scale"] == "paper" else None, scale=call["scale"],
                               test_size=test_split_size(call["dataset"], call["scale"]),
-                              rules={s: record_rule(record, s) for s in RECORD_SUBSETS})
+                              rules={s: record_rule(record, s, headline(call["dataset"]).key) for s in RECORD_SUBSETS})
 
 
 def alignment_targets(ablation: dict[str, list], records: dict[str, Record]) -> pd.DataFrame:
@@ -251,13 +251,18 @@ VARIANT_COLUMNS = {PAPER: "paper's CMN", "shared_positions": "shared positions",
                    "relative_bias": "relative bias", "stepwise_fusion": "step-wise fusion", BASELINE: "EF-LSTM"}
 
 
+# subset -> (its expected-ceiling column, its this-split rule column) in records_overview
+_REFERENCE_COLUMNS = {"L": ("L ceiling", "L rule, this test split"), "LA": ("L+A ceiling", "L+A rule, this test split")}
+
+
 def records_overview(records: dict[str, Record]) -> pd.DataFrame:
     """The recorded long runs at a glance: one row per record (its title), the headline
     test metric's mean over its seeds for each model it holds (columns: the paper's CMN,
     each alignment variant, EF-LSTM), the seeds, the data's language-only and L+A Bayes
-    ceilings (expectations over the generating process) and, where the record keeps them,
-    the same Bayes rules' scores on this record's own test split (what its runs are judged
-    against), in percent. Models a record does not hold are left empty."""
+    ceilings (expectations over the generating process; an accuracy's only) and, where the
+    record keeps them, the same rules' scores on this record's own test split (what its runs
+    are judged against: the Bayes rule for an accuracy, its F1-optimal form for an F1), in
+    percent. Models a record does not hold are left empty."""
     rows = []
     for record in records.values():
         metric = headline(record.call["dataset"])
@@ -265,14 +270,16 @@ def records_overview(records: dict[str, Record]) -> pd.DataFrame:
         for name, result in record.runs.items():
             row[VARIANT_COLUMNS.get(name, name)] = round(float(np.mean(result.scores(metric.key))), 1)
         row["seeds"] = record.call["seeds"]
-        for subset, column in (("L", "L ceiling"), ("LA", "L+A ceiling")):
-            if record.ceilings and subset in record.ceilings:
-                row[column] = round(100 * record.ceilings[subset][metric.key], 1)
-            rule = record_rule(record, subset)
+        for subset, (ceiling, rule_column) in _REFERENCE_COLUMNS.items():
+            # an F1 has no ceiling: the metadata's F1 is the accuracy-optimal rule's, which
+            # a rule weighted for the F1 beats; its F1-optimal rule on the split stands instead
+            if record.ceilings and subset in record.ceilings and metric.key in ACCURACIES:
+                row[ceiling] = round(100 * record.ceilings[subset][metric.key], 1)
+            rule = record_rule(record, subset, metric.key)
             if rule is not None:
-                row[f"{column.split()[0]} rule, this test split"] = round(rule.score(metric.key), 1)
+                row[rule_column] = round(rule.score(metric.key), 1)
         rows.append(row)
-    extra = ("L ceiling", "L+A ceiling", "L rule, this test split", "L+A rule, this test split")
+    extra = [c for pair in zip(*_REFERENCE_COLUMNS.values()) for c in pair]  # ceilings first, then the rules
     columns = ["record", "metric", *[c for c in VARIANT_COLUMNS.values() if any(c in r for r in rows)], "seeds",
                *[c for c in extra if any(c in r for r in rows)]]
     return pd.DataFrame(rows, columns=columns)
@@ -563,7 +570,8 @@ def paper_size_text_findings(records: dict[str, Record]) -> list:
         call = record.call
         if paper_size.covers(call["dataset"], call["scale"], NEAR_LA_CEILING) and PAPER in record.runs \
                 and record.ceilings is not None:
-            out.append(text_ceiling_finding(record.runs[PAPER], record.ceilings, None, record_rule(record, "L"),
+            rule = record_rule(record, "L", headline(call["dataset"]).key)
+            out.append(text_ceiling_finding(record.runs[PAPER], record.ceilings, None, rule,
                                             test_split_size(call["dataset"], call["scale"])))
     return out
 

@@ -18,27 +18,23 @@ replacement, of mean_s M(model_s) - M(rule) (the same resampled utterances for t
 and the rule, so what they share cancels), and the degrees of freedom follow
 Welch-Satterthwaite from S - 1 and n - 1. The metrics are those a confusion matrix gives
 (binary Acc2 and its weighted F1, 4-class accuracy and macro F1), so a bootstrap of
-thousands of resamples is a few array operations.
+thousands of resamples is a few array operations. The rules themselves, and an F1's
+optimal form, are :mod:`cmnlib.data.bayes`'s.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import stats
 
-from ..data.split import DataBundle, class_index
+from ..data.bayes import (ACCURACIES, ACCURACY, CONFUSION_METRICS, F1_NAMES, SameSplitRule, bayes_rule, confusion,
+                          confusion_metric, f1_metric, optimised_for, true_classes)
+from ..data.split import DataBundle
 from ..findings import CONFIDENCE, THRESHOLD, WITH_TEST_SPLIT, Finding, Question, satterthwaite
 from ..model import heads as H
 
-# subsets whose posterior the generator writes, in its column order
-SUBSETS = ("L", "A", "V", "LA", "LAV")
-# metric key -> (classes, F1 average or None for accuracy); the confusion-matrix metrics
-CONFUSION_METRICS = {"acc2_has0": (2, None), "f1_has0": (2, "weighted"), "accuracy": (4, None),
-                     "macro_f1": (4, "macro")}
-ACCURACIES = tuple(k for k, (_, average) in CONFUSION_METRICS.items() if average is None)
 BOOTSTRAP_REPS = 2000
 
 
@@ -49,79 +45,53 @@ def test_split_size(dataset: str, scale: str) -> int | None:
     return SPLIT_SIZES.get(dataset, {}).get(scale, {}).get("test")
 
 
-@dataclass(frozen=True)
-class SameSplitRule:
-    """The Bayes-optimal (accuracy-optimal) rule of one subset of modalities on one split:
-    its predicted classes and the split's true classes, with the data hash it belongs to."""
-
-    dataset: str
-    subset: str
-    split: str
-    predicted: np.ndarray
-    truth: np.ndarray
-    data_hash: str | None
-    classes: int
-
-    def score(self, metric: str) -> float:
-        """The rule's ``metric`` on the split, in percent."""
-        return 100 * float(confusion_metric(confusion(self.truth, self.predicted, self.classes), metric)[0])
-
-
-def bayes_rule(bundle: DataBundle, subset: str, split: str = "test") -> SameSplitRule | None:
-    """The Bayes rule of ``subset`` (e.g. 'L') on ``split`` of ``bundle``; None when the data
-    carry no per-utterance posteriors (real data)."""
-    part = bundle[split]
-    column = SUBSETS.index(subset)
-    if "bayes_nonneg" in part.extras:      # sentiment: P(label >= 0 | subset)
-        predicted = (np.asarray(part.extras["bayes_nonneg"])[:, column] >= 0.5).astype(np.int64)
-        classes = 2
-    elif "bayes_posterior" in part.extras:  # emotions: P(class | subset), 4 classes
-        predicted = np.asarray(part.extras["bayes_posterior"])[:, column].argmax(-1).astype(np.int64)
-        classes = 4
-    else:
-        return None
-    return SameSplitRule(bundle.dataset, subset, split, predicted, true_classes(part.labels, classes),
-                         bundle.meta.get("source_hash"), classes)
-
-
 # the subsets a record keeps the rule of: what the studies judge against
 RECORD_SUBSETS = ("L", "LA")
 
 
+
 def rules_for_record(bundle: DataBundle, subsets=RECORD_SUBSETS, split: str = "test") -> dict | None:
-    """The Bayes rules of ``subsets`` on ``split`` of ``bundle`` as a record keeps them
-    (:class:`cmnlib.results.Record`'s ``bayes_rules``); None for data without per-utterance
+    """The rules of ``subsets`` on ``split`` of ``bundle`` as a record keeps them
+    (:class:`cmnlib.results.Record`'s ``bayes_rules``): the Bayes rules, and under ``f1``
+    the F1-optimal rules of the data set's F1; None for data without per-utterance
     posteriors."""
     rules = {subset: bayes_rule(bundle, subset, split) for subset in subsets}
     if any(rule is None for rule in rules.values()):
         return None
     first = next(iter(rules.values()))
+    f1 = f1_metric(first.classes)
     return {"split": split, "classes": first.classes, "truth": first.truth,
-            "predicted": {subset: rule.predicted for subset, rule in rules.items()}}
+            "predicted": {subset: rule.predicted for subset, rule in rules.items()},
+            "f1": {"metric": f1, "predicted": {subset: bayes_rule(bundle, subset, split, f1).predicted
+                                               for subset in subsets}}}
 
 
-def record_rule(record, subset: str) -> SameSplitRule | None:
-    """The Bayes rule of ``subset`` kept in ``record`` (a :class:`cmnlib.results.Record`),
-    on the data of the record's hash; None when the record keeps none for it."""
+def record_rule(record, subset: str, metric: str | None = None) -> SameSplitRule | None:
+    """The rule of ``subset`` kept in ``record`` (a :class:`cmnlib.results.Record`) to judge
+    ``metric`` against (the Bayes rule for an accuracy or None, the F1-optimal rule for an
+    F1), on the data of the record's hash; None when the record keeps none for it."""
     rules = record.bayes_rules
-    if rules is None or subset not in rules["predicted"]:
+    optimises = ACCURACY if metric is None else optimised_for(metric)
+    if rules is None:
         return None
-    return SameSplitRule(record.call["dataset"], subset, rules["split"], rules["predicted"][subset], rules["truth"],
-                         record.data_hash, rules["classes"])
+    if optimises == ACCURACY:
+        predicted = rules["predicted"].get(subset)
+    else:
+        f1 = rules.get("f1") or {}
+        predicted = f1.get("predicted", {}).get(subset) if f1.get("metric") == optimises else None
+    if predicted is None:
+        return None
+    return SameSplitRule(record.call["dataset"], subset, rules["split"], predicted, rules["truth"],
+                         record.data_hash, rules["classes"], optimises)
 
-
-def true_classes(labels, classes: int) -> np.ndarray:
-    """A split's labels in the rule's terms: non-negative or not (2 classes, MMSA's Has0), or
-    the emotion's class index (4)."""
-    labels = np.asarray(labels)
-    return (labels >= 0).astype(np.int64) if classes == 2 else class_index(labels).astype(np.int64)
 
 
 def applies(rule: SameSplitRule | None, result, metric: str) -> bool:
     """Whether ``result`` can be compared with ``rule`` utterance by utterance: the rule
-    exists, the run holds its outputs on the rule's split, it was scored on the rule's data
-    (equal data hashes where both are known) and ``metric`` comes from a confusion matrix."""
-    return (rule is not None and result.has_outputs(rule.split) and metric in CONFUSION_METRICS
+    exists and is the one for ``metric`` (:meth:`SameSplitRule.suits`), the run holds its
+    outputs on the rule's split, it was scored on the rule's data (equal data hashes where
+    both are known) and ``metric`` comes from a confusion matrix."""
+    return (rule is not None and metric in CONFUSION_METRICS and rule.suits(metric) and result.has_outputs(rule.split)
             and (result.data_hash is None or rule.data_hash is None or result.data_hash == rule.data_hash))
 
 
@@ -137,34 +107,6 @@ def model_classes(result, split: str = "test") -> list[np.ndarray]:
     return out
 
 
-def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """Confusion counts (rows: truth); with 2-D inputs (resamples x utterances), one matrix
-    per row: (R, K, K)."""
-    truth, predicted = np.atleast_2d(truth), np.atleast_2d(predicted)
-    rows = truth.shape[0]
-    codes = (np.arange(rows)[:, None] * classes * classes + truth * classes + predicted).ravel()
-    return np.bincount(codes, minlength=rows * classes * classes).reshape(rows, classes, classes)
-
-
-def confusion_metric(matrices: np.ndarray, metric: str) -> np.ndarray:
-    """``metric`` (a key of :data:`CONFUSION_METRICS`) of each confusion matrix, a fraction.
-    F1 of a class with no support and no prediction counts 0, as scikit-learn's default."""
-    if metric not in CONFUSION_METRICS:
-        raise ValueError(f"the same-split comparison needs a confusion-matrix metric "
-                         f"({', '.join(CONFUSION_METRICS)}), got {metric!r}")
-    m = np.asarray(matrices, dtype=np.float64).reshape(-1, *np.shape(matrices)[-2:])
-    total = m.sum((1, 2))
-    correct = np.trace(m, axis1=1, axis2=2)
-    average = CONFUSION_METRICS[metric][1]
-    if average is None:
-        return correct / total
-    support, predicted, hits = m.sum(2), m.sum(1), np.diagonal(m, axis1=1, axis2=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(support + predicted > 0, 2 * hits / (support + predicted), 0.0)
-    if average == "macro":
-        return f1.mean(1)
-    return (f1 * support).sum(1) / total
-
 
 def against_rule(question: Question, result, rule: SameSplitRule, metric: str, statistic: str,
                  threshold: float = 0.0, reps: int = BOOTSTRAP_REPS, seed: int = 0,
@@ -174,6 +116,9 @@ def against_rule(question: Question, result, rule: SameSplitRule, metric: str, s
     combines the seeds and the test split's sampling (see the module docstring); the
     bootstrap's random stream is fixed by ``seed``. ``params`` fill the question's text;
     ``rule`` (the rule's score) is added."""
+    if not rule.suits(metric):
+        raise ValueError(f"{metric!r} is judged against the rule that optimises {optimised_for(metric)!r}, "
+                         f"got the one that optimises {rule.optimises!r}")
     if not result.has_outputs(rule.split):
         raise ValueError(f"{result.label}: no stored {rule.split} outputs to compare with the Bayes rule "
                          f"utterance by utterance")
@@ -243,8 +188,10 @@ def against_ceiling(question: Question, result, rule: SameSplitRule | None, expe
     utterances (:func:`against_population`); None when neither can be judged (the caller
     then falls back to seeds alone). ``where`` (for the question's text) says which."""
     if applies(rule, result, metric):
-        return against_rule(question, result, rule, metric, statistic, threshold, target=target,
-                            where="the same test utterances", **params)
+        where = "the same test utterances" + ("" if rule.optimises == ACCURACY else
+                                              f", the rule's {F1_NAMES[metric]}-optimal form")
+        return against_rule(question, result, rule, metric, statistic, threshold, target=target, where=where,
+                            **params)
     if test_size is not None and metric in ACCURACIES:
         return against_population(question, result, expected, metric, statistic, test_size, threshold,
                                   target=target, where=f"average, {test_size:,} test utterances", **params)

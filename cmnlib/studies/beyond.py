@@ -14,6 +14,7 @@ from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..summaries import real_mosei_reference
 from ..tables import PAPER_TABLE2
+from ..data import bayes
 from .common import compare, score_columns
 
 # (model, modalities) allowed more epochs: does either get past the text-only ceiling?
@@ -21,32 +22,50 @@ LONGER_MODELS = (("ef_lstm", "LA"), ("cmn", "LA"))
 WIRING_ABOVE_DEFAULT = Question("wiring_above_default", "{wiring} scores above {default}")
 
 
-def ceiling_gaps(results: list[RunResult], dataset: str, ceilings: dict | None) -> pd.DataFrame:
-    """Each model's ensemble (headline metric) beside the Bayes ceiling of **its own**
-    modality subset.
+CEILING = "ceiling"                        # the reference column: the expected Bayes ceiling
+SAME_SPLIT = "best rule, this test split"  # or the best rule on the runs' own test utterances
 
-    ``captured`` is the share of the possible gain over the constant predictor that the
-    model realises: (score - constant) / (ceiling - constant); 100% = Bayes-optimal.
-    Needs ceilings (synthetic data); returns an empty frame otherwise. The ceilings belong
-    to the accuracy-optimal (Bayes) rule: a macro-F1 may exceed its "ceiling" (a rule
-    favouring rare classes), an accuracy never does.
+
+def ceiling_gaps(results: list[RunResult], dataset: str, ceilings: dict | None,
+                 bundle: DataBundle | None = None) -> pd.DataFrame:
+    """Each model's ensemble (headline metric) beside the best any model can do from **its
+    own** modality subset.
+
+    The reference: with ``bundle`` (the data the runs were scored on) whose test split
+    carries the posteriors, the best rule of that subset on the same test utterances
+    (column ``best rule, this test split``: the Bayes rule for an accuracy, its F1-optimal
+    form for an F1, :func:`cmnlib.data.bayes.bayes_rule`); else the expected Bayes
+    ceiling (column ``ceiling``; an F1's is the accuracy-optimal rule's, which a rule
+    weighted for the F1 beats, so no bound). ``captured`` is the share of the possible gain
+    over the constant predictor that the model realises: (score - constant) / (reference -
+    constant); 100% = as good as the rule. Needs ceilings (synthetic data); returns an
+    empty frame otherwise. ``attrs``: the metric, the constant, the language-only
+    reference (``text_ceiling``) and the reference column's name (``reference``).
     """
     if ceilings is None:
         return pd.DataFrame()
     metric = headline(dataset)
     constant = [r for r in results if r.model == "majority"]
     base = 100 * constant[0].mean(metric.key) if constant else float("nan")
+    subsets = {r.spec.modalities for r in results} | {"L"}
+    same_split = (bundle is not None and metric.key in bayes.CONFUSION_METRICS
+                  and bayes.posteriors(bundle, "L") is not None and subsets <= set(bayes.SUBSETS))
+    if same_split:
+        reference = {s: bayes.bayes_rule(bundle, s, metric=metric.key).score(metric.key) for s in sorted(subsets)}
+    else:
+        reference = {s: 100 * ceilings[s][metric.key] for s in subsets if s in ceilings}
+    column = SAME_SPLIT if same_split else CEILING
     rows = []
     for result in results:
         if result.model == "majority":
             continue
         subset = result.spec.modalities
-        score, ceiling = 100 * result.ensemble()[metric.key], 100 * ceilings[subset][metric.key]
+        score, ceiling = 100 * result.ensemble()[metric.key], reference[subset]
         rows.append({"model": result.label, "modalities": "+".join(subset), f"{metric.label} %": round(score, 1),
-                     "ceiling": round(ceiling, 1), "gap": round(ceiling - score, 1),
+                     column: round(ceiling, 1), "gap": round(ceiling - score, 1),
                      "captured %": round(100 * (score - base) / (ceiling - base), 0)})
     out = pd.DataFrame(rows)
-    out.attrs.update(metric=metric.label, constant=base, text_ceiling=100 * ceilings["L"][metric.key])
+    out.attrs.update(metric=metric.label, constant=base, text_ceiling=reference["L"], reference=column)
     return out
 
 

@@ -31,14 +31,14 @@ def text_ceiling_findings(results: list[RunResult], ceilings: dict | None, targe
                           bundle=None, test_size: int | None = None) -> list:
     """Does each fusion model among ``results`` (CMN, MulT, EF-LSTM, on more than the text) score above the
     language-only Bayes ceiling, i.e. use more than the text? Headline metric; empty
-    without ceilings (real data). For a macro-F1 the ceiling belongs to the
-    accuracy-optimal rule and is not a hard bound. ``target``: the study target these
+    without ceilings (real data). An F1 is judged against the language-only rule's
+    F1-optimal form (:func:`cmnlib.data.bayes.bayes_rule`). ``target``: the study target these
     findings bear on; ``bundle``: the data the runs were scored on, whose per-utterance
     posteriors give the language-only rule on the same test utterances. Each finding is
     :func:`text_ceiling_finding`'s."""
     if ceilings is None:
         return []
-    rule = None if bundle is None else bayes_rule(bundle, "L")
+    rule = None if bundle is None else bayes_rule(bundle, "L", metric=headline(bundle.dataset).key)
     return [text_ceiling_finding(r, ceilings, target, rule, test_size) for r in results
             if r.model in config.FUSION_MODELS and len(r.spec.modalities) > 1]  # CMN (L) reads no other modality
 

@@ -151,14 +151,14 @@ def quality_findings(results: list[RunResult], dataset: str, ceilings: dict | No
     of the L+A Bayes ceiling (when the data has one), and above the best unimodal LSTM.
     With ``bundle`` (the data the runs were scored on) and runs that hold their test
     outputs, "within the ceiling" is judged against the L+A Bayes rule on the same test
-    utterances, test sampling included (:func:`cmnlib.studies.bayes.against_rule`); else
-    against the expected ceiling over seeds."""
+    utterances (an F1 against the rule's F1-optimal form), test sampling included
+    (:func:`cmnlib.studies.bayes.against_rule`); else against the expected ceiling over seeds."""
     metric = headline(dataset)
     fused = find(results, *model)
     out = []
     if ceilings is not None and fused is not None:
         ceiling = 100 * ceilings["LA"][metric.key]
-        rule = None if bundle is None else bayes_rule(bundle, "LA")
+        rule = None if bundle is None else bayes_rule(bundle, "LA", metric=metric.key)
         out.append(against_ceiling(NEAR_LA_RULE, fused, rule, ceiling, metric.key,
                                    f"test {metric.label} minus the L+A rule, points", threshold=-tolerance,
                                    tolerance=tolerance, ceiling=ceiling)
