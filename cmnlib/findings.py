@@ -175,7 +175,10 @@ class Finding:
     runs went into it (for a difference, the smaller side); ``dof`` the interval's degrees
     of freedom (for p-values); ``method`` how it was computed (:data:`ONE_SAMPLE`,
     :data:`PAIRED`, :data:`WELCH`, :data:`WITH_TEST_SPLIT`); ``bounds`` the range the
-    statistic can take (e.g. 0-100 for a score in percent), None when unbounded."""
+    statistic can take (e.g. 0-100 for a score in percent), None when unbounded;
+    ``sampling``, for an interval that carries the test split's sampling as well as the
+    seeds': the per-seed variance, the test split's variance of the estimate and the
+    split's size (what :meth:`to_decide` extrapolates from)."""
 
     question: Question
     subjects: tuple
@@ -196,6 +199,7 @@ class Finding:
     dof: float | None = None
     method: str = ONE_SAMPLE
     bounds: tuple | None = None
+    sampling: tuple | None = None  # WITH_TEST_SPLIT: (seeds' variance, the test split's variance of the mean, its size)
 
     @property
     def claim(self) -> str:
@@ -274,6 +278,32 @@ class Finding:
             if float(stats.t.ppf((1 + self.confidence) / 2, dof)) * spread / math.sqrt(n) < gap:
                 return n
         return None
+
+    def to_decide(self, most_seeds: int = 1000, most_factor: float = 100.0) -> tuple[int | None, int | None]:
+        """For an interval that carries the test split's sampling (``sampling`` set): how many
+        seeds on this test split, and how many test utterances with these seeds, would decide
+        the finding if its mean and both spreads stayed as they are (the test variance
+        shrinks as 1/n): the smallest of each whose interval half-width falls below the gap
+        between the mean and the threshold, or None where none up to ``most_seeds`` seeds or
+        ``most_factor`` times the utterances would (e.g. the split's own sampling is wider
+        than the gap, whatever the seeds)."""
+        if self.sampling is None or self.seeds < 2:
+            return None, None
+        var_seed, var_test, size = self.sampling
+        gap = abs(self.estimate - self.threshold)
+        if gap == 0:
+            return None, None
+        quantile = (1 + self.confidence) / 2
+
+        def decides(seeds: int, utterances: float) -> bool:
+            test = var_test * size / utterances
+            dof = satterthwaite([(var_seed / seeds, seeds - 1), (test, utterances - 1)]) or utterances - 1
+            return float(stats.t.ppf(quantile, dof)) * math.sqrt(var_seed / seeds + test) < gap
+
+        seeds = next((n for n in range(self.seeds + 1, most_seeds + 1) if decides(n, size)), None)
+        grid = np.unique(np.round(size * np.geomspace(1.05, most_factor, 200)).astype(int))
+        utterances = next((int(n) for n in grid if decides(self.seeds, n)), None)
+        return seeds, utterances
 
     def interval_text(self) -> str:
         if not math.isfinite(self.low):
@@ -392,9 +422,21 @@ def sentence(finding: Finding) -> str:
     needed = f.seeds_to_decide()
     settle = (f"about {needed} seeds would decide it if the mean and the spread stayed as they are" if needed
               else "more seeds are needed to decide" if f.method != WITH_TEST_SPLIT
-              else "more seeds or a larger test split are needed to decide")
+              else _settled_by(f))
     return (f"Inconclusive: {f.claim} ({measured}; the interval contains {fixed(f.threshold, digits)}{f.unit}, "
             f"so {settle}).")
+
+
+def _settled_by(f: Finding) -> str:
+    """What would decide an inconclusive finding whose interval carries the test split's
+    sampling (:meth:`Finding.to_decide`), as the end of a sentence."""
+    seeds, utterances = f.to_decide()
+    if seeds is None and utterances is None:
+        return ("more seeds and a larger test split are needed to decide" if f.sampling is None or f.seeds < 2 else
+                "neither more seeds nor a larger test split alone would decide it soon; both are needed")
+    ways = ([f"about {seeds} seeds on this test split"] if seeds else []) + (
+        [f"about {utterances:,} test utterances with these {f.seeds} seeds"] if utterances else [])
+    return f"{' or '.join(ways)} would decide it if the mean and the spreads stayed as they are"
 
 
 def _labelled(findings) -> list[tuple[str, Finding]]:

@@ -283,3 +283,42 @@ def test_a_number_that_rounds_to_zero_never_shows_a_minus_sign():
     from cmnlib.findings import fixed
     assert fixed(-0.04, 1) == "0.0" and fixed(-0.0, 2) == "0.00" and fixed(0.04, 1) == "0.0"
     assert fixed(-0.06, 1) == "-0.1" and fixed(-2.5, 0) == "-2" and fixed(7.95, 1) == f"{7.95:.1f}"
+
+
+def test_an_interval_with_the_test_split_says_how_many_seeds_or_utterances_would_decide_it():
+    """By hand: the half-width t(dof) * sqrt(v_seed / S + v_test * 1000 / n), with
+    Welch-Satterthwaite's dof, falls under the gap between the mean and the threshold first
+    at the seeds (on this 1,000-utterance split) or the utterances (with these seeds) that
+    the finding names, and not one step before. (With few seeds a larger split can widen
+    the interval: the dof fall towards the seeds' own.)"""
+    from scipy import stats
+
+    from cmnlib.findings import WITH_TEST_SPLIT, Finding, Question, satterthwaite, sentence
+
+    size = 1000
+
+    def half(var_seed, var_test, seeds, n):
+        test = var_test * size / n
+        dof = satterthwaite([(var_seed / seeds, seeds - 1), (test, n - 1)])
+        return stats.t.ppf(0.975, dof) * math.sqrt(var_seed / seeds + test)
+
+    def finding(gap, var_seed, var_test, seeds):
+        h = half(var_seed, var_test, seeds, size)
+        return Finding(Question("q", "{subject} beats the rule"), ("m",), "d", gap, gap - h, gap + h, 0.0, seeds,
+                       method=WITH_TEST_SPLIT, dof=5.0, sampling=(var_seed, var_test, size))
+
+    # the seeds' spread dominates: more seeds decide it, a larger split with 2 seeds does not
+    seedy = finding(2.0, 4.0, 0.05, 2)
+    assert seedy.verdict == "inconclusive"
+    seeds, utterances = seedy.to_decide()
+    assert half(4.0, 0.05, seeds, size) < 2.0 <= half(4.0, 0.05, seeds - 1, size) and utterances is None
+    assert f"about {seeds} seeds on this test split would decide it" in sentence(seedy)
+    # the split's sampling dominates: no number of seeds decides it on this split, more utterances do
+    sampled = finding(1.5, 0.05, 1.0, 3)
+    assert sampled.verdict == "inconclusive"
+    seeds, utterances = sampled.to_decide()
+    assert seeds is None and half(0.05, 1.0, 3, utterances) < 1.5 <= half(0.05, 1.0, 3, 0.97 * utterances)
+    assert f"about {utterances:,} test utterances with these 3 seeds would decide it" in sentence(sampled)
+    # both wide: neither alone
+    both = finding(0.5, 4.0, 0.25, 2)
+    assert both.to_decide() == (None, None) and "both are needed" in sentence(both)

@@ -159,7 +159,8 @@ def _seeds_and_test_split(question: Question, result, statistic: str, seeds: np.
         low, high = estimate - half, estimate + half
     return Finding(question, (result.spec,), statistic, estimate, low, high, threshold, len(seeds), True, THRESHOLD,
                    False, target, tuple(sorted({**params, "rule": reference}.items())), "", confidence, 1,
-                   dof=dof, method=WITH_TEST_SPLIT, bounds=(-100.0, 100.0))
+                   dof=dof, method=WITH_TEST_SPLIT, bounds=(-100.0, 100.0),
+                   sampling=(float(seeds.var(ddof=1)) if len(seeds) > 1 else math.inf, var_test, test_size))
 
 
 def against_population(question: Question, result, expected: float, metric: str, statistic: str, test_size: int,
