@@ -8,14 +8,14 @@ for the IEMOCAP-like one). The Bayes rule predicts each utterance's most probabl
 its score on the split, and a model's difference from it utterance by utterance
 (:mod:`cmnlib.studies.bayes`), are a few array operations on confusion matrices.
 
-The Bayes rule (each utterance's most probable class) maximises accuracy, not an F1: a rule
-that favours the rarer classes scores a higher F1 from the same posteriors. So an F1 is
-judged against the **F1-optimal form** of the same posteriors: the threshold on
-P(label >= 0) that maximises the binary weighted F1, or the class weights w in
-``argmax_k w_k P(k | subset)`` that maximise the 4-class macro F1 (the plug-in form of
-the F1-optimal classifiers: a threshold or weights on the true posteriors). They are fitted on the
-training and validation utterances' posteriors, as a model must learn without the test
-labels, and the fixed rule is then scored on the test utterances like the Bayes rule.
+The Bayes rule maximises accuracy, not an F1: a rule that favours the rarer classes scores
+a higher F1 from the same posteriors. So an F1 is judged against the **F1-optimal form**
+of the same posteriors: the threshold on P(label >= 0) that maximises the binary weighted
+F1, or the class weights w in ``argmax_k w_k P(k | subset)`` that maximise the 4-class
+macro F1 (the plug-in form of F1-optimal classifiers: a threshold or weights on the true
+posteriors). They are fitted on the training and validation utterances' posteriors, as a
+model must learn without the test labels, and the fixed rule is then scored on the test
+utterances like the Bayes rule.
 """
 from __future__ import annotations
 
@@ -32,8 +32,6 @@ CONFUSION_METRICS = {"acc2_has0": (2, None), "f1_has0": (2, "weighted"), "accura
                      "macro_f1": (4, "macro")}
 ACCURACIES = tuple(k for k, (_, average) in CONFUSION_METRICS.items() if average is None)
 F1_NAMES = {"f1_has0": "weighted-F1", "macro_f1": "macro-F1"}  # how sentences name the F1s
-
-
 ACCURACY = "accuracy"  # what the Bayes rule itself optimises (SameSplitRule.optimises)
 
 
