@@ -91,14 +91,12 @@ def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
     for metric in family_of(bundle.dataset, dataset_info(bundle.dataset).default_head).metrics:
         if metric.key not in ceilings[SUBSETS[0]]:
             continue
-        f1 = "f1" in metric.key
-        columns[metric.label, "expected %" + (" (Bayes rule)" if f1 else "")] = \
+        columns[metric.label, "expected %" + ("" if bayes.has_ceiling(metric.key) else " (Bayes rule)")] = \
             lambda s, key=metric.key: 100 * ceilings[s][key]
         if f"{metric.key}_se" in ceilings[SUBSETS[0]]:
             columns[metric.label, "± s.e."] = lambda s, key=f"{metric.key}_se": 100 * ceilings[s][key]
         if on_split and metric.key in bayes.CONFUSION_METRICS:
-            rule = f"{bayes.F1_NAMES[metric.key]}-optimal rule" if f1 else "Bayes rule"
-            columns[metric.label, f"this test split % ({rule})"] = \
+            columns[metric.label, f"this test split % ({bayes.rule_name(metric.key)})"] = \
                 lambda s, key=metric.key: bayes.bayes_rule(bundle, s, metric=key).score(key)
     table = pd.DataFrame({s: {label: value(s) for label, value in columns.items()} for s in SUBSETS}).T
     table.columns = pd.MultiIndex.from_tuples(table.columns)

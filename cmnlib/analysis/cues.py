@@ -367,16 +367,14 @@ def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
     n = len(result.members)
     rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
              column: result.mean(shown.key, percent=True)}]
-    accuracy = "f1" not in shown.key
     same_split = (shown.key in bayes.CONFUSION_METRICS and hasattr(bundle, "splits")
                   and bayes.posteriors(bundle, "L") is not None)
-    rule = "Bayes rule" if accuracy else f"{bayes.F1_NAMES.get(shown.key, shown.label)}-optimal rule"
     for subset in ("L", "A", "LA"):
         name = "+".join(subset)
-        if subset in ceilings and accuracy:
+        if subset in ceilings and bayes.has_ceiling(shown.key):
             rows.append({"": f"Bayes ceiling, {name} (expected)", column: 100 * ceilings[subset][shown.key]})
         if same_split:
-            rows.append({"": f"{rule}, {name}, this test split",
+            rows.append({"": f"{bayes.rule_name(shown.key)}, {name}, this test split",
                          column: bayes.bayes_rule(bundle, subset, metric=shown.key).score(shown.key)})
     return pd.DataFrame(rows).round(1)
 

@@ -35,6 +35,18 @@ F1_NAMES = {"f1_has0": "weighted-F1", "macro_f1": "macro-F1"}  # how sentences n
 ACCURACY = "accuracy"  # what the Bayes rule itself optimises (SameSplitRule.optimises)
 
 
+def has_ceiling(metric: str) -> bool:
+    """Whether the expected Bayes score of ``metric`` bounds every model: an accuracy's does;
+    an F1's (the accuracy-optimal rule's F1) does not, a rule weighted for the F1 beats it."""
+    return "f1" not in metric
+
+
+def rule_name(metric: str) -> str:
+    """How tables name the rule ``metric`` is judged against: the Bayes rule, or an F1's
+    optimal rule (e.g. 'macro-F1-optimal rule')."""
+    return "Bayes rule" if optimised_for(metric) == ACCURACY else f"{F1_NAMES[metric]}-optimal rule"
+
+
 def optimised_for(metric: str) -> str:
     """What the rule to judge ``metric`` against must optimise: ``ACCURACY`` for an accuracy,
     else the F1 itself (its F1-optimal rule)."""

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import results as R
 from ..atomic import write_json
+from ..data.bayes import has_ceiling
 from ..data.sources import bayes_ceilings, load_dataset
 from ..data.split import DataBundle
 from ..findings import CONFIDENCE, SUPPORTED, NOT_SUPPORTED, Question, exceeds, fixed, holm, select, sentence
@@ -28,7 +29,7 @@ from ..results import Record, RunResult
 from ..runs import feasible, train_specs
 from ..spec import RunSpec
 from ..train import train_seeds
-from .bayes import (ACCURACIES, RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
+from .bayes import (RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
                     test_split_size)
 from .common import ABOVE_TEXT_CEILING, NEAR_LA_CEILING, NEAR_LA_RULE, compare, score_columns, text_ceiling_finding
 from .paper import evidence_status
@@ -273,7 +274,7 @@ def records_overview(records: dict[str, Record]) -> pd.DataFrame:
         for subset, (ceiling, rule_column) in _REFERENCE_COLUMNS.items():
             # an F1 has no ceiling: the metadata's F1 is the accuracy-optimal rule's, which
             # a rule weighted for the F1 beats; its F1-optimal rule on the split stands instead
-            if record.ceilings and subset in record.ceilings and metric.key in ACCURACIES:
+            if record.ceilings and subset in record.ceilings and has_ceiling(metric.key):
                 row[ceiling] = round(100 * record.ceilings[subset][metric.key], 1)
             rule = record_rule(record, subset, metric.key)
             if rule is not None:

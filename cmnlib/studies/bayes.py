@@ -49,7 +49,6 @@ def test_split_size(dataset: str, scale: str) -> int | None:
 RECORD_SUBSETS = ("L", "LA")
 
 
-
 def rules_for_record(bundle: DataBundle, subsets=RECORD_SUBSETS, split: str = "test") -> dict | None:
     """The rules of ``subsets`` on ``split`` of ``bundle`` as a record keeps them
     (:class:`cmnlib.results.Record`'s ``bayes_rules``): the Bayes rules, and under ``f1``
@@ -83,7 +82,6 @@ def record_rule(record, subset: str, metric: str | None = None) -> SameSplitRule
         return None
     return SameSplitRule(record.call["dataset"], subset, rules["split"], predicted, rules["truth"],
                          record.data_hash, rules["classes"], optimises)
-
 
 
 def applies(rule: SameSplitRule | None, result, metric: str) -> bool:
