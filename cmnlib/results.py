@@ -39,7 +39,7 @@ from .data.loader import targets_from_labels
 from .model import heads as H
 from .data.split import class_index
 from .precision import machine_description
-from .spec import RunSpec
+from .spec import TRAINER_VERSION, RunSpec
 
 SPLITS = ("valid", "test")
 
@@ -267,8 +267,10 @@ RESULT_FILE, OUTPUTS_FILE, RUN_FILE, LABELS_FILE = "result.json", "outputs.pt", 
 
 
 def provenance_here() -> dict:
-    """This machine, this torch and today: what a newly trained seed records."""
-    return {"machine": machine_description(), "torch": torch.__version__, "date": date.today().isoformat()}
+    """This machine, this torch, today and the trainer's version: what a newly trained seed
+    or record keeps."""
+    return {"machine": machine_description(), "torch": torch.__version__, "date": date.today().isoformat(),
+            "trainer": TRAINER_VERSION}
 
 
 def write_seed(folder: Path, seed: SeedResult, dataset: str, head: str, labels: dict) -> None:
@@ -466,6 +468,12 @@ class Record:
     def metric_only(self) -> bool:
         """True when some run holds no test outputs (metrics as written, nothing new computable)."""
         return any(r.metric_only for r in self.runs.values())
+
+    @property
+    def trainer(self) -> int:
+        """The trainer version that trained the runs (:data:`cmnlib.spec.TRAINER_VERSION`):
+        as the provenance says, else 2, the version of every record written before it said."""
+        return int(self.provenance.get("trainer", 2))
 
 
 _RECORD_KEYS = ("name", "title", "description", "call", "data", "data_hash", "ceilings", "constant", "runs",

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from . import results
 from .atomic import set_aside, write_bytes
-from .precision import adam
+from .precision import adam, per_tensor_fp32_adam, per_tensor_fp32_adam_active
 from .precision import autocast as precision_context
 from .data.loader import make_loader, task_targets
 from .data.sources import data_dir
@@ -42,6 +42,7 @@ from .data.split import DataBundle, Split
 from .model import build_model
 from .model import compiled
 from .model import heads as H
+from .model.attention import uniform_fp32_masks, uniform_fp32_masks_active
 from .model.baselines import ConstantPredictor
 from .results import RunResult, SeedResult, ensemble_outputs
 from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, TrainConfig
@@ -49,7 +50,7 @@ from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, 
 # what other modules and the notebooks import from here
 __all__ = ["RunSpec", "TrainConfig", "TRAIN_PROFILES", "TRAINER_VERSION", "LOW_PRECISION_STEP", "train_step",
            "train_one", "train_seeds", "predict_outputs", "ensemble_outputs", "load_model", "load_checkpoint",
-           "run_dir", "runs_root", "atomic_save"]
+           "run_dir", "runs_root", "atomic_save", "trainer_step"]
 
 # ======================================================================================
 # Checkpoints
@@ -126,6 +127,28 @@ def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str
         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
     optimizer.step()
     return loss.detach()
+
+
+@contextmanager
+def trainer_step(version: int = TRAINER_VERSION):
+    """Within the block, float32 models and optimizers built afterwards step as trainer
+    ``version`` did: 3 (today's: fused Adam, dropout masks from 16-bit draws) or 2 (Adam's
+    per-tensor loop, ``torch.rand`` masks). For timing the two side by side
+    (``cmn bench``); training a run inside version 2 is refused, since its folder is named
+    after today's version."""
+    if version not in (2, TRAINER_VERSION):
+        raise ValueError(f"trainer_step: version 2 or {TRAINER_VERSION}, got {version!r}")
+    earlier = version == 2
+    with per_tensor_fp32_adam(earlier), uniform_fp32_masks(earlier):
+        yield
+
+
+def refuse_earlier_step() -> None:
+    """Raise when called inside :func:`trainer_step` of an earlier version: a run trained
+    there would be saved under today's version."""
+    if per_tensor_fp32_adam_active() or uniform_fp32_masks_active():
+        raise RuntimeError(f"runs are trained with trainer version {TRAINER_VERSION}'s step only; "
+                           "trainer_step(2) is for timing the two side by side")
 
 
 def improves(select_on: str, new: float, best: float | None) -> bool:
@@ -225,6 +248,7 @@ def split_labels(bundle: DataBundle) -> dict:
 def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool,
                progress: bool) -> SeedResult:
     settings = spec.train
+    refuse_earlier_step()
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         try:

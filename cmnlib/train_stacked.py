@@ -42,8 +42,8 @@ from .precision import adam
 from .precision import autocast as precision_context
 from .results import SeedResult
 from .spec import RunSpec
-from .train import (atomic_save, improves, predict_outputs, seed_lock, split_labels, split_metrics, torch_threads,
-                    train_one)
+from .train import (atomic_save, improves, predict_outputs, refuse_earlier_step, seed_lock, split_labels,
+                    split_metrics, torch_threads, train_one)
 
 __all__ = ["train_group", "train_stacked", "stacked_step", "stack_refusal", "stack_size", "STACK_ENV", "NotStackable"]
 
@@ -143,6 +143,7 @@ def train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: P
 def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: Path,
                    progress: bool) -> list[SeedResult] | None:
     settings, device = spec.train, spec.train.device
+    refuse_earlier_step()
     finished = {}
     for seed in seeds:
         try:

@@ -275,6 +275,23 @@ def test_every_shipped_record_is_current_and_consistent(name):
             assert rule is not None and bayes.applies(rule, run, "acc2_has0" if rule.classes == 2 else "accuracy")
 
 
+def test_a_record_keeps_the_trainer_version_that_trained_it():
+    """Records written before the provenance named the trainer were trained by version 2;
+    their run folders are named with it, their captions say so, and a record trained today
+    names today's version and says nothing."""
+    from dataclasses import replace
+    from cmnlib.spec import TRAINER_VERSION
+    record = A.recorded("alignment_mosei_quick_plateau")
+    assert "trainer" not in record.provenance and record.trainer == 2
+    run = record.runs["none"]
+    assert run.spec.folder_name(record.data_hash, 2) == run.recorded_run
+    assert run.spec.folder_name(record.data_hash) != run.recorded_run  # today's version names another folder
+    assert "trained by trainer version 2" in A.record_label(record)
+    today = replace(record, provenance={**record.provenance, "trainer": TRAINER_VERSION})
+    assert today.trainer == TRAINER_VERSION and "trainer version" not in A.record_label(today)
+    assert results.provenance_here()["trainer"] == TRAINER_VERSION
+
+
 def test_a_metric_only_record_says_so_and_keeps_its_numbers():
     record = A.recorded("alignment_mosei_paper_30epochs")
     assert record.metric_only and "metric-only" in A.record_label(record)

@@ -138,6 +138,13 @@ def test_bench_tiny_mode_writes_the_expected_json(tmp_path, tiny_mosei_dir, data
     assert (stacked["model"], stacked["stack"]) == ("cmn", 2) and stacked["speedup"] > 0
     assert stacked["speedup_range"][0] <= stacked["speedup_range"][1]
     assert "Stacked seeds against one seed at a time" in table and "| cmn (LA) | 2 |" in table
+    # today's step against trainer version 2's, per planned model: the ratio of the two medians
+    versions = quick["step_versions"]
+    assert [(r["model"], r["versions"]) for r in versions] == [("cmn", [2, 3]), ("lstm_l", [2, 3])]
+    for row in versions:
+        assert row["speedup"] == pytest.approx(row["step_s_earlier"] / row["step_s_today"])
+        assert row["speedup_range"][0] <= row["speedup_quartiles"][1] <= row["speedup_range"][1]
+    assert "against trainer version 2's (Adam's per-tensor loop" in table and "| cmn (LA) | 2 |" in table
     assert table.splitlines()[2].startswith(results["meta"]["machine"])  # every run names its machine
     # the performance page's generated part comes from the run, headings under the page's own
     page = tmp_path / "docs" / "performance.md"

@@ -18,7 +18,7 @@ from cmnlib.model import compiled
 from cmnlib.model.attention import dropout, keep_mask_16bit, mcan_layer_norm, softmax
 from cmnlib.data.sources import LOADER_VERSION
 from cmnlib.results import read_run
-from cmnlib.train import TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step
+from cmnlib.train import TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step, trainer_step
 
 DIMS = {"text": 12, "audio": 7}
 
@@ -95,27 +95,45 @@ def test_the_cli_offers_the_precisions_the_library_knows():
     assert tuple(choices["precision"]) == precision.PRECISIONS
 
 
-def test_the_bf16_step_uses_fused_adam_which_computes_the_same_adam():
+def test_every_step_uses_fused_adam_which_computes_the_loop_s_adam():
+    """Trainer version 3 steps fp32 and bf16 runs with the fused Adam; version 2's per-tensor
+    loop (kept for the benchmark's side-by-side) computes the same Adam to the last bits."""
     torch.manual_seed(0)
     weights = [torch.randn(5, 3), torch.randn(7)]
-    by_precision = {}
-    for name in ("fp32", "bf16"):
+    steppers = {}
+    for name, version in (("fp32", 3), ("bf16", 3), ("fp32", 2)):
         params = [torch.nn.Parameter(w.clone()) for w in weights]
-        optimizer = precision.adam(params, name, lr=1e-2, weight_decay=1e-3)
-        by_precision[name] = (params, optimizer)
-    assert by_precision["bf16"][1].defaults["fused"] is True
-    assert not by_precision["fp32"][1].defaults["fused"]  # the loop: fp32 runs keep their bits
+        with trainer_step(version):
+            steppers[name, version] = (params, precision.adam(params, name, lr=1e-2, weight_decay=1e-3))
+    assert steppers["fp32", 3][1].defaults["fused"] is True and steppers["bf16", 3][1].defaults["fused"] is True
+    assert not steppers["fp32", 2][1].defaults["fused"]  # the loop
     generator = torch.Generator().manual_seed(1)
     for _ in range(5):
         grads = [torch.randn(w.shape, generator=generator) for w in weights]
-        for params, optimizer in by_precision.values():
+        for params, optimizer in steppers.values():
             for p, g in zip(params, grads):
                 p.grad = g.clone()
             optimizer.step()
-    for fused, loop in zip(by_precision["bf16"][0], by_precision["fp32"][0]):
+    for fused, loop in zip(steppers["fp32", 3][0], steppers["fp32", 2][0]):
         torch.testing.assert_close(fused, loop, atol=1e-6, rtol=1e-6)
     # and both moved the weights as Adam does: by about lr per step in the gradient's sign
-    assert (by_precision["fp32"][0][0] - weights[0]).abs().max() <= 5 * 1e-2 * 1.01
+    assert (steppers["fp32", 2][0][0] - weights[0]).abs().max() <= 5 * 1e-2 * 1.01
+
+
+def test_runs_are_never_trained_with_an_earlier_step(tiny_mosei_dir, tmp_path):
+    """trainer_step(2) times version 2's step; a run trained inside it would be saved under
+    today's version, so training is refused there, and allowed again after the block."""
+    from cmnlib.data.mult_pkl import read_mult_pickle
+    from cmnlib.train import TrainConfig, train_one
+    spec = RunSpec(model="lstm_l", modalities="L", train=TrainConfig(epochs=1, batch_size=8, threads=1))
+    bundle = read_mult_pickle(tiny_mosei_dir / "mosei_senti_data.pkl")
+    with trainer_step(2), pytest.raises(RuntimeError, match="trainer version 3's step only"):
+        train_one(spec, bundle, 0, tmp_path / "seed0", progress=False)
+    assert not (tmp_path / "seed0" / "result.json").exists()
+    assert train_one(spec, bundle, 0, tmp_path / "seed0", progress=False).epochs_run == 1
+    with pytest.raises(ValueError, match="version 2 or 3"):
+        with trainer_step(1):
+            pass
 
 
 def test_a_bf16_run_hash_names_the_low_precision_step_and_fp32_does_not(monkeypatch):
@@ -172,14 +190,27 @@ def test_low_precision_dropout_is_unbiased_and_its_gradient_is_the_mask():
     assert torch.equal(dropout(x.detach(), module), out.detach())  # ... the same mask
 
 
-def test_float32_dropout_keeps_its_mask_stream():
-    """fp32 runs keep their bits: a float32 tensor still draws torch.rand uniforms."""
+def test_float32_dropout_draws_16bit_masks_and_trainer_2_drew_uniforms():
+    """Trainer version 3: a float32 tensor's mask is cut from 64-bit words of the global
+    generator, four 16-bit lanes each, dropped below round(p * 2^16) - 2^15, kept values
+    scaled by 2^16 / (2^16 - round(p * 2^16)); inside trainer_step(2), version 2's
+    torch.rand uniforms >= p, times 1 / (1 - p)."""
     module = torch.nn.Dropout(0.3).train()
     x = torch.randn(64, 33)
     torch.manual_seed(5)
     out = dropout(x, module)
     torch.manual_seed(5)
-    assert torch.equal(out, x * torch.rand_like(x).ge_(0.3).mul_(1 / 0.7))
+    words = torch.empty(-(-x.numel() // 4), dtype=torch.int64).random_(-2 ** 63, None)
+    lanes = words.view(torch.int16)[:x.numel()].view(x.shape)
+    dropped_below = round(0.3 * 65536)
+    keep = (lanes >= dropped_below - 32768).float()
+    assert torch.equal(out, x * (keep * (65536 / (65536 - dropped_below))))
+    assert abs(float((out == 0).float().mean()) - 0.3) < 0.03
+    with trainer_step(2):
+        torch.manual_seed(5)
+        earlier = dropout(x, module)
+    torch.manual_seed(5)
+    assert torch.equal(earlier, x * torch.rand_like(x).ge_(0.3).mul_(1 / 0.7))
 
 
 def _mcan_layer_norm_float64(x, a, b, eps=1e-6):

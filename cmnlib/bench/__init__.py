@@ -53,11 +53,11 @@ from .seeds import time_seeds, time_stacking
 from .report import markdown, splice_page
 from ..atomic import write_text
 from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
-                      worker_gemm, worker_quick, worker_scaling, worker_stacked, worker_train)
+                      worker_gemm, worker_quick, worker_scaling, worker_stacked, worker_step_versions, worker_train)
 
 __all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "time_stacking", "ReferenceCMN", "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
-           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick", "worker_stacked",
+           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick", "worker_stacked", "worker_step_versions",
            "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement", "write_page"]
 
 
@@ -258,7 +258,13 @@ def quick_profile(plan: dict, base: dict, source: str = "synthetic", isolate: bo
             job = {**base, "threads": 1, "model": (name, modalities), "source": source, "stack": size,
                    "steps": plan["stack_steps"], "overrides": plan.get("quick_overrides", {}).get(name, {})}
             stacked.append(spawn(worker_stacked, job, isolate))
-    return {"gemm_peak_1thread": peak, "rows": rows, "stacked": stacked}
+    versions = []
+    for name, modalities in plan["quick_models"]:
+        say(f"  {name} ({modalities}), today's step against trainer version 2's ...")
+        job = {**base, "threads": 1, "model": (name, modalities), "source": source,
+               "steps": plan.get("version_steps", 8), "overrides": plan.get("quick_overrides", {}).get(name, {})}
+        versions.append(spawn(worker_step_versions, job, isolate))
+    return {"gemm_peak_1thread": peak, "rows": rows, "stacked": stacked, "step_versions": versions}
 
 
 def notebook_times(manifest: str | Path = "reports/quick/manifest.json") -> dict | None:

@@ -184,6 +184,20 @@ def _quick_section(results: dict) -> list[str]:
                            "seeds per minute, stacked / one at a time": f"{r['speedup']:.2f}x",
                            "range over steps": f"{r['speedup_range'][0]:.2f}-{r['speedup_range'][1]:.2f}x"}
                           for r in quick["stacked"]])]
+    if quick.get("step_versions"):
+        versions = quick["step_versions"]
+        lines += ["", f"Today's float32 step (trainer version {versions[0]['versions'][1]}: fused Adam, dropout masks "
+                  f"from 16-bit draws) against trainer version {versions[0]['versions'][0]}'s (Adam's per-tensor "
+                  "loop, `torch.rand` masks): the same model built twice, each with its own Adam, stepping the "
+                  "same batches; one process, one thread, steps alternating; median step each way, and their "
+                  "ratio, which is the ratio of seeds per minute (above 1: today's is faster).", "",
+                  _table([{"model": f"{r['model']} ({r['modalities']})", "steps": r["steps"],
+                           f"step ms, version {r['versions'][0]}": _f(1e3 * r["step_s_earlier"]),
+                           f"step ms, version {r['versions'][1]}": _f(1e3 * r["step_s_today"]),
+                           "seeds per minute, today / before": f"{r['speedup']:.2f}x",
+                           "middle half of the step ratios": f"{r['speedup_quartiles'][0]:.2f}-"
+                                                             f"{r['speedup_quartiles'][2]:.2f}x"}
+                          for r in versions])]
     times = results.get("notebook_times")
     if times:
         lines += ["", f"The notebooks of the last `make reproduce` ({times['manifest']}, commit "

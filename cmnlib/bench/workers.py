@@ -25,7 +25,7 @@ from ..model import heads as H
 from ..model.reference import DIMS, make_batch, reference_from
 from ..precision import adam, autocast
 from ..spec import TRAIN_PROFILES
-from ..train import train_step
+from ..train import TRAINER_VERSION, train_step, trainer_step
 
 
 # A plan says what to measure. Profiles are (label, cmnlib profile, model overrides).
@@ -37,16 +37,18 @@ PLANS = {
     "default": dict(batch=32, lengths=[(30, 50), (50, 50)], profiles=[("paper", "paper", {}), ("quick", "quick", {})],
                     mult=("paper", {}), warmup=2, steps=5, ab_steps=4, latency_reps=(10, 3),
                     scaling=[50, 100, 200, 500], scaling_steps=(1, 1), epoch_batches=6, profile_steps=1,
-                    quick_models=QUICK_MODELS, quick_steps=12, stack_sizes=(2, 10), stack_steps=8),
+                    quick_models=QUICK_MODELS, quick_steps=12, stack_sizes=(2, 10), stack_steps=8,
+                    version_steps=30),
     "quick": dict(batch=32, lengths=[(30, 50)], profiles=[("paper", "paper", {})],
                   mult=("paper", {}), warmup=1, steps=2, ab_steps=2, latency_reps=(3, 1),
                   scaling=[50, 100], scaling_steps=(1, 1), epoch_batches=2, profile_steps=0,
-                  epoch_fast_plain=False, quick_models=QUICK_MODELS, quick_steps=4, stack_sizes=(4,), stack_steps=3),
+                  epoch_fast_plain=False, quick_models=QUICK_MODELS, quick_steps=4, stack_sizes=(4,), stack_steps=3,
+                  version_steps=8),
     # for the tests: tiny models, seconds
     "tiny": dict(batch=4, lengths=[(6, 8)], profiles=[("tiny", "quick", TINY_CMN)], mult=("quick", {"layers": 1}),
                  warmup=1, steps=1, ab_steps=1, latency_reps=(1, 1), scaling=[8, 16], scaling_steps=(0, 1),
                  epoch_batches=1, profile_steps=1, quick_models=(("cmn", "LA"), ("lstm_l", "L")), quick_steps=1,
-                 quick_overrides={"cmn": TINY_CMN}, stack_sizes=(2,), stack_steps=1),
+                 quick_overrides={"cmn": TINY_CMN}, stack_sizes=(2,), stack_steps=1, version_steps=2),
 }
 
 
@@ -304,6 +306,44 @@ def worker_stacked(job: dict) -> dict:
             "seed_step_s_separate": per_seed["separate"], "seed_step_s_stacked": per_seed["stacked"],
             "speedup": per_seed["separate"] / per_seed["stacked"], "speedup_range": [ratios[0], ratios[-1]],
             "threads": torch.get_num_threads(), "load": load_average()}
+
+
+def worker_step_versions(job: dict) -> dict:
+    """Today's float32 training step (trainer version 3: fused Adam, dropout masks from
+    16-bit draws) against trainer version 2's (Adam's per-tensor loop, ``torch.rand``
+    masks), in ONE process, steps alternating: the same model and seed built twice, each
+    with its own Adam, stepping the same length-bucketed batches of the MOSEI-like quick
+    train split, one thread. Median seconds per step each way; their ratio is the ratio of
+    seeds per minute of the two trainers (above 1: today's is faster)."""
+    _threads(job)
+    settings = TRAIN_PROFILES["quick"]
+    bundle = _load_bundle(job["source"], "quick")
+    name, modalities = job["model"]
+    overrides = job.get("overrides", {})
+    runs = {}
+    for version in (2, TRAINER_VERSION):
+        with trainer_step(version):
+            torch.manual_seed(0)
+            model = build_model(name, "regression", bundle.feature_dims, modalities, "quick", **overrides).train()
+            runs[version] = (model, adam(model.parameters(), "fp32", settings.lr))
+    batches = list(make_loader(bundle["train"], modalities, "regression", settings.batch_size, shuffle=True,
+                               seed=1, bucket=True))
+    batches = batches * -(-(1 + job["steps"]) // len(batches))
+    times = {version: [] for version in runs}
+    for i, batch in enumerate(batches[:1 + job["steps"]]):  # step 0 warms up
+        for version, (model, optimizer) in runs.items():
+            with trainer_step(version):
+                start = time.perf_counter()
+                train_step(model, optimizer, "regression", batch)
+                if i:
+                    times[version].append(time.perf_counter() - start)
+    earlier, today = times[2], times[TRAINER_VERSION]
+    ratios = sorted(a / b for a, b in zip(earlier, today))
+    return {"model": name, "modalities": modalities, "steps": job["steps"], "batch": settings.batch_size,
+            "versions": [2, TRAINER_VERSION], "step_s_earlier": statistics.median(earlier),
+            "step_s_today": statistics.median(today), "speedup": statistics.median(earlier) / statistics.median(today),
+            "speedup_range": [ratios[0], ratios[-1]], "speedup_quartiles": statistics.quantiles(ratios, n=4)
+            if len(ratios) > 1 else [ratios[0]] * 3, "threads": torch.get_num_threads(), "load": load_average()}
 
 
 def worker_ab(job: dict) -> dict:

@@ -22,18 +22,21 @@ bench``):
 
 * :class:`MCANLayerNorm` runs as one autograd function with a hand-written backward and a
   two-pass mean/variance (``torch.std`` is a slow Welford loop on CPU);
-* dropout on CPU draws its mask with ``torch.rand`` (:func:`dropout`), about twice as fast
-  as ``bernoulli_``: the same distribution from the same generator, a different stream, so
-  training runs are reproducible under a seed but not bit-identical to earlier versions;
-  with dropout in training the attention runs the explicit product (which the fused kernel
-  falls back to anyway) so that its weights' dropout uses the same faster mask.
+* dropout on CPU draws its mask from 16-bit slices of 64-bit random integers
+  (:func:`keep_mask_16bit`), four mask elements per draw from the same generator: the
+  same distribution as ``bernoulli_`` up to p rounded to a multiple of 2^-16, and kept
+  values scaled by the inverse of the exact keep probability (unbiased). For the largest
+  mask of a quick step (64 x 4 x 42 x 42, one thread, Intel Xeon Emerald Rapids) it takes
+  1.1 ms, against 1.8 ms for ``torch.rand`` uniforms (trainer version 2,
+  :func:`uniform_fp32_masks`) and 3.4 ms for ``bernoulli_``. With dropout in training the
+  attention runs the explicit product (which the fused kernel falls back to anyway) so
+  that its weights' dropout uses the same mask.
 
 In the bf16 step (low-precision activations; float32 keeps the paths above and its bits):
 
-* dropout masks come from 16-bit slices of 64-bit random integers (:func:`keep_mask_16bit`),
-  four mask elements per draw, 3.5x cheaper than ``torch.rand``, and kept values are
-  scaled in float32 arithmetic, so the output is unbiased (a bf16 mask holding a rounded
-  1 / (1 - p) was 0.16% low);
+* the 16-bit keep-mask is converted to the activations' dtype and kept values are scaled
+  after the product, in float32 arithmetic, so the output is unbiased (a bf16 mask holding
+  a rounded 1 / (1 - p) was 0.16% low);
 * MCAN's LayerNorm normalises in float32 by the same equations, fused by ``torch.compile``
   into one kernel forward and one backward where a compiler is present
   (:mod:`cmnlib.model.compiled`; eager otherwise).
@@ -172,10 +175,10 @@ def mcan_layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: floa
 def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     """``module(x)`` for an ``nn.Dropout`` (its ``p`` and ``training``), faster on CPU.
 
-    ``F.dropout`` on CPU spends most of its time in ``bernoulli_``; drawing uniforms with
-    ``torch.rand`` and keeping those >= p gives the same distribution (keep with probability
-    1 - p, kept values scaled by 1 / (1 - p)) from the same generator at about half the
-    cost (:func:`dropout_mask`). Anything else (CUDA, in-place dropout, p in {0, 1}, other
+    ``F.dropout`` on CPU spends most of its time in ``bernoulli_``; a keep-mask cut from
+    16-bit slices of random integers gives the same distribution (p rounded to a multiple
+    of 2^-16, kept values scaled by the inverse of the keep probability) from the same
+    generator at about a third of the cost (:func:`dropout_mask`). Anything else (CUDA, in-place dropout, p in {0, 1}, other
     modules, e.g. a stacked model's dropout) is left to ``module`` itself.
     """
     if not isinstance(module, nn.Dropout):
@@ -196,16 +199,43 @@ def dropout_mask(shape, p: float, dtype: torch.dtype, generator: torch.Generator
     generator's state: the stacked trainer (:mod:`cmnlib.model.stacked`) draws each seed's
     mask at the shape of that seed's own batch and gets its separate run's mask.
 
-    float32: ``torch.rand`` uniforms >= p, times 1 / (1 - p). Low precision (the bf16 step):
-    a keep-mask from 16-bit draws (:func:`keep_mask_16bit`), the scale applied after."""
+    A keep-mask from 16-bit draws (:func:`keep_mask_16bit`); float32: the mask holds the
+    scale (a float32 scale is exact to 2^-24, as the product's own rounding is); low
+    precision (the bf16 step): the scale is applied after the product. Inside
+    :func:`uniform_fp32_masks` (trainer version 2) float32 masks are ``torch.rand``
+    uniforms >= p, times 1 / (1 - p)."""
     if dtype in LOW_PRECISION:
-        keep, scale = keep_mask_16bit(shape, p, generator, device)
-        return keep.to(dtype), scale
+        return keep_mask_16bit(shape, p, generator, device, dtype)
+    if not _UNIFORM_FP32_MASKS:
+        keep, scale = keep_mask_16bit(shape, p, generator, device, dtype)
+        return keep.mul_(scale), None
     # without a generator, no generator argument: torch.compile traces rand(..., generator=None)
     # with symbolic sizes as an error
     uniforms = (torch.rand(tuple(shape), device=device) if generator is None
                 else torch.rand(tuple(shape), generator=generator, device=device))
     return uniforms.ge_(p).mul_(1.0 / (1.0 - p)), None
+
+
+# trainer version 2's float32 masks (torch.rand uniforms), for the benchmark's side-by-side
+_UNIFORM_FP32_MASKS = False
+
+
+@contextmanager
+def uniform_fp32_masks(enabled: bool = True):
+    """Within the block, float32 dropout masks are drawn as trainer version 2 drew them
+    (``torch.rand`` uniforms, one per element). Only :func:`cmnlib.train.trainer_step`
+    uses it, to time the two versions side by side; runs are never trained under it."""
+    global _UNIFORM_FP32_MASKS
+    before, _UNIFORM_FP32_MASKS = _UNIFORM_FP32_MASKS, enabled
+    try:
+        yield
+    finally:
+        _UNIFORM_FP32_MASKS = before
+
+
+def uniform_fp32_masks_active() -> bool:
+    """Whether float32 masks are trainer version 2's (inside :func:`uniform_fp32_masks`)."""
+    return _UNIFORM_FP32_MASKS
 
 
 def apply_dropout(x: torch.Tensor, mask: torch.Tensor, scale: float | None) -> torch.Tensor:
@@ -215,7 +245,7 @@ def apply_dropout(x: torch.Tensor, mask: torch.Tensor, scale: float | None) -> t
 
 
 def keep_mask_16bit(shape, p: float, generator: torch.Generator | None = None,
-                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, float]:
+                    device: torch.device | str = "cpu", dtype: torch.dtype = torch.bool) -> tuple[torch.Tensor, float]:
     """A dropout keep-mask of ``shape`` and the scale of kept values, from 16-bit draws.
 
     Each 64-bit integer the generator draws is cut into four 16-bit uniforms ``u`` in
@@ -223,15 +253,17 @@ def keep_mask_16bit(shape, p: float, generator: torch.Generator | None = None,
     elements per draw instead of one uniform float each, about 3.5x cheaper on CPU, where the
     generator is sequential. The drop probability is ``p`` rounded to a multiple of 2^-16
     (0.1 -> 0.1000061), and kept values are scaled by the inverse of the exact keep
-    probability, so the expectation of the output is ``x`` exactly. Used for low-precision
-    activations (the bf16 step); float32 keeps :func:`torch.rand`, so fp32 runs keep their bits.
+    probability, so the expectation of the output is ``x`` exactly. The mask has ``dtype``
+    (True/False, or 1/0 written straight into a float tensor by the comparison: a third of
+    the time of comparing, then converting).
     """
     shape = tuple(shape)
     n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None, generator=generator)
     uniforms = words.view(torch.int16)[:n].view(shape)
     dropped_below = round(p * 65536)
-    return uniforms >= dropped_below - 32768, 65536 / (65536 - dropped_below)
+    keep = torch.empty(shape, dtype=dtype, device=device)
+    return torch.ge(uniforms, dropped_below - 32768, out=keep), 65536 / (65536 - dropped_below)
 
 
 def attention_bias(key_padding_mask: torch.Tensor | None, dtype=torch.float32) -> torch.Tensor | None:
@@ -263,6 +295,22 @@ def scaled_dot_product(q, k, v, key_padding_mask=None, dropout: nn.Dropout | Non
     weights = softmax(scores, dim=-1)
     attended = dropout(weights) if dropout is not None else weights
     return attended @ v, weights
+
+
+def biased_scores(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``q k^T / sqrt(d) + bias`` for (B, H, T, d) heads, as ONE batched matrix product
+    (``torch.baddbmm``: the scale is its alpha, the bias its input), instead of a product
+    followed by two element-wise passes over the (B, H, T_q, T_k) scores, forward and
+    backward (about 9% of a quick CMN step). ``bias``: broadcast to the scores, or None."""
+    b, h, t_q, d = q.shape
+    t_k = k.shape[2]
+    queries, keys = q.reshape(b * h, t_q, d), k.reshape(b * h, t_k, d).transpose(1, 2)
+    if bias is None:
+        bias, beta = q.new_zeros(1, 1, 1), 0.0  # beta 0: the input is ignored
+    else:
+        shape = torch.broadcast_shapes(bias.shape, (b, h, 1, t_k))
+        bias, beta = bias.expand(shape).reshape(b * h, shape[2], t_k), 1.0
+    return torch.baddbmm(bias, queries, keys, beta=beta, alpha=1.0 / math.sqrt(d)).view(b, h, t_q, t_k)
 
 
 class MultiHeadAttention(nn.Module):
@@ -310,9 +358,12 @@ class MultiHeadAttention(nn.Module):
             if p > 0 and qh.device.type == "cpu":
                 # training on CPU: the explicit product (what the kernel itself falls back to
                 # when there is dropout) with the faster dropout mask
-                scores = qh @ kh.transpose(-2, -1) * (1.0 / math.sqrt(qh.shape[-1]))
-                if bias is not None:
-                    scores = scores + bias
+                if qh.dtype == torch.float32:
+                    scores = biased_scores(qh, kh, bias)
+                else:  # the bf16 step keeps its bits (cmnlib.spec.LOW_PRECISION_STEP)
+                    scores = qh @ kh.transpose(-2, -1) * (1.0 / math.sqrt(qh.shape[-1]))
+                    if bias is not None:
+                        scores = scores + bias
                 out = dropout(softmax(scores, dim=-1), self.dropout) @ vh
             else:
                 out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, dropout_p=p)

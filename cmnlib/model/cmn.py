@@ -211,7 +211,9 @@ class CMN(nn.Module):
         """Stage 1: the modality's LSTM over its sequence."""
         lstm = self.lstm[modality]
         if not self.config.pack_lstm:
-            return lstm(x)[0]
+            # batch-first LSTM output is a transposed view: copied once here, not by every
+            # projection that reads it, forward and backward
+            return lstm(x)[0].contiguous()
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
                                                    enforce_sorted=False)
         out, _ = lstm(packed)

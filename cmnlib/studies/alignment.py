@@ -27,7 +27,7 @@ from ..model.cmn import ALIGNMENTS
 from ..reporting import curve_summary, training_notes
 from ..results import Record, RunResult
 from ..runs import feasible, train_specs
-from ..spec import RunSpec
+from ..spec import TRAINER_VERSION, RunSpec
 from ..train import train_seeds
 from .bayes import (RECORD_SUBSETS, SameSplitRule, against_ceiling, bayes_rule, record_rule, rules_for_record,
                     test_split_size)
@@ -294,6 +294,9 @@ def record_label(record: Record) -> str:
         where = (f"recorded on {prov['machine']}, {prov['date']}, torch {prov['torch']} "
                  f"(shipped with cmnlib as resources/recorded/{record.name}.json, not retrained in this run"
                  + ("; metric-only: the metrics it was written with, no stored outputs" if record.metric_only else "")
+                 + (f"; trained by trainer version {record.trainer}, whose float32 step drew other dropout "
+                    "masks and rounded Adam's updates otherwise: the same models and recipe"
+                    if record.trainer != TRAINER_VERSION else "")
                  + ")")
     else:
         where = f"trained on {prov['machine']}"
@@ -544,9 +547,10 @@ def records(names=None, retrain_them: bool = False, progress: bool = False) -> d
 
 def recorded_run_names(record: Record) -> dict[str, str]:
     """name -> the run folder (``<model>-<key>``) that the record's specs give with today's
-    code and the recorded data hash: equal to the recorded one while the record is current
-    (a test checks this for every shipped record)."""
-    return {key: run.spec.folder_name(record.data_hash) for key, run in record.runs.items()}
+    code, the recorded data hash and the trainer version that trained them: equal to the
+    recorded one while the record is consistent (a test checks this for every shipped
+    record)."""
+    return {key: run.spec.folder_name(record.data_hash, record.trainer) for key, run in record.runs.items()}
 
 
 # ---------------------------------------------------------------------------------------
