@@ -205,9 +205,11 @@ if mosei_like is not None:
 # paper's width, or on the paper-size set takes from minutes to an hour per model on a CPU,
 # too long for CI. Those runs were trained once and their summaries (metrics, per-seed
 # curves and the exact specs, no weights) ship with cmnlib in `resources/recorded/`; each
-# table below says which machine trained them and when. `retrain_records=True` trains the
-# same runs here (the same run folders, so a cached run is read from `data/runs`), and a
-# test fails when a record no longer matches what the code would train. They are always the synthetic sets, whatever `datasets` and `source` say.
+# table below says which machine trained them, when, and with which trainer version when it
+# is not today's. `retrain_records=True` trains the same specs here with today's trainer
+# (runs already in `data/runs` are read back), and a test fails when a record no longer
+# matches what its trainer version would train. They are always the synthetic sets,
+# whatever `datasets` and `source` say.
 
 # %% tags=["nbval-ignore-output"]
 long_runs = alignment.records(records, retrain_them=retrain_records)
