@@ -273,19 +273,33 @@ def test_complexity_table_counts():
     assert "2 vs 9" in text and "6 crossmodal + 3 memory" in text
 
 
-def test_run_metrics_and_compare_to_ceilings_read_every_seed():
-    from types import SimpleNamespace
+def test_run_metrics_and_compare_to_ceilings_read_every_seed(tiny_mosei_dir):
     from fake_runs import fake_run
+    from cmnlib.data import load_dataset
+    from cmnlib.data.synthetic.process import SUBSETS
     summary = fake_run("cmn", "LA", [{"acc2_has0": 0.80, "mae": 0.61234}, {"acc2_has0": 0.82, "mae": 0.6}],
                        best_epochs=[3, 5])
-    bundle = SimpleNamespace(dataset="mosei", meta={"file_metadata": {"bayes_ceilings": {
-        "L": {"acc2_has0": 0.78}, "LA": {"acc2_has0": 0.90}}}})
     table = analysis.run_metrics(summary, keys=("acc2_has0", "mae"))
     assert table.to_dict("list") == {"seed": [0, 1], "selected epoch": [3, 5], "Acc2 %": [80.0, 82.0],
                                      "MAE": [0.612, 0.6]}
     assert list(analysis.run_metrics(summary)) == ["seed", "selected epoch", "Acc2 %", "MAE"]  # the table's columns
+    # the mean over seeds, then per subset the expected ceiling (from the file) and the Bayes
+    # rule on the same test utterances: P(label >= 0) >= 0.5 against label >= 0, by hand
+    bundle = load_dataset("mosei", tiny_mosei_dir)
+    ceilings = bundle.meta["file_metadata"]["bayes_ceilings"]
+    test = bundle["test"]
+    expected = [81.0]
+    for subset in ("L", "A", "LA"):  # the file's posterior columns are the generator's subsets, in order
+        column = SUBSETS.index(subset)
+        rule = (test.extras["bayes_nonneg"][:, column] >= 0.5) == (np.asarray(test.labels) >= 0)
+        expected += [100 * ceilings[subset]["acc2_has0"], 100 * rule.mean()]
     shown = analysis.compare_to_ceilings(summary, bundle)
-    assert shown.iloc[:, 1].tolist() == [81.0, 78.0, 90.0]
+    assert shown.iloc[:, 0].tolist()[1:3] == ["Bayes ceiling, L (expected)", "Bayes rule, L, this test split"]
+    assert shown.iloc[:, 1].tolist() == pytest.approx([round(v, 1) for v in expected])
+    # real data (no posteriors, no ceilings): the seeds' mean alone
+    del test.extras["bayes_nonneg"]
+    bundle.meta["file_metadata"].pop("bayes_ceilings")
+    assert analysis.compare_to_ceilings(summary, bundle).iloc[:, 1].tolist() == [81.0]
 
 
 def test_reference_check_covers_every_wiring_and_detects_a_difference(tiny_mosei_dir, monkeypatch):
