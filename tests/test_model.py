@@ -50,6 +50,33 @@ def test_eq1_scaled_dot_product_by_hand():
     assert out[0, 0, 1, 0].item() == pytest.approx(p[0] + 2 * p[1], abs=1e-6)
 
 
+def test_training_scores_fold_the_scale_and_the_mask_into_one_product():
+    """biased_scores = Q K^T / sqrt(d) + bias, values and gradients, with a key padding bias,
+    a padding bias plus a per-head position bias, and no bias; and the CPU training path
+    (dropout p > 0) equals eq. (1) written out when the dropout keeps everything it draws."""
+    import math
+    from cmnlib.model.attention import attention_bias, biased_scores, padding_mask
+    torch.manual_seed(0)
+    q, k = torch.randn(3, 4, 5, 8, dtype=torch.float64), torch.randn(3, 4, 7, 8, dtype=torch.float64)
+    padding = attention_bias(padding_mask(torch.tensor([7, 3, 5]), 7), torch.float64)
+    for bias in (padding, padding + torch.randn(1, 4, 5, 7, dtype=torch.float64), None):
+        qq, kk = q.clone().requires_grad_(), k.clone().requires_grad_()
+        q2, k2 = q.clone().requires_grad_(), k.clone().requires_grad_()
+        written_out = q2 @ k2.transpose(-2, -1) / math.sqrt(8) + (0 if bias is None else bias)
+        torch.testing.assert_close(biased_scores(qq, kk, bias), written_out)
+        grad = torch.randn(3, 4, 5, 7, dtype=torch.float64)
+        (biased_scores(qq, kk, bias) * grad).sum().backward()
+        (written_out * grad).sum().backward()
+        torch.testing.assert_close(qq.grad, q2.grad)
+        torch.testing.assert_close(kk.grad, k2.grad)
+    mha = MultiHeadAttention(16, 4, dropout=1e-9).train()  # draws masks, drops (almost surely) nothing
+    x, y = torch.randn(2, 5, 16), torch.randn(2, 6, 16)
+    mask = padding_mask(torch.tensor([6, 4]), 6)
+    with capture_attention(mha):
+        explicit = mha(y, y, x, mask)
+    torch.testing.assert_close(mha(y, y, x, mask), explicit, atol=1e-6, rtol=1e-6)
+
+
 def test_eq2_3_multi_head_by_hand_and_fused_equals_explicit():
     torch.manual_seed(0)
     mha = MultiHeadAttention(8, 2, dropout=0.0).eval()
