@@ -212,3 +212,18 @@ def test_an_f1_is_judged_against_its_optimal_rule_fitted_without_the_test_labels
     assert not bayes.applies(accuracy_rule, run, "macro_f1")
     with pytest.raises(ValueError, match="optimises"):
         bayes.against_rule(Q, run, accuracy_rule, "macro_f1", "d")
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_resampled_confusions_from_counts_equal_the_gathered_resamples(classes):
+    """The bootstrap's confusions from utterance counts (one product) are exactly those of
+    the resampled labels gathered one by one."""
+    rng = np.random.default_rng(classes)
+    n, reps = 257, 300
+    truth, predicted = rng.integers(0, classes, n), rng.integers(0, classes, n)
+    index = rng.integers(0, n, size=(reps, n))
+    counts = rules.resample_counts(index, n)
+    assert counts.shape == (reps, n) and (counts.sum(1) == n).all()
+    assert counts[7, 11] == (index[7] == 11).sum()
+    np.testing.assert_array_equal(rules.resampled_confusions(counts.astype(np.float64), truth, predicted, classes),
+                                  rules.confusion(truth[index], predicted[index], classes))

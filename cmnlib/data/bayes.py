@@ -213,6 +213,25 @@ def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndar
     return np.bincount(codes, minlength=rows * classes * classes).reshape(rows, classes, classes)
 
 
+def resample_counts(index: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` utterances is drawn in each resample of ``index`` (R, m):
+    (R, n) counts, so that the resamples' confusions of any prediction come from one
+    product (:func:`resampled_confusions`) instead of gathering R x m labels each time."""
+    reps = index.shape[0]
+    codes = (np.arange(reps)[:, None] * n + index).ravel()
+    return np.bincount(codes, minlength=reps * n).reshape(reps, n)
+
+
+def resampled_confusions(counts: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(R, K, K): the confusion counts of each resample whose utterance counts are ``counts``
+    (:func:`resample_counts`), exactly ``confusion(truth[index], predicted[index], classes)``:
+    each utterance adds its count to its (truth, predicted) cell, one matrix product of
+    whole numbers (exact in float64)."""
+    cells = np.zeros((len(truth), classes * classes))
+    cells[np.arange(len(truth)), np.asarray(truth) * classes + np.asarray(predicted)] = 1.0
+    return np.rint(counts @ cells).astype(np.int64).reshape(len(counts), classes, classes)
+
+
 def confusion_metric(matrices: np.ndarray, metric: str) -> np.ndarray:
     """``metric`` (a key of :data:`CONFUSION_METRICS`) of each confusion matrix, a fraction.
     F1 of a class with no support and no prediction counts 0, as scikit-learn's default."""

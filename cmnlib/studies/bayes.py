@@ -30,7 +30,8 @@ import torch
 from scipy import stats
 
 from ..data.bayes import (ACCURACIES, ACCURACY, CONFUSION_METRICS, F1_NAMES, SameSplitRule, bayes_rule, confusion,
-                          confusion_metric, f1_metric, optimised_for, true_classes)
+                          confusion_metric, f1_metric, optimised_for, resample_counts, resampled_confusions,
+                          true_classes)
 from ..data.split import DataBundle
 from ..findings import CONFIDENCE, THRESHOLD, WITH_TEST_SPLIT, Finding, Question, satterthwaite
 from ..model import heads as H
@@ -131,10 +132,10 @@ def against_rule(question: Question, result, rule: SameSplitRule, metric: str, s
     rule_score = rule.score(metric)
     # the test split's sampling: resample utterances, the same for every seed and the rule
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(truth), size=(reps, len(truth)))
-    resampled = np.mean([confusion_metric(confusion(truth[index], p[index], rule.classes), metric)
+    counts = resample_counts(rng.integers(0, len(truth), size=(reps, len(truth))), len(truth)).astype(np.float64)
+    resampled = np.mean([confusion_metric(resampled_confusions(counts, truth, p, rule.classes), metric)
                          for p in predicted], axis=0)
-    rule_resampled = confusion_metric(confusion(truth[index], rule.predicted[index], rule.classes), metric)
+    rule_resampled = confusion_metric(resampled_confusions(counts, truth, rule.predicted, rule.classes), metric)
     var_test = float(np.var(100 * (resampled - rule_resampled), ddof=1))
     return _seeds_and_test_split(question, result, statistic, seeds, rule_score, var_test, len(truth), threshold,
                                  confidence, target, params)
