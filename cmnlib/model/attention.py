@@ -28,11 +28,11 @@ bench``):
   values scaled by the inverse of the exact keep probability (unbiased). For the largest
   mask of a quick step (64 x 4 x 42 x 42, one thread, Intel Xeon Emerald Rapids) it takes
   1.1 ms, against 1.8 ms for ``torch.rand`` uniforms (trainer version 2,
-  :func:`uniform_fp32_masks`) and 3.4 ms for ``bernoulli_``. With dropout in training the
+  :func:`trainer2_fp32_attention`) and 3.4 ms for ``bernoulli_``. With dropout in training the
   attention runs the explicit product (which the fused kernel falls back to anyway) so
   that its weights' dropout uses the same mask.
 
-In the bf16 step (low-precision activations; float32 keeps the paths above and its bits):
+In the bf16 step (low-precision activations; its bits are those of ``LOW_PRECISION_STEP``):
 
 * the 16-bit keep-mask is converted to the activations' dtype and kept values are scaled
   after the product, in float32 arithmetic, so the output is unbiased (a bf16 mask holding
@@ -178,8 +178,9 @@ def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     ``F.dropout`` on CPU spends most of its time in ``bernoulli_``; a keep-mask cut from
     16-bit slices of random integers gives the same distribution (p rounded to a multiple
     of 2^-16, kept values scaled by the inverse of the keep probability) from the same
-    generator at about a third of the cost (:func:`dropout_mask`). Anything else (CUDA, in-place dropout, p in {0, 1}, other
-    modules, e.g. a stacked model's dropout) is left to ``module`` itself.
+    generator at about a third of the cost (:func:`dropout_mask`). Anything else (CUDA,
+    in-place dropout, p in {0, 1}, other modules, e.g. a stacked model's dropout) is left to
+    ``module`` itself.
     """
     if not isinstance(module, nn.Dropout):
         return module(x)
@@ -202,11 +203,11 @@ def dropout_mask(shape, p: float, dtype: torch.dtype, generator: torch.Generator
     A keep-mask from 16-bit draws (:func:`keep_mask_16bit`); float32: the mask holds the
     scale (a float32 scale is exact to 2^-24, as the product's own rounding is); low
     precision (the bf16 step): the scale is applied after the product. Inside
-    :func:`uniform_fp32_masks` (trainer version 2) float32 masks are ``torch.rand``
+    :func:`trainer2_fp32_attention` (trainer version 2) float32 masks are ``torch.rand``
     uniforms >= p, times 1 / (1 - p)."""
     if dtype in LOW_PRECISION:
         return keep_mask_16bit(shape, p, generator, device, dtype)
-    if not _UNIFORM_FP32_MASKS:
+    if not _TRAINER2_FP32:
         keep, scale = keep_mask_16bit(shape, p, generator, device, dtype)
         return keep.mul_(scale), None
     # without a generator, no generator argument: torch.compile traces rand(..., generator=None)
@@ -216,26 +217,27 @@ def dropout_mask(shape, p: float, dtype: torch.dtype, generator: torch.Generator
     return uniforms.ge_(p).mul_(1.0 / (1.0 - p)), None
 
 
-# trainer version 2's float32 masks (torch.rand uniforms), for the benchmark's side-by-side
-_UNIFORM_FP32_MASKS = False
+# trainer version 2's float32 dropout and attention scores, for the benchmark's side-by-side
+_TRAINER2_FP32 = False
 
 
 @contextmanager
-def uniform_fp32_masks(enabled: bool = True):
-    """Within the block, float32 dropout masks are drawn as trainer version 2 drew them
-    (``torch.rand`` uniforms, one per element). Only :func:`cmnlib.train.trainer_step`
-    uses it, to time the two versions side by side; runs are never trained under it."""
-    global _UNIFORM_FP32_MASKS
-    before, _UNIFORM_FP32_MASKS = _UNIFORM_FP32_MASKS, enabled
+def trainer2_fp32_attention(enabled: bool = True):
+    """Within the block, float32 training computes dropout masks and attention scores as
+    trainer version 2 did: ``torch.rand`` uniforms, one per element, and the score product
+    followed by its scale and the mask bias. Only :func:`cmnlib.train.trainer_step` uses
+    it, to time the two versions side by side; runs are never trained under it."""
+    global _TRAINER2_FP32
+    before, _TRAINER2_FP32 = _TRAINER2_FP32, enabled
     try:
         yield
     finally:
-        _UNIFORM_FP32_MASKS = before
+        _TRAINER2_FP32 = before
 
 
-def uniform_fp32_masks_active() -> bool:
-    """Whether float32 masks are trainer version 2's (inside :func:`uniform_fp32_masks`)."""
-    return _UNIFORM_FP32_MASKS
+def trainer2_fp32_attention_active() -> bool:
+    """Whether float32 training is trainer version 2's (inside :func:`trainer2_fp32_attention`)."""
+    return _TRAINER2_FP32
 
 
 def apply_dropout(x: torch.Tensor, mask: torch.Tensor, scale: float | None) -> torch.Tensor:
@@ -301,7 +303,7 @@ def biased_scores(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = 
     """``q k^T / sqrt(d) + bias`` for (B, H, T, d) heads, as ONE batched matrix product
     (``torch.baddbmm``: the scale is its alpha, the bias its input), instead of a product
     followed by two element-wise passes over the (B, H, T_q, T_k) scores, forward and
-    backward (about 9% of a quick CMN step). ``bias``: broadcast to the scores, or None."""
+    backward. ``bias``: broadcast to the scores, or None."""
     b, h, t_q, d = q.shape
     t_k = k.shape[2]
     queries, keys = q.reshape(b * h, t_q, d), k.reshape(b * h, t_k, d).transpose(1, 2)
@@ -358,9 +360,9 @@ class MultiHeadAttention(nn.Module):
             if p > 0 and qh.device.type == "cpu":
                 # training on CPU: the explicit product (what the kernel itself falls back to
                 # when there is dropout) with the faster dropout mask
-                if qh.dtype == torch.float32:
+                if qh.dtype == torch.float32 and not _TRAINER2_FP32:
                     scores = biased_scores(qh, kh, bias)
-                else:  # the bf16 step keeps its bits (cmnlib.spec.LOW_PRECISION_STEP)
+                else:  # the bf16 step keeps its bits (cmnlib.spec.LOW_PRECISION_STEP), as trainer 2's did
                     scores = qh @ kh.transpose(-2, -1) * (1.0 / math.sqrt(qh.shape[-1]))
                     if bias is not None:
                         scores = scores + bias
