@@ -86,7 +86,6 @@ def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
     ceilings = meta.get("bayes_ceilings")
     if ceilings is None:
         return None
-    on_split = bayes.posteriors(bundle, SUBSETS[0]) is not None
     columns = {}  # (metric, what) -> the value of a subset
     for metric in family_of(bundle.dataset, dataset_info(bundle.dataset).default_head).metrics:
         if metric.key not in ceilings[SUBSETS[0]]:
@@ -95,7 +94,7 @@ def ceiling_table(bundle: DataBundle) -> pd.DataFrame | None:
             lambda s, key=metric.key: 100 * ceilings[s][key]
         if f"{metric.key}_se" in ceilings[SUBSETS[0]]:
             columns[metric.label, "± s.e."] = lambda s, key=f"{metric.key}_se": 100 * ceilings[s][key]
-        if on_split and metric.key in bayes.CONFUSION_METRICS:
+        if bayes.judged_on_split(bundle, metric.key):
             columns[metric.label, f"this test split % ({bayes.rule_name(metric.key)})"] = \
                 lambda s, key=metric.key: bayes.bayes_rule(bundle, s, metric=key).score(key)
     table = pd.DataFrame({s: {label: value(s) for label, value in columns.items()} for s in SUBSETS}).T

@@ -367,7 +367,7 @@ def compare_to_ceilings(result, bundle, key: str | None = None) -> pd.DataFrame:
     n = len(result.members)
     rows = [{"": f"{result.label}, test, mean of {n} seed{'s' if n > 1 else ''}",
              column: result.mean(shown.key, percent=True)}]
-    same_split = shown.key in bayes.CONFUSION_METRICS and bayes.posteriors(bundle, "L") is not None
+    same_split = bayes.judged_on_split(bundle, shown.key)
     for subset in ("L", "A", "LA"):
         name = "+".join(subset)
         if subset in ceilings and bayes.has_ceiling(shown.key):

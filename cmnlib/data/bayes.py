@@ -41,6 +41,13 @@ def has_ceiling(metric: str) -> bool:
     return "f1" not in metric
 
 
+def judged_on_split(bundle: DataBundle | None, metric: str, split: str = "test") -> bool:
+    """Whether ``metric`` of runs on ``bundle`` can be judged against the best rule on the
+    same ``split`` utterances: a confusion-matrix metric, on data whose ``split`` carries
+    each utterance's posteriors (synthetic data; never real data)."""
+    return bundle is not None and metric in CONFUSION_METRICS and posteriors(bundle, "L", split) is not None
+
+
 def rule_name(metric: str) -> str:
     """How tables name the rule ``metric`` is judged against: the Bayes rule, or an F1's
     optimal rule (e.g. 'macro-F1-optimal rule')."""

@@ -48,8 +48,7 @@ def ceiling_gaps(results: list[RunResult], dataset: str, ceilings: dict | None,
     constant = [r for r in results if r.model == "majority"]
     base = 100 * constant[0].mean(metric.key) if constant else float("nan")
     subsets = {r.spec.modalities for r in results} | {"L"}
-    same_split = (bundle is not None and metric.key in bayes.CONFUSION_METRICS
-                  and bayes.posteriors(bundle, "L") is not None and subsets <= set(bayes.SUBSETS))
+    same_split = bayes.judged_on_split(bundle, metric.key) and subsets <= set(bayes.SUBSETS)
     if same_split:
         reference = {s: bayes.bayes_rule(bundle, s, metric=metric.key).score(metric.key) for s in sorted(subsets)}
     else:
