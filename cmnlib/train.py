@@ -44,6 +44,7 @@ from .model import compiled
 from .model import heads as H
 from .model.attention import trainer2_fp32_attention, trainer2_fp32_attention_active
 from .model.baselines import ConstantPredictor
+from .model.mult import official_dropout, official_dropout_active
 from .results import RunResult, SeedResult, ensemble_outputs
 from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, TrainConfig
 
@@ -132,22 +133,23 @@ def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, head: str
 @contextmanager
 def trainer_step(version: int = TRAINER_VERSION):
     """Within the block, float32 training steps as trainer ``version`` did (Adams built and
-    steps taken inside it): 3 (today's: fused Adam, dropout masks from 16-bit draws, the
-    score product with its scale and mask bias folded in) or 2 (Adam's per-tensor loop,
-    ``torch.rand`` masks, scale and bias as separate passes). For timing the two side by
-    side (``cmn bench``); training a run inside version 2 is refused, since its folder is
-    named after today's version."""
-    if version not in (2, TRAINER_VERSION):
-        raise ValueError(f"trainer_step: version 2 or {TRAINER_VERSION}, got {version!r}")
-    earlier = version == 2
-    with per_tensor_fp32_adam(earlier), trainer2_fp32_attention(earlier):
+    steps taken inside it): 4 (today's: fused Adam, dropout masks from 16-bit draws in every
+    model, the score product with its scale and mask bias folded in), 3 (the same, but
+    MulT's dropout is the official ``F.dropout``) or 2 (also Adam's per-tensor loop,
+    ``torch.rand`` masks, scale and bias as separate passes). For timing them side by side
+    (``cmn bench``); training a run inside an earlier version is refused, since its folder
+    is named after today's version."""
+    if version not in (2, 3, TRAINER_VERSION):
+        raise ValueError(f"trainer_step: version 2, 3 or {TRAINER_VERSION}, got {version!r}")
+    with (per_tensor_fp32_adam(version <= 2), trainer2_fp32_attention(version <= 2),
+          official_dropout(version <= 3)):
         yield
 
 
 def refuse_earlier_step() -> None:
     """Raise when called inside :func:`trainer_step` of an earlier version: a run trained
     there would be saved under today's version."""
-    if per_tensor_fp32_adam_active() or trainer2_fp32_attention_active():
+    if per_tensor_fp32_adam_active() or trainer2_fp32_attention_active() or official_dropout_active():
         raise RuntimeError(f"runs are trained with trainer version {TRAINER_VERSION}'s step only; "
                            "trainer_step(2) is for timing the two side by side")
 

@@ -16,6 +16,7 @@ from cmnlib.data.loader import make_loader
 from cmnlib.model import CMN, CMNConfig
 from cmnlib.model import compiled
 from cmnlib.model.attention import dropout, keep_mask_16bit, mcan_layer_norm, softmax
+from cmnlib.model.mult import official_dropout as mult_official_dropout
 from cmnlib.data.sources import LOADER_VERSION
 from cmnlib.results import read_run
 from cmnlib.train import TRAIN_PROFILES, TRAINER_VERSION, RunSpec, train_step, trainer_step
@@ -96,16 +97,17 @@ def test_the_cli_offers_the_precisions_the_library_knows():
 
 
 def test_every_step_uses_fused_adam_which_computes_the_loop_s_adam():
-    """Trainer version 3 steps fp32 and bf16 runs with the fused Adam; version 2's per-tensor
+    """Trainer versions 3 and 4 step fp32 and bf16 runs with the fused Adam; version 2's per-tensor
     loop (kept for the benchmark's side-by-side) computes the same Adam to the last bits."""
     torch.manual_seed(0)
     weights = [torch.randn(5, 3), torch.randn(7)]
     steppers = {}
-    for name, version in (("fp32", 3), ("bf16", 3), ("fp32", 2)):
+    for name, version in (("fp32", TRAINER_VERSION), ("bf16", TRAINER_VERSION), ("fp32", 2)):
         params = [torch.nn.Parameter(w.clone()) for w in weights]
         with trainer_step(version):
             steppers[name, version] = (params, precision.adam(params, name, lr=1e-2, weight_decay=1e-3))
-    assert steppers["fp32", 3][1].defaults["fused"] is True and steppers["bf16", 3][1].defaults["fused"] is True
+    today = TRAINER_VERSION
+    assert steppers["fp32", today][1].defaults["fused"] is True and steppers["bf16", today][1].defaults["fused"] is True
     assert not steppers["fp32", 2][1].defaults["fused"]  # the loop
     generator = torch.Generator().manual_seed(1)
     for _ in range(5):
@@ -114,7 +116,7 @@ def test_every_step_uses_fused_adam_which_computes_the_loop_s_adam():
             for p, g in zip(params, grads):
                 p.grad = g.clone()
             optimizer.step()
-    for fused, loop in zip(steppers["fp32", 3][0], steppers["fp32", 2][0]):
+    for fused, loop in zip(steppers["fp32", TRAINER_VERSION][0], steppers["fp32", 2][0]):
         torch.testing.assert_close(fused, loop, atol=1e-6, rtol=1e-6)
     # and both moved the weights as Adam does: by about lr per step in the gradient's sign
     assert (steppers["fp32", 2][0][0] - weights[0]).abs().max() <= 5 * 1e-2 * 1.01
@@ -127,11 +129,12 @@ def test_runs_are_never_trained_with_an_earlier_step(tiny_mosei_dir, tmp_path):
     from cmnlib.train import TrainConfig, train_one
     spec = RunSpec(model="lstm_l", modalities="L", train=TrainConfig(epochs=1, batch_size=8, threads=1))
     bundle = read_mult_pickle(tiny_mosei_dir / "mosei_senti_data.pkl")
-    with trainer_step(2), pytest.raises(RuntimeError, match="trainer version 3's step only"):
-        train_one(spec, bundle, 0, tmp_path / "seed0", progress=False)
-    assert not (tmp_path / "seed0" / "result.json").exists()
+    for earlier in (2, 3):
+        with trainer_step(earlier), pytest.raises(RuntimeError, match=f"trainer version {TRAINER_VERSION}'s step only"):
+            train_one(spec, bundle, 0, tmp_path / "seed0", progress=False)
+        assert not (tmp_path / "seed0" / "result.json").exists()
     assert train_one(spec, bundle, 0, tmp_path / "seed0", progress=False).epochs_run == 1
-    with pytest.raises(ValueError, match="version 2 or 3"):
+    with pytest.raises(ValueError, match=f"version 2, 3 or {TRAINER_VERSION}"):
         with trainer_step(1):
             pass
 
@@ -191,7 +194,7 @@ def test_low_precision_dropout_is_unbiased_and_its_gradient_is_the_mask():
 
 
 def test_float32_dropout_draws_16bit_masks_and_trainer_2_drew_uniforms():
-    """Trainer version 3: a float32 tensor's mask is cut from 64-bit words of the global
+    """Trainer versions 3 and 4: a float32 tensor's mask is cut from 64-bit words of the global
     generator, four 16-bit lanes each, dropped below round(p * 2^16) - 2^15, kept values
     scaled by 2^16 / (2^16 - round(p * 2^16)); inside trainer_step(2), version 2's
     torch.rand uniforms >= p, times 1 / (1 - p)."""
@@ -211,6 +214,47 @@ def test_float32_dropout_draws_16bit_masks_and_trainer_2_drew_uniforms():
         earlier = dropout(x, module)
     torch.manual_seed(5)
     assert torch.equal(earlier, x * torch.rand_like(x).ge_(0.3).mul_(1 / 0.7))
+
+
+def test_mult_draws_16bit_masks_and_trainer_3_drew_the_official_ones():
+    """Trainer version 4: MulT's dropout is CMN's 16-bit keep-mask (the mask written out by
+    hand from the same generator); inside trainer_step(3) and (2) it is the official
+    F.dropout, bernoulli_ masks from the same seed; evaluation drops nothing either way."""
+    from cmnlib.model.mult import MultiheadAttention, TransformerEncoderLayer
+    layer = TransformerEncoderLayer(10, 2, attn_dropout=0.2, relu_dropout=0.1, res_dropout=0.1).train()
+    x = torch.randn(7, 3, 10)
+    outputs = {}
+    for version in (4, 3, 2):
+        with trainer_step(version):
+            torch.manual_seed(11)
+            outputs[version] = layer(x)
+    torch.manual_seed(11)
+    with mult_official_dropout():
+        official = layer(x)
+    assert torch.equal(outputs[3], official) and torch.equal(outputs[2], official)
+    assert not torch.equal(outputs[4], official)
+    attention = MultiheadAttention(10, 2, attn_dropout=0.25).train()
+    torch.manual_seed(3)
+    today = attention(x, x, x)
+    # the same attention written out, its weights dropped by the hand-made 16-bit mask
+    q, k, v = (torch.nn.functional.linear(x, w, b) for w, b in zip(attention.in_proj_weight.chunk(3),
+                                                                      attention.in_proj_bias.chunk(3)))
+    q = q * attention.scaling
+
+    def heads(t):
+        return t.reshape(7, 3, 2, 5).permute(1, 2, 0, 3)
+    weights = torch.softmax(heads(q) @ heads(k).transpose(-2, -1), dim=-1)
+    torch.manual_seed(3)
+    n = weights.numel()
+    lanes = torch.empty(-(-n // 4), dtype=torch.int64).random_(-2 ** 63, None).view(torch.int16)[:n]
+    dropped_below = round(0.25 * 65536)
+    keep = (lanes.view(weights.shape) >= dropped_below - 32768).float() * (65536 / (65536 - dropped_below))
+    by_hand = attention.out_proj(((weights * keep) @ heads(v)).permute(2, 0, 1, 3).reshape(7, 3, 10))
+    torch.testing.assert_close(today, by_hand, atol=1e-6, rtol=1e-6)
+    layer.eval()
+    with trainer_step(3):
+        official_eval = layer(x)
+    assert torch.equal(layer(x), official_eval)
 
 
 def _mcan_layer_norm_float64(x, a, b, eps=1e-6):

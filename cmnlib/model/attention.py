@@ -184,11 +184,18 @@ def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     """
     if not isinstance(module, nn.Dropout):
         return module(x)
-    p = module.p
-    if not module.training or p == 0:
-        return x
-    if x.device.type != "cpu" or p >= 1 or module.inplace:
+    if module.inplace:
         return module(x)
+    return dropout_p(x, module.p, module.training)
+
+
+def dropout_p(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``F.dropout(x, p, training)``, from a 16-bit keep-mask on CPU (:func:`dropout_mask`);
+    ``F.dropout`` itself on other devices and for p = 1."""
+    if not training or p == 0:
+        return x
+    if x.device.type != "cpu" or p >= 1:
+        return F.dropout(x, p=p, training=True)
     return apply_dropout(x, *dropout_mask(x.shape, p, x.dtype))
 
 

@@ -16,19 +16,26 @@ Architecture, for the default "all modalities" model (one branch per target moda
     out = out_layer(proj2(dropout(relu(proj1(h)))) + h)
 
 Like the official (fairseq-derived) code, every transformer works on time-first tensors
-(T, B, d); only ``MulT.forward`` takes batch-first inputs. Keeping the official layouts
-and operation order means dropout draws the same random masks as the official code
-for the same seed.
+(T, B, d); only ``MulT.forward`` takes batch-first inputs.
+
+Dropout on CPU draws its masks as CMN's does (:func:`cmnlib.model.attention.dropout_p`:
+16-bit keep-masks, the same distribution up to p rounded to a multiple of 2^-16, about a
+third of ``bernoulli_``'s time; a quick MulT step 1.3-1.4x faster). Inside
+:func:`official_dropout` it is the official ``F.dropout``, whose masks are the official
+code's for the same seed and operation order (trainer versions 2 and 3 trained MulT so).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .attention import dropout_p
 
 __all__ = [
     "MulTConfig",
@@ -38,6 +45,7 @@ __all__ = [
     "TransformerEncoder",
     "future_mask",
     "MulT",
+    "official_dropout",
 ]
 
 MODALITY_ORDER = "lav"  # the official code always walks the modalities in this order
@@ -151,6 +159,37 @@ class MulTConfig:
 
 
 # -----------------------------------------------------------------------------
+# Dropout
+
+_OFFICIAL_DROPOUT = False
+
+
+@contextmanager
+def official_dropout(enabled: bool = True):
+    """Within the block, MulT's dropout is the official ``F.dropout`` (``bernoulli_`` masks,
+    the official code's for the same seed) instead of 16-bit keep-masks: to compare with the
+    official code step by step, and for :func:`cmnlib.train.trainer_step` of versions 2 and 3.
+    Runs are never trained under it (their folders are named after today's trainer)."""
+    global _OFFICIAL_DROPOUT
+    before, _OFFICIAL_DROPOUT = _OFFICIAL_DROPOUT, enabled
+    try:
+        yield
+    finally:
+        _OFFICIAL_DROPOUT = before
+
+
+def official_dropout_active() -> bool:
+    """Whether MulT's dropout is the official ``F.dropout`` (inside :func:`official_dropout`)."""
+    return _OFFICIAL_DROPOUT
+
+
+def _dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    if _OFFICIAL_DROPOUT:
+        return F.dropout(x, p=p, training=training)
+    return dropout_p(x, p, training)
+
+
+# -----------------------------------------------------------------------------
 # Building blocks
 
 
@@ -258,7 +297,7 @@ class MultiheadAttention(nn.Module):
         if attn_mask is not None:
             att = att + attn_mask.to(att.dtype)
         att = F.softmax(att.float(), dim=-1).type_as(att)
-        att = F.dropout(att, p=self.attn_dropout, training=self.training)
+        att = _dropout(att, self.attn_dropout, self.training)
         y = att @ v  # (B, H, T_q, hd)
         y = y.permute(2, 0, 1, 3).reshape(T_q, B, d)  # concatenate heads
         return self.out_proj(y)
@@ -302,14 +341,14 @@ class TransformerEncoderLayer(nn.Module):
         else:  # crossmodal: query from the target, key/value from the source
             k, v = self.layer_norms[0](x_k), self.layer_norms[0](x_v)
         x = self.self_attn(x, k, v, attn_mask=mask)
-        x = residual + F.dropout(x, p=self.res_dropout, training=self.training)
+        x = residual + _dropout(x, self.res_dropout, self.training)
 
         # position-wise feed-forward block
         residual = x
         x = self.layer_norms[1](x)
-        x = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
+        x = _dropout(F.relu(self.fc1(x)), self.relu_dropout, self.training)
         x = self.fc2(x)
-        x = residual + F.dropout(x, p=self.res_dropout, training=self.training)
+        x = residual + _dropout(x, self.res_dropout, self.training)
         return x
 
 
@@ -341,7 +380,7 @@ class TransformerEncoder(nn.Module):
     def embed(self, x_in):
         pos = self.embed_positions(x_in[:, :, 0].transpose(0, 1)).transpose(0, 1)  # (T, B, d)
         x = self.embed_scale * x_in + pos
-        return F.dropout(x, p=self.embed_dropout, training=self.training)
+        return _dropout(x, self.embed_dropout, self.training)
 
     def forward(self, x_in, x_in_k=None, x_in_v=None):
         x = self.embed(x_in)
@@ -409,7 +448,7 @@ class MulT(nn.Module):
                 raise ValueError(f"input x_{m} is required for modalities={cfg.modalities!r}")
             x = inputs[m].transpose(1, 2)  # (B, orig_d, T) for Conv1d
             if m == "l":  # official: embedding dropout on the raw text features only
-                x = F.dropout(x, p=cfg.embed_dropout, training=self.training)
+                x = _dropout(x, cfg.embed_dropout, self.training)
             if cfg.orig_d(m) != cfg.d(m):  # official: skip the projection when sizes already match
                 x = getattr(self, f"proj_{m}")(x)
             proj[m] = x.permute(2, 0, 1)
@@ -425,6 +464,6 @@ class MulT(nn.Module):
             last.append(h[-1])  # last time step, not pooling
         last_hs = torch.cat(last, dim=-1)
 
-        h = self.proj2(F.dropout(F.relu(self.proj1(last_hs)), p=cfg.out_dropout, training=self.training))
+        h = self.proj2(_dropout(F.relu(self.proj1(last_hs)), cfg.out_dropout, self.training))
         output = self.out_layer(h + last_hs)
         return output, last_hs
