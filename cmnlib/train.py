@@ -151,7 +151,7 @@ def refuse_earlier_step() -> None:
     there would be saved under today's version."""
     if per_tensor_fp32_adam_active() or trainer2_fp32_attention_active() or official_dropout_active():
         raise RuntimeError(f"runs are trained with trainer version {TRAINER_VERSION}'s step only; "
-                           "trainer_step(2) is for timing the two side by side")
+                           "trainer_step(2) and trainer_step(3) are for timing steps side by side")
 
 
 def improves(select_on: str, new: float, best: float | None) -> bool:

@@ -184,6 +184,8 @@ def official_dropout_active() -> bool:
 
 
 def _dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Every dropout of MulT: 16-bit keep-masks, or the official ``F.dropout`` inside
+    :func:`official_dropout`."""
     if _OFFICIAL_DROPOUT:
         return F.dropout(x, p=p, training=training)
     return dropout_p(x, p, training)
