@@ -189,8 +189,9 @@ def _quick_section(results: dict) -> list[str]:
         lines += ["", f"Today's float32 step (trainer version {versions[0]['versions'][1]}: fused Adam, dropout masks "
                   f"from 16-bit draws, MulT's too) against trainer version {versions[0]['versions'][0]}'s (Adam's "
                   "per-tensor loop, `torch.rand` masks, MulT's official `F.dropout`): the same model built twice, "
-                  "each with its own Adam, stepping the same batches; one process, one thread, steps alternating; median step each way, and their "
-                  "ratio, which is the ratio of seeds per minute (above 1: today's is faster).", "",
+                  "each with its own Adam, stepping the same batches; one process, one thread, steps alternating; "
+                  "median step each way, and their ratio, which is the ratio of seeds per minute (above 1: today's "
+                  "is faster).", "",
                   _table([{"model": f"{r['model']} ({r['modalities']})", "steps": r["steps"],
                            f"step ms, version {r['versions'][0]}": _f(1e3 * r["step_s_earlier"]),
                            f"step ms, version {r['versions'][1]}": _f(1e3 * r["step_s_today"]),

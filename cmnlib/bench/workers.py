@@ -313,8 +313,9 @@ def worker_step_versions(job: dict) -> dict:
     16-bit draws in every model) against trainer version 2's (Adam's per-tensor loop,
     ``torch.rand`` masks, MulT's official ``F.dropout``), in ONE process, steps
     alternating: the same model and seed built twice, each with its own Adam, stepping the
-    same length-bucketed batches of the MOSEI-like quick train split, one thread. Median seconds per step each way; their ratio is the ratio of
-    seeds per minute of the two trainers (above 1: today's is faster)."""
+    same length-bucketed batches of the MOSEI-like quick train split, one thread. Median
+    seconds per step each way; their ratio is the ratio of seeds per minute of the two
+    trainers (above 1: today's is faster)."""
     _threads(job)
     settings = TRAIN_PROFILES["quick"]
     bundle = _load_bundle(job["source"], "quick")

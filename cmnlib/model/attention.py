@@ -178,13 +178,11 @@ def dropout(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     ``F.dropout`` on CPU spends most of its time in ``bernoulli_``; a keep-mask cut from
     16-bit slices of random integers gives the same distribution (p rounded to a multiple
     of 2^-16, kept values scaled by the inverse of the keep probability) from the same
-    generator at about a third of the cost (:func:`dropout_mask`). Anything else (CUDA,
-    in-place dropout, p in {0, 1}, other modules, e.g. a stacked model's dropout) is left to
-    ``module`` itself.
+    generator at about a third of the cost (:func:`dropout_p`, which leaves CUDA and p = 1
+    to ``F.dropout``). In-place dropout and other modules (e.g. a stacked model's dropout)
+    are left to ``module`` itself.
     """
-    if not isinstance(module, nn.Dropout):
-        return module(x)
-    if module.inplace:
+    if not isinstance(module, nn.Dropout) or module.inplace:
         return module(x)
     return dropout_p(x, module.p, module.training)
 
