@@ -36,12 +36,16 @@ _BUNDLE: DataBundle | None = None
 _LOAD_TIME_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS",
                   "MKL_NUM_THREADS", "MKL_CBWR", "KMP_AFFINITY", "DNNL_MAX_CPU_ISA")
 _SERVER_ENV: dict | None = None
+# What the fork server imports once for all its workers: this module (torch, cmnlib) and
+# torch._dynamo, which the first optimizer of every worker would import otherwise (torch.optim
+# wraps its methods with torch._disable_dynamo; about a second per worker, per pool)
+SERVER_PRELOAD = [__name__, "torch._dynamo"]
 
 
 def pool_context():
     """Where the pool's workers come from: a fork server that has imported cmnlib and torch
-    once (a worker then starts in a fraction of a second instead of importing them anew,
-    which a spawned worker does for every pool), where the platform has one and torch's
+    once (:data:`SERVER_PRELOAD`; a worker then starts in a fraction of a second instead of
+    importing them anew, which a spawned worker does for every pool), where the platform has one and torch's
     load-time settings are those the server started with; else spawned processes. Either
     way a worker starts from a process that has run no training (no thread pools to inherit),
     and gets this process's environment (:func:`_pool_init`), so the two give the same
@@ -52,7 +56,7 @@ def pool_context():
         return mp.get_context("spawn")
     _SERVER_ENV = load_env
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(SERVER_PRELOAD)
     return context
 
 

@@ -34,6 +34,10 @@ def bundle(tiny_mosei_dir):
     return read_mult_pickle(tiny_mosei_dir / "mosei_senti_data.pkl", "mosei")
 
 
+def _imported(module: str) -> bool:
+    return module in sys.modules
+
+
 def spec(epochs=2, batch=8, **train) -> RunSpec:
     return RunSpec(model="cmn", dataset="mosei", modalities="LA", profile="quick", model_overrides=TINY,
                    train=TrainConfig(epochs=epochs, batch_size=batch, lr=1e-3, patience=None, **train))
@@ -178,6 +182,7 @@ def test_pool_workers_come_from_a_fork_server_and_follow_the_callers_environment
                              initargs=(None, 1, dict(os.environ))) as pool:
         assert pool.submit(os.getenv, "CMN_POOL_PROBE").result() == "set after the server started"
         assert pool.submit(torch.get_num_threads).result() == 1
+        assert pool.submit(_imported, "torch._dynamo").result()  # preloaded once, by the server
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default" if os.environ.get("ATEN_CPU_CAPABILITY") else "avx2")
     assert runs.pool_context().get_start_method() == "spawn"
     monkeypatch.undo()

@@ -181,6 +181,40 @@ def test_positional_embedding_odd_dim_and_inner_zero():
     torch.testing.assert_close(out[0, 2], torch.tensor(expected_pos3), rtol=0, atol=1e-6)
 
 
+def test_positional_embedding_keeps_one_table_per_length_equal_to_a_fresh_one():
+    """The table is built once per sequence length and kept; whatever the order of lengths,
+    each call equals indexing the table built for that length from scratch."""
+    pe = SinusoidalPositionalEmbedding(8)
+    for T in (5, 3, 5, 9, 3):
+        tokens = torch.randn(2, T)
+        tokens[0, 0] = 0.0  # one padding position
+        fresh = SinusoidalPositionalEmbedding.table(T + 1, 8, padding_idx=0)
+        assert torch.equal(pe(tokens), fresh[pe.positions(tokens)])
+    assert sorted(key[0] for key in pe._tables) == [4, 6, 10]
+    assert "_tables" not in "".join(pe.state_dict())  # not part of a checkpoint
+
+
+@pytest.mark.parametrize("crossmodal", [False, True])
+def test_encoder_builds_the_causal_mask_once_for_layers_that_would_each_build_it(crossmodal):
+    """Equal outputs whether the encoder hands its layers one mask or each layer builds its
+    own, as it does when called alone (T_q 4, T_k 6 for the crossmodal case)."""
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(30, 5, layers=3, attn_mask=True).eval()
+    x, source = torch.randn(4, 2, 30), torch.randn(6, 2, 30)
+    with torch.no_grad():
+        got = encoder(x, source, source) if crossmodal else encoder(x)
+        h = encoder.embed(x)
+        kv = encoder.embed(source) if crossmodal else None
+        for layer in encoder.layers:
+            h = layer(h, kv, kv) if crossmodal else layer(h)
+        expected = encoder.layer_norm(h)
+    assert torch.equal(got, expected)
+    unmasked = TransformerEncoder(30, 5, layers=1, attn_mask=False).eval()
+    with torch.no_grad():  # a layer without the mask ignores one handed to it
+        h = unmasked.embed(x)
+        assert torch.equal(unmasked.layers[0](h, mask=future_mask(4, 4)), unmasked.layers[0](h))
+
+
 # ---------------------------------------------------------------------------- the model
 
 

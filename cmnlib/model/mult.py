@@ -214,6 +214,9 @@ class SinusoidalPositionalEmbedding(nn.Module):
         # Carries no information; it exists (as officially) so that official checkpoints
         # load with strict=True, and it gives the module's dtype/device for the table.
         self.register_buffer("_float_tensor", torch.zeros(1))
+        # tables already built, by (positions, dtype, device): the official module keeps its
+        # table too; keyed by the exact size so that each is the table built for that size
+        self._tables: dict[tuple, torch.Tensor] = {}
 
     @staticmethod
     def table(num_positions: int, dim: int, padding_idx: int | None = None) -> torch.Tensor:
@@ -235,8 +238,11 @@ class SinusoidalPositionalEmbedding(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         B, T = tokens.shape
-        table = self.table(self.padding_idx + 1 + T, self.embedding_dim, self.padding_idx)
-        table = table.to(self._float_tensor)
+        key = (self.padding_idx + 1 + T, self._float_tensor.dtype, self._float_tensor.device)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = self.table(key[0], self.embedding_dim, self.padding_idx).to(
+                self._float_tensor)
         return table[self.positions(tokens).to(table.device)].detach()  # (B, T, dim)
 
 
@@ -331,9 +337,14 @@ class TransformerEncoderLayer(nn.Module):
         self.res_dropout = res_dropout
         self.attn_mask = attn_mask
 
-    def forward(self, x, x_k=None, x_v=None):
-        t_k = x.size(0) if x_k is None else x_k.size(0)
-        mask = future_mask(x.size(0), t_k, device=x.device, dtype=x.dtype) if self.attn_mask else None
+    def forward(self, x, x_k=None, x_v=None, mask: torch.Tensor | None = None):
+        """``mask``: the layer's :func:`future_mask` when the caller has built it (the
+        encoder builds it once for all its layers); built here when None and needed."""
+        if self.attn_mask and mask is None:
+            t_k = x.size(0) if x_k is None else x_k.size(0)
+            mask = future_mask(x.size(0), t_k, device=x.device, dtype=x.dtype)
+        elif not self.attn_mask:
+            mask = None
 
         # attention block
         residual = x
@@ -386,13 +397,17 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x_in, x_in_k=None, x_in_v=None):
         x = self.embed(x_in)
-        if x_in_k is not None and x_in_v is not None:
+        crossmodal = x_in_k is not None and x_in_v is not None
+        # every layer masks the same (T_q, T_k) scores: one mask for all of them
+        mask = (future_mask(x.size(0), (x_in_k if crossmodal else x_in).size(0), device=x.device, dtype=x.dtype)
+                if self.layers and self.layers[0].attn_mask else None)
+        if crossmodal:
             x_k, x_v = self.embed(x_in_k), self.embed(x_in_v)
             for layer in self.layers:
-                x = layer(x, x_k, x_v)
+                x = layer(x, x_k, x_v, mask=mask)
         else:
             for layer in self.layers:
-                x = layer(x)
+                x = layer(x, mask=mask)
         return self.layer_norm(x)
 
 
