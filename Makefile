@@ -49,7 +49,11 @@ unit: $(STAMP)
 # would on a reader's CPU; every other output must match the committed one to the character.
 nbval: nbval-alternate
 
+# The runs the notebooks read are trained first, in one pool (`cmn reproduce --in-place
+# --runs-only`: the notebooks' own defaults, as nbval runs them), under the same kernels.
 nbval-alternate: $(STAMP)
+	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- \
+	    $(BIN)/python -m cmnlib reproduce --in-place --runs-only
 	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- $(BIN)/python $(NBVAL)
 
 # The same check on this CPU's default kernels (the runs the notebooks' committed outputs

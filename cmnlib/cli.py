@@ -168,7 +168,8 @@ def _cmd_reproduce(args) -> int:
     datasets = tuple(args.dataset.split(",")) if args.dataset else None  # None: reproduce's default
     return reproduce(profile=args.profile, datasets=datasets, data=args.data,
                      seeds=args.seeds, only=args.only.split(",") if args.only else None,
-                     out=args.out, in_place=args.in_place, precision=args.precision, workers=args.jobs)
+                     out=args.out, in_place=args.in_place, precision=args.precision, workers=args.jobs,
+                     runs_only=args.runs_only)
 
 
 def _cmd_notebooks(args) -> int:
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebooks run at once (default 1; a notebook starts only after those it depends on; "
                             "2 shortens a run whose trainings are cached, not a first run; --in-place runs one "
                             "at a time)")
+    repro.add_argument("--runs-only", action="store_true",
+                       help="train (or find in the cache) every run the selected notebooks train, and run no "
+                            "notebook: a first run trains them all up front anyway, in one pool of worker processes")
     repro.set_defaults(func=_cmd_reproduce)
 
     nbs = sub.add_parser("notebooks", help="write the notebook sequence shipped with cmnlib into a folder")

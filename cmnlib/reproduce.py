@@ -4,11 +4,17 @@
 through papermill's Python API with kernel ``python3`` and the notebooks' own folder as
 working directory (as nbval and JupyterLab use), passing each notebook only the parameters
 its ``parameters`` cell declares. Notebooks with a ``dataset`` parameter run once per data
-set. ``workers=2`` (``--jobs 2``) runs two notebooks at once (:func:`run_jobs`), each only
+set.
+
+Before the first notebook, every run the notebooks will train (:mod:`cmnlib.runplan`) is
+trained in one pool of worker processes, longest first (:func:`train_first`); the
+notebooks then read the runs from the cache, as a second run does. Executed one at a time,
+the notebooks would leave a core idle whenever one trains fewer runs than there are
+workers, at the end of each pool and while a notebook draws its figures.
+
+``workers=2`` (``--jobs 2``) runs two notebooks at once (:func:`run_jobs`), each only
 after those it depends on (:data:`DEPENDS_ON`); their outputs do not depend on the order,
-since every run they train or read is a function of its spec and seed. It shortens a run
-whose trainings are cached (kernel starts, figures and exports overlap) but not a first
-run, whose notebooks all train on the same two cores; so the default is one at a time. The report folder gets::
+since every run they train or read is a function of its spec and seed. The report folder gets::
 
     notebooks/   executed copies          html/      one HTML export each
     figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
@@ -24,6 +30,7 @@ name only when every notebook succeeded; a failed build is kept beside it as
 """
 from __future__ import annotations
 
+import ast
 import atexit
 import functools
 import html
@@ -48,10 +55,13 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
+from . import runplan, runs
 from .atomic import write_bytes, write_json, write_text
 from .config import PRECISIONS, synthetic_datasets
 from .data.sources import checkout, load_dataset, project_root, reports_dir
+from .spec import PRECISION_ENV
 from .studies import audit
+from .train import run_dir
 
 # A notebook is skipped when one it depends on failed.
 DEPENDS_ON = {"06_tables": ["05_training"], "07_beyond_the_paper": ["05_training"],
@@ -82,6 +92,11 @@ class Job:
     notebook: Path
     name: str                    # output name, e.g. 01_data-mosei
     parameters: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)  # the parameters cell's own values
+
+    def effective_parameters(self) -> dict:
+        """What the notebook will run with: its defaults, updated with what it is passed."""
+        return {**self.defaults, **self.parameters}
 
 
 def shipped_notebooks() -> Path:
@@ -127,8 +142,17 @@ def write_notebooks(out: str | Path) -> list[Path]:
 
 
 def declared_parameters(path: Path) -> dict:
-    """Names and defaults of the notebook's ``parameters`` cell (papermill's inspection)."""
-    return {name: spec["default"] for name, spec in papermill.inspect_notebook(str(path)).items()}
+    """Names and defaults of the notebook's ``parameters`` cell (papermill's inspection):
+    the value of each default that is a Python literal (``None``, ``4``, ``["mosei"]``),
+    else its source text."""
+    return {name: _literal(spec["default"]) for name, spec in papermill.inspect_notebook(str(path)).items()}
+
+
+def _literal(source: str):
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, SyntaxError):  # an expression, not a literal: kept as written
+        return source
 
 
 def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] | None = None,
@@ -156,9 +180,9 @@ def plan_jobs(profile: str = "quick", datasets: tuple[str, ...] | None = None,
             params["scale"] = "paper"
         if "dataset" in declared:
             for dataset in datasets:
-                jobs.append(Job(path, f"{path.stem}-{dataset}", {**params, "dataset": dataset}))
+                jobs.append(Job(path, f"{path.stem}-{dataset}", {**params, "dataset": dataset}, declared))
         else:
-            jobs.append(Job(path, path.stem, params))
+            jobs.append(Job(path, path.stem, params, declared))
     return jobs
 
 
@@ -311,16 +335,64 @@ def _git_commit() -> str | None:
         return None
 
 
-def _data_sources(datasets, data, profile) -> dict:
-    sources = {}
+def _data_sources(datasets, data, profile) -> tuple[dict, dict]:
+    """Each data set's record for the manifest, and the bundles that could be read (the
+    notebooks load them as the runner does: ``source`` and ``scale``, data seed 0)."""
+    sources, bundles = {}, {}
     for dataset in datasets:
         try:
             bundle = load_dataset(dataset, data or "synthetic", scale="paper" if profile == "paper" else "quick")
             sources[dataset] = {"label": bundle.source_label, "sha256": bundle.meta.get("source_hash"),
                                 "modalities": list(bundle["train"].modalities)}
+            bundles[dataset] = bundle
         except Exception as error:  # recorded, not fatal: the notebooks report their own errors
             sources[dataset] = {"error": str(error)}
-    return sources
+    return sources, bundles
+
+
+def train_first(jobs: list[Job], bundles: dict, profile: str, processes: int | None = None) -> dict | None:
+    """Train every run the notebooks of ``jobs`` will ask for (:func:`cmnlib.runplan.sequence_runs`)
+    in one pool of worker processes, longest first, before any notebook runs; the notebooks
+    then read them from the cache. Only where the runs train in a pool (``processes``,
+    default :func:`cmnlib.runs.default_processes`: 2 for the quick profile on 2 cores or
+    more); a run already cached is not trained again. Returns the manifest's record (runs,
+    seeds, seconds), or None when there is nothing to do. A failure is reported in one line
+    and the notebooks go on (each trains what it still needs, and reports its own error)."""
+    processes = runs.default_processes(profile) if processes is None else processes
+    if processes < 2 or not bundles:
+        return None
+    precision = os.environ.get(PRECISION_ENV, "fp32")  # as the notebooks' kernels will see it
+    planned = [(spec.with_training(precision=precision), bundle, seeds) for spec, bundle, seeds in
+               runplan.sequence_runs([(job.notebook.stem, job.effective_parameters()) for job in jobs], bundles,
+                                     profile)]
+    if not planned:
+        return None
+    seeds = sum(len(s) for _, _, s in planned)
+    print(f"reproduce: first the {len(planned)} runs the notebooks train ({seeds} seeds), "
+          f"in one pool of {processes} worker processes", flush=True)
+    t0 = time.time()
+    record = {"runs": len(planned), "seeds": seeds}
+    try:
+        trained = runs.train_runs(planned, processes, desc="runs")
+    except Exception as error:  # the notebook that needs the run trains it again and shows the error
+        print(f"reproduce: training the runs first stopped ({type(error).__name__}: {error}); "
+              "each notebook trains what it still needs", flush=True)
+        return {**record, "error": f"{type(error).__name__}: {error}", "seconds": round(time.time() - t0, 1)}
+    seconds = time.time() - t0
+    print(f"  {'(the runs, trained first)':<28} ok     {seconds:6.1f} s  ({trained} seeds trained, "
+          f"{seeds - trained} already cached)", flush=True)
+    return {**record, "trained": trained, "seconds": round(seconds, 1),
+            "folders": sorted(run_dir(spec, bundle).name for spec, bundle, _ in planned)}
+
+
+def _data_and_runs(jobs: list[Job], datasets, data, profile) -> tuple[dict, dict, dict | None]:
+    """Read the data sets (:func:`_data_sources`) and train the runs of the jobs that will
+    run on them (:func:`train_first`): the sources, the modalities each data set has, and
+    the record of the runs."""
+    sources, bundles = _data_sources(datasets, data, profile)
+    available = {d: tuple(s["modalities"]) for d, s in sources.items() if "modalities" in s}
+    first = train_first([job for job in jobs if missing_modalities(job, available) is None], bundles, profile)
+    return sources, available, first
 
 
 def caller_path(path: str | Path) -> str:
@@ -334,11 +406,14 @@ def caller_path(path: str | Path) -> str:
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path | None = None, in_place: bool = False,
-              source_dir: Path | None = None, precision: str = "fp32", workers: int = 1) -> int:
+              source_dir: Path | None = None, precision: str = "fp32", workers: int = 1,
+              runs_only: bool = False) -> int:
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
     inherit the environment); it is recorded in each run's hash and summary. ``workers``:
-    notebooks at once (``--in-place`` runs one at a time)."""
+    notebooks at once (``--in-place`` runs one at a time). The runs the notebooks train
+    are trained first, in one pool (:func:`train_first`); ``runs_only`` stops there (0 when
+    every run is trained or cached) and runs no notebook."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     # paths are the caller's: the notebooks run in notebooks/, so a relative path is made
@@ -348,7 +423,7 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
     os.environ["CMN_PRECISION"] = precision
     try:
         return _reproduce(profile, tuple(datasets or synthetic_datasets()), data, seeds, only, out, in_place,
-                          source_dir, workers)
+                          source_dir, workers, runs_only)
     finally:  # the kernels inherited it; this process gets its environment back
         if before is None:
             os.environ.pop("CMN_PRECISION")
@@ -439,9 +514,16 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
     return [records[i] for i in range(len(jobs))], failed
 
 
-def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, workers) -> int:
+def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, workers, runs_only=False) -> int:
     if in_place:
-        return _reproduce_in_place(profile, only, source_dir)
+        return _reproduce_in_place(profile, only, source_dir, runs_only)
+    if runs_only:
+        jobs = plan_jobs(profile, tuple(datasets), data, seeds, only, None, source_dir or notebooks_dir())
+        sources, _, first = _data_and_runs(jobs, datasets, data, profile)
+        for dataset, source in sources.items():
+            if "error" in source:
+                print(f"reproduce: {dataset}: {source['error']}")
+        return 1 if (first and "error" in first) or any("error" in s for s in sources.values()) else 0
     out = Path(caller_path(out)) if out is not None else reports_dir() / profile
     out.parent.mkdir(parents=True, exist_ok=True)
     build = out.parent / f".{out.name}.building"
@@ -454,11 +536,11 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, 
     print(f"reproduce: {len(jobs)} notebooks, profile={profile}, datasets={','.join(datasets)}"
           + (f", {workers} at a time" if workers > 1 and len(jobs) > 1 else "") + f" -> {out}")
     started = time.time()
-    sources = _data_sources(datasets, data, profile)
-    available = {d: tuple(s["modalities"]) for d, s in sources.items() if "modalities" in s}
+    sources, available, first = _data_and_runs(jobs, datasets, data, profile)
     records, failed = run_jobs(jobs, build, source_dir, available, workers)
     manifest = {"profile": profile, "datasets": list(datasets), "data": data or "synthetic",
-                "seeds": seeds, "workers": workers, "notebooks": records, "total_seconds": round(time.time() - started, 1),
+                "seeds": seeds, "workers": workers, "runs_first": first, "notebooks": records,
+                "total_seconds": round(time.time() - started, 1),
                 "git_commit": _git_commit(), "versions": _versions(),
                 "data_sources": sources,
                 "command": " ".join(sys.argv)}
@@ -486,14 +568,20 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, 
     return 0
 
 
-def _reproduce_in_place(profile: str, only, source_dir) -> int:
-    """Re-execute the notebooks in notebooks/ with their defaults and write them back."""
+def _reproduce_in_place(profile: str, only, source_dir, runs_only: bool = False) -> int:
+    """Re-execute the notebooks in notebooks/ with their defaults and write them back
+    (``runs_only``: train the runs they will read, as nbval runs them, and stop there)."""
     source_dir = source_dir or notebooks_dir()
     paths = sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
     paths = [p for p in paths if not only or any(p.name.startswith(o) for o in only)]
+    jobs = [Job(path, path.stem, {}, declared_parameters(path)) for path in paths]
+    datasets = sorted({d for job in jobs for d in job.effective_parameters().get("datasets", [])}
+                      | {job.effective_parameters()["dataset"] for job in jobs if "dataset" in job.defaults})
+    first = train_first(jobs, _data_sources(datasets, None, profile)[1], profile)
+    if runs_only:
+        return 1 if first and "error" in first else 0
     status = 0
-    for path in paths:
-        job = Job(path, path.stem)
+    for job in jobs:
         t0 = time.time()
         tmp = job.notebook.with_suffix(".running.ipynb")
         try:

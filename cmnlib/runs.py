@@ -11,6 +11,7 @@ parallelism for one large model is :mod:`cmnlib.distributed`.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,10 +27,20 @@ from .spec import RunSpec
 from .train import run_dir, seed_list, train_seeds
 from .train_stacked import stack_refusal, stack_size, train_group
 
-# rough relative cost of one run (quick profile, 2 CPU cores), to start the long ones first
-_JOB_COST = {("mult", 3): 10.0, ("cmn", 3): 4.0, ("cmn", 2): 3.5, ("ef_lstm", 3): 0.5}
+# Rough seconds of one seed (model, number of modalities) on the MOSEI-like quick set, 8
+# epochs (Emerald Rapids Xeon, one thread), to start the long runs first; scaled by the
+# size of the train split and the square root of the epochs (early stopping cuts long runs).
+_SEED_SECONDS = {("mult", 3): 37.0, ("cmn", 3): 25.0, ("cmn", 2): 15.0, ("cmn", 1): 7.0, ("ef_lstm", 3): 3.0,
+                 ("ef_lstm", 2): 2.7, ("lstm_l", 1): 2.2, ("lstm_a", 1): 0.8, ("lstm_v", 1): 0.9,
+                 ("majority", 1): 0.0, ("majority", 2): 0.0, ("majority", 3): 0.0}
 
-_BUNDLE: DataBundle | None = None
+
+def _job_cost(spec: RunSpec, seeds: list[int], bundle: DataBundle) -> float:
+    """The rough seconds of a job: its seeds of ``spec`` on ``bundle``."""
+    per_seed = _SEED_SECONDS.get((spec.model, len(spec.modalities)), 5.0)
+    return len(seeds) * per_seed * len(bundle["train"]) / 1800 * math.sqrt(spec.train.epochs / 8)
+
+_BUNDLES: tuple[DataBundle | None, ...] = ()  # a pool worker's data sets, by the index its jobs name
 
 # What torch and its kernel libraries read once, when torch loads: a worker forked from a
 # server that loaded torch under other values would not follow them (cmnlib.numerics).
@@ -60,9 +71,9 @@ def pool_context():
     return context
 
 
-def _pool_init(bundle: DataBundle, threads: int, environ: dict) -> None:
-    global _BUNDLE
-    _BUNDLE = bundle
+def _pool_init(bundles: DataBundle | tuple[DataBundle, ...] | None, threads: int, environ: dict) -> None:
+    global _BUNDLES
+    _BUNDLES = bundles if isinstance(bundles, tuple) else (bundles,)
     # a forked worker holds the environment of the server's start; the caller's is the one
     # that counts (runs and data folders, $CMN_STACK)
     os.environ.clear()
@@ -70,8 +81,8 @@ def _pool_init(bundle: DataBundle, threads: int, environ: dict) -> None:
     torch.set_num_threads(threads)
 
 
-def _pool_train(spec: RunSpec, seeds: list[int], folder: str, stack: int) -> list[SeedResult]:
-    return train_group(spec, _BUNDLE, seeds, Path(folder), progress=False, stack=stack)
+def _pool_train(spec: RunSpec, seeds: list[int], folder: str, stack: int, data: int = 0) -> list[SeedResult]:
+    return train_group(spec, _BUNDLES[data], seeds, Path(folder), progress=False, stack=stack)
 
 
 def _groups(spec: RunSpec, bundle: DataBundle, seeds: list[int], stack: int) -> list[list[int]]:
@@ -88,7 +99,7 @@ def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int],
     in a pool of ``processes`` worker processes (:func:`pool_context`) with ``threads``
     torch threads each.
 
-    The jobs run longest-first (by a rough cost per model) so the pool ends together; runs
+    The jobs run longest-first (:func:`_job_cost`) so that the pool ends together; runs
     already in the cache are not started. Each run's numbers depend only on its seed and
     its thread count (see :class:`cmnlib.train.TrainConfig`), not on which worker ran it.
     Returns one result per spec, as ``train_seeds`` does. A worker's exception is raised
@@ -98,32 +109,51 @@ def train_many(specs: list[RunSpec], bundle: DataBundle, seeds: int | list[int],
     """
     specs = [spec.resolved() for spec in specs]
     seeds = seed_list(seeds)
+    train_runs([(spec, bundle, seeds) for spec in specs], processes, root, threads, progress, f"{bundle.dataset}: runs")
+    return [train_seeds(spec, bundle, seeds, root=root, progress=False) for spec in specs]
+
+
+def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int = 2, root: Path | None = None,
+               threads: int = 1, progress: bool = True, desc: str = "runs") -> int:
+    """Train every (spec, data set, seeds) of ``runs`` that is not in the cache, in ONE pool
+    of ``processes`` workers, longest first, whatever data set each belongs to (the
+    workers receive every data set once); the runs of :func:`train_many`. Returns the
+    number of seeds trained. Nothing is read back: the callers read the cache."""
+    bundles: list[DataBundle] = []
     jobs = []
-    for spec in specs:
+    for spec, bundle, seeds in runs:
+        spec = spec.resolved()
+        data = next((i for i, b in enumerate(bundles) if b is bundle), None)
+        if data is None:
+            data = len(bundles)
+            bundles.append(bundle)
         folder = run_dir(spec, bundle, root)
-        todo = [seed for seed in seeds if not (folder / f"seed{seed}" / "result.json").exists()]
+        todo = [seed for seed in seed_list(seeds) if not (folder / f"seed{seed}" / "result.json").exists()]
         stack = stack_size(spec.train.device)
         for group in _groups(spec, bundle, todo, stack):
-            jobs.append((spec, group, str(folder), stack))
-    jobs.sort(key=lambda job: -len(job[1]) * _JOB_COST.get((job[0].model, len(job[0].modalities)), 1.0))
+            jobs.append((spec, group, str(folder), stack, data))
+    jobs.sort(key=lambda job: -_job_cost(job[0], job[1], bundles[job[4]]))
     if jobs:
+        used = sorted({job[4] for job in jobs})  # send the workers only the data sets they train on
+        index = {data: i for i, data in enumerate(used)}
+        jobs = [(*job[:4], index[job[4]]) for job in jobs]
         workers = max(1, min(processes, len(jobs)))
         # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
         # BrokenProcessPool here instead of leaving the pool waiting forever
         with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_pool_init,
-                                 initargs=(bundle, threads, dict(os.environ))) as pool:
+                                 initargs=(tuple(bundles[i] for i in used), threads, dict(os.environ))) as pool:
             futures = {pool.submit(_pool_train, *job): len(job[1]) for job in jobs}
             try:
                 # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
-                with tqdm(total=sum(futures.values()), desc=f"{bundle.dataset}: runs", unit="run",
-                          disable=not progress, mininterval=20) as bar:
+                with tqdm(total=sum(futures.values()), desc=desc, unit="run", disable=not progress,
+                          mininterval=20) as bar:
                     for future in as_completed(futures):
                         future.result()  # re-raises a worker's exception
                         bar.update(futures[future])
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
                 raise
-    return [train_seeds(spec, bundle, seeds, root=root, progress=False) for spec in specs]
+    return sum(len(job[1]) for job in jobs)
 
 
 def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], processes: int = 2,

@@ -138,6 +138,31 @@ def test_spread_seeds_equals_sequential_seeds(bundle, tmp_path):
         assert list(folder.glob(f"*/seed{seed}/result.json"))
 
 
+def test_one_pool_trains_the_runs_of_two_data_sets_as_their_own_pools_do(bundle, tiny_iemocap_dir, tmp_path):
+    """train_runs: runs of two data sets, with different seeds each, in one pool; each run's
+    outputs equal those of the same run trained by train_many for its data set alone, and
+    a second call finds everything cached."""
+    from cmnlib.runs import train_runs
+    iemocap = read_mult_pickle(tiny_iemocap_dir / "iemocap_data.pkl", "iemocap")
+    mosei_run = spec(epochs=1, batch=16)
+    iemocap_run = RunSpec(model="cmn", dataset="iemocap", modalities="LA", profile="quick", model_overrides=TINY,
+                          train=mosei_run.train)
+    trained = train_runs([(mosei_run, bundle, [0, 1]), (iemocap_run, iemocap, [2])], processes=2,
+                         root=tmp_path / "one", progress=False)
+    assert trained == 3
+    assert train_runs([(mosei_run, bundle, [0, 1]), (iemocap_run, iemocap, [2])], processes=2,
+                      root=tmp_path / "one", progress=False) == 0
+    alone = {"mosei": train_many([mosei_run], bundle, [0, 1], processes=2, root=tmp_path / "alone", progress=False)[0],
+             "iemocap": train_many([iemocap_run], iemocap, [2], processes=2, root=tmp_path / "alone",
+                                   progress=False)[0]}
+    together = {"mosei": train_seeds(mosei_run, bundle, [0, 1], root=tmp_path / "one", progress=False),
+                "iemocap": train_seeds(iemocap_run, iemocap, [2], root=tmp_path / "one", progress=False)}
+    for name in alone:
+        assert together[name].seeds == alone[name].seeds
+        for a, b in zip(together[name].members, alone[name].members):
+            assert np.array_equal(a.outputs["test"], b.outputs["test"])  # the same bits, whichever pool
+
+
 def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_path):
     good = spec(epochs=1, batch=16)
     first = train_many([good], bundle, 1, processes=2, root=tmp_path, progress=False)

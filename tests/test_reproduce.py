@@ -147,8 +147,13 @@ def test_the_whole_sequence_runs_on_the_formats_users_hold(tmp_path, monkeypatch
             f"reported by the paper (real {table.split('_')[1].upper()}, its Table {table[5]}), not run here"}
     assert not any(r["kind"] == "reported (paper)" for r in rows("table_mosi"))  # the paper has no MOSI rows
     assert not any(r["model"].startswith("EF-LSTM") for r in rows("table_mosi"))  # early fusion needs aligned data
-    ran = {n["notebook"]: n["status"] for n in json.loads((out / "manifest.json").read_text())["notebooks"]}
+    manifest = json.loads((out / "manifest.json").read_text())
+    ran = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
     assert set(ran.values()) == {"ok"} and len(ran) == 4 * 3 + 4  # 01-04 per data set, 05-08 once
+    # every run was trained before the notebooks, and the notebooks trained nothing else
+    first = manifest["runs_first"]
+    assert first["trained"] == first["seeds"] > 0 and "error" not in first
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == first["folders"]
 
 
 def test_the_report_opens_with_the_verdict_assembled_from_the_studies_rows(tmp_path):

@@ -61,10 +61,17 @@ def train_alignments(bundle: DataBundle, profile: str = "quick", seeds: int = 2,
     the paper's width). ``train``: training settings that differ from the profile's for
     every row (e.g. ``{"epochs": 30}``; fields of :class:`cmnlib.spec.TrainConfig`).
     Empty on unaligned data, which the variants refuse."""
+    specs = alignment_runs(bundle, profile, alignments, modalities, overrides, train)
+    return dict(zip(specs, train_specs(list(specs.values()), bundle, seeds, profile, processes, progress)))
+
+
+def alignment_runs(bundle: DataBundle, profile: str = "quick", alignments=ALIGNMENTS, modalities: str = "LA",
+                   overrides: dict | None = None, train: dict | None = None) -> dict[str, RunSpec]:
+    """What :func:`train_alignments` trains on ``bundle``: :func:`alignment_specs`, or
+    nothing on unaligned data (the variants refuse it) or data without ``modalities``."""
     if not bundle.aligned or not feasible(bundle, (("cmn", modalities),)):
         return {}
-    specs = alignment_specs(bundle.dataset, profile, alignments, modalities, overrides, train)
-    return dict(zip(specs, train_specs(list(specs.values()), bundle, seeds, profile, processes, progress)))
+    return alignment_specs(bundle.dataset, profile, alignments, modalities, overrides, train)
 
 
 def alignment_of(spec: RunSpec) -> str | None:

@@ -87,15 +87,30 @@ def constant_predictors_real_mosei(stats: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("predictor").round(1)
 
 
+def longer_specs(bundle: DataBundle, profile: str = "quick", epochs: int = 30, models=LONGER_MODELS) -> list[RunSpec]:
+    """The runs of :func:`train_longer`: the profile's runs of ``models`` allowed ``epochs``
+    epochs, less the rows ``bundle`` cannot feed."""
+    return [RunSpec(model=m, dataset=bundle.dataset, modalities=mods, profile=profile).with_training(epochs=epochs)
+            for m, mods in feasible(bundle, models)]
+
+
 def train_longer(bundle: DataBundle, profile: str = "quick", seeds: int = 2, epochs: int = 30,
                  models=LONGER_MODELS, processes: int | None = None, progress: bool = True) -> list[RunResult]:
     """The profile's runs of ``models`` allowed ``epochs`` epochs (early stopping and
     patience unchanged): does a model that stays at the text-only ceiling within the
     profile's epochs get past it with more? Rows whose modalities the data lacks, and early
     fusion on unaligned data, are left out as in the tables."""
-    specs = [RunSpec(model=m, dataset=bundle.dataset, modalities=mods, profile=profile).with_training(epochs=epochs)
-             for m, mods in feasible(bundle, models)]
-    return train_specs(specs, bundle, seeds, profile, processes, progress)
+    return train_specs(longer_specs(bundle, profile, epochs, models), bundle, seeds, profile, processes, progress)
+
+
+def wiring_specs(bundle: DataBundle, profile: str = "quick", wirings=MUA_WIRINGS,
+                 modalities: str = "LA") -> dict[str, RunSpec]:
+    """The runs of :func:`train_wirings`: wiring -> RunSpec; empty when the data lacks one
+    of ``modalities``."""
+    if not feasible(bundle, (("cmn", modalities),)):
+        return {}
+    return {w: RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
+                       model_overrides={} if w == CMNConfig.mua else {"mua": w}) for w in wirings}
 
 
 def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2, wirings=MUA_WIRINGS,
@@ -103,11 +118,8 @@ def train_wirings(bundle: DataBundle, profile: str = "quick", seeds: int = 2, wi
     """CMN with each MUA wiring on the same data, profile and seeds: wiring -> result. The
     default wiring is the tables' CMN run (read from the cache). Empty when the data lacks
     one of ``modalities`` (a text-only set)."""
-    if not feasible(bundle, (("cmn", modalities),)):
-        return {}
-    specs = [RunSpec(model="cmn", dataset=bundle.dataset, modalities=modalities, profile=profile,
-                     model_overrides={} if w == CMNConfig.mua else {"mua": w}) for w in wirings]
-    return dict(zip(wirings, train_specs(specs, bundle, seeds, profile, processes, progress)))
+    specs = wiring_specs(bundle, profile, wirings, modalities)
+    return dict(zip(specs, train_specs(list(specs.values()), bundle, seeds, profile, processes, progress)))
 
 
 def wiring_table(dataset: str, results: dict[str, RunResult], default: str = CMNConfig.mua) -> pd.DataFrame:
