@@ -287,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_precision_option(repro)
     repro.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="notebooks run at once (default 1; a notebook starts only after those it depends on; "
-                            "2 shortens a run whose trainings are cached, not a first run; --in-place runs one "
-                            "at a time)")
+                            "the runs they train are trained first either way, so 2 gains little on two cores; "
+                            "--in-place runs one at a time)")
     repro.add_argument("--runs-only", action="store_true",
                        help="train (or find in the cache) every run the selected notebooks train, and run no "
                             "notebook: a first run trains them all up front anyway, in one pool of worker processes")

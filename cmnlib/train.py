@@ -184,6 +184,15 @@ def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resum
     last checkpoint stopped: the data order depends only on (seed, epoch) and the RNG state
     is checkpointed."""
     spec = spec.resolved()
+    if resume:
+        # a finished seed is read without the lock: result.json is written last, atomically,
+        # so two readers (two notebooks reading one cached run) never wait on each other
+        try:
+            finished = results.read_seed(Path(out_dir))
+        except results.UnreadableSeed:
+            finished = None  # set aside and trained again under the lock, below
+        if finished is not None:
+            return finished
     with torch_threads(spec.train.threads), seed_lock(Path(out_dir)):
         return _train_one(spec, bundle, seed, Path(out_dir), resume, progress)
 

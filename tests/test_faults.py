@@ -188,6 +188,25 @@ def test_a_second_trainer_waits_for_the_first_and_a_dead_owners_lock_is_taken_ov
     assert not lock.exists()
 
 
+def test_a_finished_seed_is_read_while_another_process_holds_its_lock(bundle, clean, tmp_path, capsys):
+    """Two notebooks reading one cached run do not wait on each other: a finished seed is
+    read without the lock (its result.json is written last, atomically)."""
+    import subprocess
+
+    from cmnlib.train import LOCK_FILE, run_dir, train_one
+    folder = run_dir(_spec(), bundle, tmp_path / "clean") / "seed0"
+    owner = subprocess.Popen(["sleep", "30"])  # a live process that holds the seed's lock
+    try:
+        (folder / LOCK_FILE).write_text(f"{owner.pid}\n")
+        result = train_one(_spec(), bundle, 0, folder, progress=False)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert np.array_equal(result.outputs["test"], clean.members[0].outputs["test"])
+    assert "waiting for process" not in capsys.readouterr().out
+    assert (folder / LOCK_FILE).read_text().split()[0] == str(owner.pid)  # another process's lock: left alone
+
+
 def test_two_processes_training_the_same_run_give_one_result(tiny_iemocap_dir, tmp_path):
     """Started together, both end well with the same numbers and no lock is left behind."""
     import subprocess
