@@ -3,10 +3,10 @@
 A reader's CPU rounds some sums differently from the CPU that produced the committed
 notebook outputs (other GEMM kernels, vector widths, thread counts), and training grows
 those last-bit differences into other trained weights. ``make test`` therefore executes
-the notebooks twice: once as they are, once under :func:`alternate_settings`, which moves
-every kernel family the models use onto another code path: one vector width below the
-one the CPU runs by default, so that the second pass is as different as needed and no
-slower than it must be.
+the notebooks under :func:`alternate_settings` (``make nbval-default`` runs them as they
+are), which moves every kernel family the models use onto another code path: one vector
+width below the one the CPU runs by default, so that the pass is as different as needed
+and no slower than it must be.
 
 * On a CPU with AVX-512 (:data:`BELOW_AVX512`): ``ATEN_CPU_CAPABILITY=avx2`` (ATen's
   element-wise, reduction and softmax kernels with 256-bit vectors: other summation

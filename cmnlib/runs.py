@@ -40,6 +40,7 @@ def _job_cost(spec: RunSpec, seeds: list[int], bundle: DataBundle) -> float:
     per_seed = _SEED_SECONDS.get((spec.model, len(spec.modalities)), 5.0)
     return len(seeds) * per_seed * len(bundle["train"]) / 1800 * math.sqrt(spec.train.epochs / 8)
 
+
 _BUNDLES: tuple[DataBundle | None, ...] = ()  # a pool worker's data sets, by the index its jobs name
 
 # What torch and its kernel libraries read once, when torch loads: a worker forked from a
@@ -56,8 +57,8 @@ SERVER_PRELOAD = [__name__, "torch._dynamo"]
 def pool_context():
     """Where the pool's workers come from: a fork server that has imported cmnlib and torch
     once (:data:`SERVER_PRELOAD`; a worker then starts in a fraction of a second instead of
-    importing them anew, which a spawned worker does for every pool), where the platform has one and torch's
-    load-time settings are those the server started with; else spawned processes. Either
+    importing them anew, which a spawned worker does for every pool), where the platform
+    has one and torch's load-time settings are those the server started with; else spawned processes. Either
     way a worker starts from a process that has run no training (no thread pools to inherit),
     and gets this process's environment (:func:`_pool_init`), so the two give the same
     numbers."""
@@ -117,8 +118,9 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
                threads: int = 1, progress: bool = True, desc: str = "runs") -> int:
     """Train every (spec, data set, seeds) of ``runs`` that is not in the cache, in ONE pool
     of ``processes`` workers, longest first, whatever data set each belongs to (the
-    workers receive every data set once); the runs of :func:`train_many`. Returns the
-    number of seeds trained. Nothing is read back: the callers read the cache."""
+    workers receive every data set once). :func:`train_many` trains through it, and the
+    batch runner trains the whole sequence's runs with it (:func:`cmnlib.reproduce.train_first`).
+    Returns the number of seeds trained; nothing is read back: the callers read the cache."""
     bundles: list[DataBundle] = []
     jobs = []
     for spec, bundle, seeds in runs:
