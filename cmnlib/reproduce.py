@@ -577,7 +577,7 @@ def _reproduce_in_place(profile: str, only, source_dir, runs_only: bool = False)
     jobs = [Job(path, path.stem, {}, declared_parameters(path)) for path in paths]
     datasets = sorted({d for job in jobs for d in job.effective_parameters().get("datasets", [])}
                       | {job.effective_parameters()["dataset"] for job in jobs if "dataset" in job.defaults})
-    first = train_first(jobs, _data_sources(datasets, None, profile)[1], profile)
+    _, _, first = _data_and_runs(jobs, datasets, None, profile)
     if runs_only:
         return 1 if first and "error" in first else 0
     status = 0

@@ -41,7 +41,7 @@ def _job_cost(spec: RunSpec, seeds: list[int], bundle: DataBundle) -> float:
     return len(seeds) * per_seed * len(bundle["train"]) / 1800 * math.sqrt(spec.train.epochs / 8)
 
 
-_BUNDLES: tuple[DataBundle | None, ...] = ()  # a pool worker's data sets, by the index its jobs name
+_BUNDLES: tuple[DataBundle, ...] = ()  # a pool worker's data sets, by the index its jobs name
 
 # What torch and its kernel libraries read once, when torch loads: a worker forked from a
 # server that loaded torch under other values would not follow them (cmnlib.numerics).
@@ -72,9 +72,9 @@ def pool_context():
     return context
 
 
-def _pool_init(bundles: DataBundle | tuple[DataBundle, ...] | None, threads: int, environ: dict) -> None:
+def _pool_init(bundles: tuple[DataBundle, ...], threads: int, environ: dict) -> None:
     global _BUNDLES
-    _BUNDLES = bundles if isinstance(bundles, tuple) else (bundles,)
+    _BUNDLES = bundles
     # a forked worker holds the environment of the server's start; the caller's is the one
     # that counts (runs and data folders, $CMN_STACK)
     os.environ.clear()
@@ -121,29 +121,27 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
     workers receive every data set once). :func:`train_many` trains through it, and the
     batch runner trains the whole sequence's runs with it (:func:`cmnlib.reproduce.train_first`).
     Returns the number of seeds trained; nothing is read back: the callers read the cache."""
-    bundles: list[DataBundle] = []
+    bundles: list[DataBundle] = []  # the data sets with runs to train: each sent to the workers once
     jobs = []
     for spec, bundle, seeds in runs:
         spec = spec.resolved()
-        data = next((i for i, b in enumerate(bundles) if b is bundle), None)
-        if data is None:
-            data = len(bundles)
-            bundles.append(bundle)
         folder = run_dir(spec, bundle, root)
         todo = [seed for seed in seed_list(seeds) if not (folder / f"seed{seed}" / "result.json").exists()]
+        if not todo:
+            continue
+        if not any(b is bundle for b in bundles):
+            bundles.append(bundle)
+        data = next(i for i, b in enumerate(bundles) if b is bundle)
         stack = stack_size(spec.train.device)
         for group in _groups(spec, bundle, todo, stack):
             jobs.append((spec, group, str(folder), stack, data))
     jobs.sort(key=lambda job: -_job_cost(job[0], job[1], bundles[job[4]]))
     if jobs:
-        used = sorted({job[4] for job in jobs})  # send the workers only the data sets they train on
-        index = {data: i for i, data in enumerate(used)}
-        jobs = [(*job[:4], index[job[4]]) for job in jobs]
         workers = max(1, min(processes, len(jobs)))
         # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
         # BrokenProcessPool here instead of leaving the pool waiting forever
         with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_pool_init,
-                                 initargs=(tuple(bundles[i] for i in used), threads, dict(os.environ))) as pool:
+                                 initargs=(tuple(bundles), threads, dict(os.environ))) as pool:
             futures = {pool.submit(_pool_train, *job): len(job[1]) for job in jobs}
             try:
                 # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output

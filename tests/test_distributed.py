@@ -204,7 +204,7 @@ def test_pool_workers_come_from_a_fork_server_and_follow_the_callers_environment
     assert context.get_start_method() == "forkserver"
     monkeypatch.setenv("CMN_POOL_PROBE", "set after the server started")
     with ProcessPoolExecutor(1, mp_context=runs.pool_context(), initializer=runs._pool_init,
-                             initargs=(None, 1, dict(os.environ))) as pool:
+                             initargs=((), 1, dict(os.environ))) as pool:
         assert pool.submit(os.getenv, "CMN_POOL_PROBE").result() == "set after the server started"
         assert pool.submit(torch.get_num_threads).result() == 1
         assert pool.submit(_imported, "torch._dynamo").result()  # preloaded once, by the server

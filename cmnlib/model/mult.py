@@ -340,11 +340,11 @@ class TransformerEncoderLayer(nn.Module):
     def forward(self, x, x_k=None, x_v=None, mask: torch.Tensor | None = None):
         """``mask``: the layer's :func:`future_mask` when the caller has built it (the
         encoder builds it once for all its layers); built here when None and needed."""
-        if self.attn_mask and mask is None:
+        if not self.attn_mask:
+            mask = None
+        elif mask is None:
             t_k = x.size(0) if x_k is None else x_k.size(0)
             mask = future_mask(x.size(0), t_k, device=x.device, dtype=x.dtype)
-        elif not self.attn_mask:
-            mask = None
 
         # attention block
         residual = x
@@ -382,6 +382,7 @@ class TransformerEncoder(nn.Module):
         self.embed_scale = math.sqrt(embed_dim)
         self.embed_dropout = embed_dropout
         self.embed_positions = SinusoidalPositionalEmbedding(embed_dim)
+        self.attn_mask = attn_mask
         self.layers = nn.ModuleList(
             TransformerEncoderLayer(embed_dim, num_heads, attn_dropout, relu_dropout, res_dropout, attn_mask)
             for _ in range(layers)
@@ -400,7 +401,7 @@ class TransformerEncoder(nn.Module):
         crossmodal = x_in_k is not None and x_in_v is not None
         # every layer masks the same (T_q, T_k) scores: one mask for all of them
         mask = (future_mask(x.size(0), (x_in_k if crossmodal else x_in).size(0), device=x.device, dtype=x.dtype)
-                if self.layers and self.layers[0].attn_mask else None)
+                if self.attn_mask else None)
         if crossmodal:
             x_k, x_v = self.embed(x_in_k), self.embed(x_in_v)
             for layer in self.layers:
