@@ -285,10 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
-    repro.add_argument("--jobs", type=int, default=1, metavar="N",
-                       help="notebooks run at once (default 1; a notebook starts only after those it depends on; "
-                            "the runs they train are trained first either way, so 2 gains little on two cores; "
-                            "--in-place runs one at a time)")
+    repro.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="notebooks run at once, each after those it depends on and with its share of the cores "
+                            "(default: 2 for the quick profile on two cores or more, else 1; --in-place runs one at "
+                            "a time)")
     repro.add_argument("--runs-only", action="store_true",
                        help="train (or find in the cache) every run the selected notebooks train, and run no "
                             "notebook: a first run trains them all up front anyway, in one pool of worker processes")
@@ -358,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {line}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: every file is written atomically, so nothing is half-saved
+        if os.environ.get("CMN_DEBUG"):
+            raise
+        print("interrupted: what was saved is kept (a rerun resumes the runs and rebuilds the report)",
+              file=sys.stderr)
+        return 130
     finally:
         warnings.showwarning = previous
 

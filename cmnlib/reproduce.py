@@ -12,9 +12,12 @@ notebooks then read the runs from the cache, as a second run does. Executed one 
 the notebooks would leave a core idle whenever one trains fewer runs than there are
 workers, at the end of each pool and while a notebook draws its figures.
 
-``workers=2`` (``--jobs 2``) runs two notebooks at once (:func:`run_jobs`), each only
-after those it depends on (:data:`DEPENDS_ON`); their outputs do not depend on the order,
-since every run they train or read is a function of its spec and seed. The report folder gets::
+Two notebooks run at once where the runs train in a pool (the quick profile on two cores
+or more; ``--jobs N`` sets it), each only after those it depends on (:data:`DEPENDS_ON`):
+their outputs do not depend on the order, since every run they train or read is a function
+of its spec and seed. Each kernel then gets its share of the cores (``OMP_NUM_THREADS``,
+unless it is set): two kernels with one OpenMP thread per core each would spin on the core
+the other needs. The report folder gets::
 
     notebooks/   executed copies          html/      one HTML export each
     figures/     every figure, as PNG     tables/    CSV, Markdown and LaTeX tables
@@ -45,6 +48,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,29 +410,60 @@ def caller_path(path: str | Path) -> str:
 def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
               data: str | None = None, seeds: int | None = None, only: list[str] | None = None,
               out: str | Path | None = None, in_place: bool = False,
-              source_dir: Path | None = None, precision: str = "fp32", workers: int = 1,
+              source_dir: Path | None = None, precision: str = "fp32", workers: int | None = None,
               runs_only: bool = False) -> int:
     """Run the sequence; return 0 when every notebook succeeded, 1 otherwise. ``precision``
     reaches every training run of the notebooks through ``$CMN_PRECISION`` (their kernels
     inherit the environment); it is recorded in each run's hash and summary. ``workers``:
-    notebooks at once (``--in-place`` runs one at a time). The runs the notebooks train
-    are trained first, in one pool (:func:`train_first`); ``runs_only`` stops there (0 when
-    every run is trained or cached) and runs no notebook."""
+    notebooks at once (default :func:`default_workers`; ``--in-place`` runs one at a time).
+    The runs the notebooks train are trained first, in one pool (:func:`train_first`);
+    ``runs_only`` stops there (0 when every run is trained or cached) and runs no notebook."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     # paths are the caller's: the notebooks run in notebooks/, so a relative path is made
     # absolute here, against the folder the command was given in
     data = caller_path(data) if data is not None else None
-    before = os.environ.get("CMN_PRECISION")
-    os.environ["CMN_PRECISION"] = precision
-    try:
+    workers = default_workers(profile) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers (--jobs) must be 1 or more, got {workers}")
+    with environment(CMN_PRECISION=precision):  # the kernels inherit it
         return _reproduce(profile, tuple(datasets or synthetic_datasets()), data, seeds, only, out, in_place,
                           source_dir, workers, runs_only)
-    finally:  # the kernels inherited it; this process gets its environment back
-        if before is None:
-            os.environ.pop("CMN_PRECISION")
-        else:
-            os.environ["CMN_PRECISION"] = before
+
+
+def default_workers(profile: str) -> int:
+    """Notebooks run at once by default: as many as the runs' worker processes
+    (:func:`cmnlib.runs.default_processes`: 2 for the quick profile on two cores or more,
+    whose notebooks read runs trained first; else 1, as a paper-profile notebook trains its
+    own runs with every core)."""
+    return runs.default_processes(profile)
+
+
+def kernel_threads(workers: int) -> str:
+    """``OMP_NUM_THREADS`` for each of ``workers`` kernels running at once: its share of
+    the cores, at least one. With the default of one thread per core each, the waiting
+    OpenMP threads of one kernel spin on the core the other needs, and two notebooks at
+    once take as long as one after the other (docs/performance.md)."""
+    return str(max(1, (os.cpu_count() or 1) // workers))
+
+
+@contextmanager
+def environment(**values: str | None):
+    """Within the block, ``os.environ`` has ``values`` (None: leave that variable as it is);
+    afterwards this process gets its own environment back (processes started inside keep
+    what they inherited)."""
+    before = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is not None:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_one(job: Job, build: Path, source_dir: Path) -> dict:
@@ -457,8 +492,10 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
     (:data:`DEPENDS_ON`) has finished; a job whose data lacks its modalities, or whose
     dependency failed, is skipped with one line. With one worker the jobs run in plan order;
     with more, the notebooks others depend on start first, so that the per-data-set
-    walkthroughs run beside them. Returns the manifest records, in plan order, and the
-    notebooks (stems) that failed or were skipped for a failure."""
+    walkthroughs run beside them, each kernel with its share of the cores
+    (:func:`kernel_threads`, unless ``OMP_NUM_THREADS`` is set). Returns the manifest
+    records, in plan order, and the notebooks (stems) that failed or were skipped for a
+    failure."""
     stems = [job.notebook.stem for job in jobs]
     left_of = Counter(stems)  # jobs not yet finished, per notebook
     needed = {d for deps in DEPENDS_ON.values() for d in deps}
@@ -495,7 +532,8 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
                 finish(i, _run_one(jobs[i], build, source_dir))
         return [records[i] for i in range(len(jobs))], failed
     running: dict = {}
-    with ThreadPoolExecutor(workers) as pool:
+    threads = None if "OMP_NUM_THREADS" in os.environ else kernel_threads(workers)  # a user's setting stands
+    with environment(OMP_NUM_THREADS=threads), ThreadPoolExecutor(workers) as pool:
         while order or running:
             while len(running) < workers:
                 i = next((i for i in order if ready(i)), None)

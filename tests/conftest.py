@@ -1,10 +1,21 @@
 """Shared fixtures: tiny synthetic sets written in the real formats, once per session."""
 from __future__ import annotations
 
+import os
+import sys
 
-import pytest
+# Several pytest workers (make test runs two on two cores): each worker's torch, and each
+# process it starts, gets its share of the cores. With one OpenMP thread per core in every
+# worker, the waiting threads of one spin on the core the other needs.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    if "torch" in sys.modules:  # read at load time: too late for the variable alone
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
-from cmnlib.data import synthetic
+import pytest  # noqa: E402
+
+from cmnlib.data import synthetic  # noqa: E402
 
 TINY = {"train": 60, "valid": 20, "test": 30}
 

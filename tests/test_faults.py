@@ -124,6 +124,44 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tiny_iemocap_di
     assert "seed 0: best epoch" in capsys.readouterr().out
 
 
+def test_ctrl_c_is_one_line_and_the_rerun_finishes_the_run(tiny_iemocap_dir, tmp_path, monkeypatch, capsys,
+                                                          data_home):
+    """Ctrl-C (a KeyboardInterrupt) while the second checkpoint is saved: one line, exit
+    130 as a shell reports SIGINT, no temporary file left; the same command then finishes
+    the run from the first checkpoint, with the result of a run never interrupted."""
+    import json
+
+    import cmnlib.atomic as atomic
+    real_replace = os.replace
+    saved = {"n": 0}
+
+    def interrupted(src, dst):
+        if str(dst).endswith("checkpoint.pt"):
+            saved["n"] += 1
+            if saved["n"] == 2:
+                raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    def train(out):
+        return cli.main(["train", "--dataset", "iemocap", "--data", str(tiny_iemocap_dir / "iemocap_data.pkl"),
+                         "--model", "lstm_l", "--epochs", "3", "--seeds", "1", "--out", str(out)])
+
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
+    assert train(tmp_path / "cut") == 130
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("interrupted")]
+    assert lines == ["interrupted: what was saved is kept (a rerun resumes the runs and rebuilds the report)"]
+    assert "Traceback" not in err and not _messages(err)
+    assert not list((tmp_path / "cut").rglob("*.tmp"))
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert train(tmp_path / "cut") == 0 and train(tmp_path / "whole") == 0
+
+    def result(out):
+        (path,) = out.rglob("result.json")
+        return {k: v for k, v in json.loads(path.read_text()).items() if k in ("test", "valid", "best_epoch")}
+    assert result(tmp_path / "cut") == result(tmp_path / "whole") != {}
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_folder_is_one_line(tiny_iemocap_dir, tmp_path, capsys, data_home):
     locked = tmp_path / "locked"

@@ -4,6 +4,7 @@ its dependants, keeps its error visible and never replaces the earlier good repo
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -79,6 +80,29 @@ def test_a_first_failing_run_does_not_speak_of_an_earlier_report(sequence, tmp_p
     assert reproduce.reproduce(datasets=(), seeds=3, out=tmp_path / "fresh", source_dir=sequence) == 1
     printed = capsys.readouterr().out
     assert f"there was no earlier report in {tmp_path / 'fresh'}" in printed and "untouched" not in printed
+
+
+def test_notebooks_run_at_once_get_their_share_of_the_cores(sequence, tmp_path, monkeypatch):
+    """Two kernels at once get OMP_NUM_THREADS = cores // 2 each (one thread per core each
+    would spin on the other's core); one at a time they keep torch's default, a user's own
+    setting stands, and this process gets its environment back. By default two notebooks
+    run at once only where the runs train in a pool (quick profile, two cores or more)."""
+    _notebook(sequence / "02_beta.ipynb", "seeds = None", "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+
+    def threads(workers, name):
+        assert reproduce.reproduce(datasets=(), only=["02"], out=tmp_path / name, source_dir=sequence,
+                                   workers=workers) == 0
+        executed = nbformat.read(tmp_path / name / "notebooks" / "02_beta.ipynb", as_version=4)
+        return "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", [])).split()[-1]
+    assert threads(2, "two") == "2" and threads(1, "one") == "None"
+    assert "OMP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads(2, "mine") == "3" and os.environ["OMP_NUM_THREADS"] == "3"
+    assert reproduce.default_workers("quick") == 2 and reproduce.default_workers("paper") == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert reproduce.default_workers("quick") == 1 and reproduce.kernel_threads(2) == "1"
 
 
 def test_relative_paths_are_read_against_the_callers_folder(sequence, tmp_path, monkeypatch):
