@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -80,10 +81,31 @@ def _pool_init(bundles: tuple[DataBundle, ...], threads: int, environ: dict) -> 
     os.environ.clear()
     os.environ.update(environ)
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
+# A worker's Ctrl-C: the run it trains stops, and the runs the executor has already queued
+# for it are left to the next run of the command (stop_workers)
+_INTERRUPTED = False
+_TRAINING = False
+
+
+def _interrupt(signum, frame) -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    if _TRAINING:  # else the worker is waiting for its next call: it will skip it
+        raise KeyboardInterrupt
 
 
 def _pool_train(spec: RunSpec, seeds: list[int], folder: str, stack: int, data: int = 0) -> list[SeedResult]:
-    return train_group(spec, _BUNDLES[data], seeds, Path(folder), progress=False, stack=stack)
+    global _TRAINING
+    if _INTERRUPTED:
+        return []
+    _TRAINING = True
+    try:
+        return train_group(spec, _BUNDLES[data], seeds, Path(folder), progress=False, stack=stack)
+    finally:
+        _TRAINING = False
 
 
 def _groups(spec: RunSpec, bundle: DataBundle, seeds: list[int], stack: int) -> list[list[int]]:
@@ -150,10 +172,26 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
                     for future in as_completed(futures):
                         future.result()  # re-raises a worker's exception
                         bar.update(futures[future])
+            except KeyboardInterrupt:
+                stop_workers(pool)
+                raise
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # drop the runs not yet started
                 raise
     return sum(len(job[1]) for job in jobs)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C: stop ``pool``'s workers now. The executor has already queued one more call
+    than it has workers, which ``shutdown`` would wait for: each worker is interrupted (a
+    terminal's Ctrl-C reaches it too), stops the run it trains and skips those queued
+    (:func:`_pool_train`). A seed cut short resumes from its last checkpoint, written
+    atomically, when the command runs again."""
+    # the executor's own list of processes: no public way to end them before Python 3.14
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGINT)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], processes: int = 2,

@@ -177,6 +177,37 @@ def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_pa
     assert first[0].members[0].recorded_metrics["test"] == json.loads(result.read_text())["test"]
 
 
+def test_ctrl_c_stops_the_pool_without_training_the_runs_it_had_queued(bundle, tmp_path, monkeypatch):
+    """Ctrl-C while a pool trains (here reaching the caller only, as `kill -INT` of the
+    caller would): the workers are interrupted and skip the runs the executor had already
+    queued for them (as many as the workers, plus one), instead of training them before the
+    command can end; the next call trains what is left."""
+    import cmnlib.runs as runs
+
+    class InterruptedBar:  # Ctrl-C at the first finished run
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            raise KeyboardInterrupt
+
+    seeds = list(range(6))
+    run = spec(epochs=2, batch=16)
+    monkeypatch.setattr(runs, "tqdm", InterruptedBar)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train_runs([(run, bundle, seeds)], processes=2, root=tmp_path)
+    finished = len(list(tmp_path.glob("*/seed*/result.json")))
+    assert 1 <= finished <= 2  # the first, and at most the other worker's run; never the queued ones
+    monkeypatch.undo()
+    assert runs.train_runs([(run, bundle, seeds)], processes=2, root=tmp_path, progress=False) == 6 - finished
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_torchrun_with_nccl_on_one_gpu(tiny_mosei_dir, tmp_path):
     env = dict(os.environ, CMN_DATA_DIR=str(tmp_path / "data"))
