@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--in-place", action="store_true",
                        help="re-execute notebooks/ in place instead (to refresh committed outputs)")
     options.add_precision_option(repro)
-    repro.add_argument("--jobs", type=int, default=None, metavar="N",
+    repro.add_argument("--jobs", type=options.positive_int, default=None, metavar="N",
                        help="notebooks run at once, each after those it depends on and with its share of the cores "
                             "(default: 2 for the quick profile on two cores or more, else 1; --in-place runs one at "
                             "a time)")

@@ -9,6 +9,17 @@ import argparse
 from . import config
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (argparse then prints one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    return value
+
+
 def add_data_options(parser: argparse.ArgumentParser, dataset_default: str | None = None) -> None:
     """--dataset (required unless ``dataset_default``), --data, --scale."""
     parser.add_argument("--dataset", choices=list(config.DATASETS), required=dataset_default is None,
