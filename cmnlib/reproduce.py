@@ -491,16 +491,19 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
     """Execute ``jobs``, ``workers`` at a time, each only once every notebook it depends on
     (:data:`DEPENDS_ON`) has finished; a job whose data lacks its modalities, or whose
     dependency failed, is skipped with one line. With one worker the jobs run in plan order;
-    with more, the notebooks others depend on start first, so that the per-data-set
-    walkthroughs run beside them, each kernel with its share of the cores
+    with more, the notebooks others depend on start first, then the other notebooks of the
+    whole sequence, and the per-data-set walkthroughs run beside them and fill the end,
+    each kernel with its share of the cores
     (:func:`kernel_threads`, unless ``OMP_NUM_THREADS`` is set). Returns the manifest
     records, in plan order, and the notebooks (stems) that failed or were skipped for a
     failure."""
     stems = [job.notebook.stem for job in jobs]
     left_of = Counter(stems)  # jobs not yet finished, per notebook
     needed = {d for deps in DEPENDS_ON.values() for d in deps}
-    order = list(range(len(jobs))) if workers <= 1 else sorted(range(len(jobs)),
-                                                                 key=lambda i: (stems[i] not in needed, i))
+    # several at a time: the notebooks others depend on, then those of the whole sequence
+    # (one kernel each, the longest), then the per-data-set walkthroughs, which fill the end
+    order = list(range(len(jobs))) if workers <= 1 else sorted(
+        range(len(jobs)), key=lambda i: (stems[i] not in needed, "dataset" in jobs[i].parameters, i))
     records: dict[int, dict] = {}
     failed: set = set()
 

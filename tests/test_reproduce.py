@@ -227,9 +227,11 @@ def test_papermill_reads_every_parameters_cell(notebook, caplog):
 
 def test_notebooks_run_two_at_a_time_and_each_after_those_it_depends_on(tmp_path, monkeypatch):
     """The scheduler alone (executing a notebook is replaced by a short wait that logs when
-    it ran): with two workers the notebooks others depend on start first and the
-    walkthroughs run beside them; no notebook starts before its dependencies finished; the
-    records come back in plan order. With one worker the plan order is kept."""
+    it ran): with two workers the notebooks others depend on start first, the walkthroughs
+    run beside them, and a notebook of the whole sequence goes before a walkthrough once
+    both can run (the walkthroughs fill the end); no notebook starts before its
+    dependencies finished; the records come back in plan order. With one worker the plan
+    order is kept."""
     import threading
     import time as clock
     log, lock = [], threading.Lock()
@@ -237,7 +239,7 @@ def test_notebooks_run_two_at_a_time_and_each_after_those_it_depends_on(tmp_path
     def fake_execute(job, output, cwd, progress=False):
         with lock:
             log.append(("start", job.name, clock.monotonic()))
-        clock.sleep(0.2 if job.notebook.stem == "05_training" else 0.05)
+        clock.sleep(0.4 if job.notebook.stem == "05_training" else 0.3 if "dataset" in job.parameters else 0.1)
         with lock:
             log.append(("end", job.name, clock.monotonic()))
 
@@ -245,7 +247,8 @@ def test_notebooks_run_two_at_a_time_and_each_after_those_it_depends_on(tmp_path
     monkeypatch.setattr(reproduce, "_export_html", lambda *args: [])
     names = ["01_data-mosei", "01_data-iemocap", "02_self_attention-mosei", "05_training", "06_tables",
              "07_beyond_the_paper", "08_alignment"]
-    jobs = [reproduce.Job(tmp_path / f"{name.split('-')[0]}.ipynb", name, {}) for name in names]
+    jobs = [reproduce.Job(tmp_path / f"{name.split('-')[0]}.ipynb", name,
+                          {"dataset": name.split("-")[1]} if "-" in name else {}) for name in names]
     records, failed = reproduce.run_jobs(jobs, tmp_path, tmp_path, {}, workers=2)
     assert [r["notebook"] for r in records] == names and not failed
     times = {(kind, name): t for kind, name, t in log}
@@ -254,6 +257,8 @@ def test_notebooks_run_two_at_a_time_and_each_after_those_it_depends_on(tmp_path
         for dependency in needs:
             assert times[("start", name)] >= times[("end", dependency)]
     assert times[("start", "01_data-mosei")] < times[("end", "05_training")]  # beside it
+    # 06 ends while 01_data-iemocap runs: 07 goes before the walkthrough 02, which fills the end
+    assert times[("start", "07_beyond_the_paper")] < times[("start", "02_self_attention-mosei")]
     log.clear()
     reproduce.run_jobs(jobs, tmp_path, tmp_path, {}, workers=1)
     assert [name for kind, name, _ in log if kind == "start"] == names
