@@ -15,6 +15,7 @@ may import it.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 # --------------------------------------------------------------------------------------
@@ -194,6 +195,14 @@ def profile(name: str) -> Profile:
 def default_seeds(profile_name: str) -> int:
     """Seeds per model when none are given: 2 (quick) or 10 (paper)."""
     return profile(profile_name).seeds
+
+
+def cores_share(processes: int) -> int:
+    """Threads for each of ``processes`` processes that compute at once: its share of the
+    cores, at least one. With one OpenMP thread per core in each, the waiting threads of
+    one spin on the cores the others need (docs/performance.md). Torch-free, so that a
+    process can set ``OMP_NUM_THREADS`` from it before torch loads (tests/conftest.py)."""
+    return max(1, (os.cpu_count() or 1) // processes)
 
 
 # --------------------------------------------------------------------------------------

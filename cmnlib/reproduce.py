@@ -61,7 +61,7 @@ from nbconvert import HTMLExporter
 
 from . import runplan, runs
 from .atomic import write_bytes, write_json, write_text
-from .config import PRECISIONS, synthetic_datasets
+from .config import PRECISIONS, cores_share, synthetic_datasets
 from .data.sources import checkout, load_dataset, project_root, reports_dir
 from .spec import PRECISION_ENV
 from .studies import audit
@@ -440,11 +440,10 @@ def default_workers(profile: str) -> int:
 
 
 def kernel_threads(workers: int) -> str:
-    """``OMP_NUM_THREADS`` for each of ``workers`` kernels running at once: its share of
-    the cores, at least one. With the default of one thread per core each, the waiting
-    OpenMP threads of one kernel spin on the core the other needs, and two notebooks at
-    once take as long as one after the other (docs/performance.md)."""
-    return str(max(1, (os.cpu_count() or 1) // workers))
+    """``OMP_NUM_THREADS`` for each of ``workers`` kernels running at once
+    (:func:`cmnlib.config.cores_share`): with the default of one thread per core each, two
+    notebooks at once took as long as one after the other (docs/performance.md)."""
+    return str(cores_share(workers))
 
 
 @contextmanager

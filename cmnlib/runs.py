@@ -151,9 +151,9 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
         todo = [seed for seed in seed_list(seeds) if not (folder / f"seed{seed}" / "result.json").exists()]
         if not todo:
             continue
-        if not any(b is bundle for b in bundles):
+        data = next((i for i, b in enumerate(bundles) if b is bundle), len(bundles))
+        if data == len(bundles):
             bundles.append(bundle)
-        data = next(i for i, b in enumerate(bundles) if b is bundle)
         stack = stack_size(spec.train.device)
         for group in _groups(spec, bundle, todo, stack):
             jobs.append((spec, group, str(folder), stack, data))

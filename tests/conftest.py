@@ -4,14 +4,15 @@ from __future__ import annotations
 import os
 import sys
 
+from cmnlib.config import cores_share  # torch-free: before torch loads
+
 # Several pytest workers (make test runs two on two cores): each worker's torch, and each
-# process it starts, gets its share of the cores. With one OpenMP thread per core in every
-# worker, the waiting threads of one spin on the core the other needs.
+# process it starts, gets its share of the cores (cores_share).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
-    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ["OMP_NUM_THREADS"] = str(cores_share(_WORKERS))
     if "torch" in sys.modules:  # read at load time: too late for the variable alone
-        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        sys.modules["torch"].set_num_threads(cores_share(_WORKERS))
 
 import pytest  # noqa: E402
 
