@@ -92,9 +92,6 @@ def _cmd_train(args) -> int:
               f"--set {args.set}: {error}", file=sys.stderr)
         return 2
     seeds = args.seeds if args.seeds is not None else config.default_seeds(args.profile)
-    if args.stack is not None and args.stack < 1:
-        print(f"error: --stack must be at least 1, got {args.stack}", file=sys.stderr)
-        return 2
     root = Path(args.out) if args.out else None
     stack = args.stack or stack_size(resolved.train.device)
     refusal = stack_refusal(spec, bundle) if stack > 1 else None
@@ -253,16 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--out", required=True, help="output folder")
     feat.add_argument("--dataset", choices=config.mmsa_datasets(), default=None,
                       help="default: from the folder names (MOSI/label.csv) or the columns")
-    feat.add_argument("--max-words", type=int, default=50, help="words kept per transcript (the first ones)")
+    feat.add_argument("--max-words", type=options.positive_int, default=50, help="words kept per transcript (the first ones)")
     feat.set_defaults(func=_cmd_featurize)
 
     tr = sub.add_parser("train", help="train a model (several seeds and their ensemble)")
     options.add_data_options(tr)
     options.add_model_options(tr)
-    tr.add_argument("--seeds", type=int, default=None, help="default: 2 (quick) or 10 (paper)")
-    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--seeds", type=options.positive_int, default=None, help="default: 2 (quick) or 10 (paper)")
+    tr.add_argument("--batch-size", type=options.positive_int, default=None)
     tr.add_argument("--device", default=None, help="cpu or cuda")
-    tr.add_argument("--stack", type=int, default=None, metavar="K",
+    tr.add_argument("--stack", type=options.positive_int, default=None, metavar="K",
                     help="train K seeds of a CMN as one computation (weights stacked along a seed dimension; the "
                          "same results up to float rounding). Default: $CMN_STACK, else 1 on a CPU, where it was "
                          "measured slower, and 10 on a GPU")
@@ -278,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--data", default=None,
                        help="path to real files (a MulT or MMSA pickle, a folder of .csd files, or MMSA's label.csv "
                             "of transcripts, featurized first), relative to this folder or absolute (default: synthetic)")
-    repro.add_argument("--seeds", type=int, default=None, help="seeds per model (default: profile's)")
+    repro.add_argument("--seeds", type=options.positive_int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")
     repro.add_argument("--out", default=None,
                        help="report folder (default: reports/<profile> under $CMN_HOME, the checkout or this folder)")

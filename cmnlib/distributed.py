@@ -172,12 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="data-parallel training (DistributedDataParallel)")
     options.add_data_options(parser, dataset_default=config.DEFAULT_DATASET)
     options.add_model_options(parser)
-    parser.add_argument("--global-batch", type=int, default=None, help="default: the profile's batch size")
+    parser.add_argument("--global-batch", type=options.positive_int, default=None, help="default: the profile's batch size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bucket", action="store_true", help="global batches from the trainer's length buckets")
-    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--max-steps", type=options.positive_int, default=None)
     parser.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA, else gloo)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    parser.add_argument("--threads", type=options.positive_int, default=None, help="torch threads per process")
     parser.add_argument("--out", default="data/runs/ddp", help="output folder (rank 0 writes there)")
     return parser
 

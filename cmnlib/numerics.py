@@ -31,6 +31,8 @@ import argparse
 import os
 import sys
 
+from .options import positive_int  # torch-free, as this module must stay until its command runs
+
 BELOW_AVX512 = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cmnlib.numerics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     probe = sub.add_parser("probe", help="print the loss bits of a few training steps in this environment")
-    probe.add_argument("--steps", type=int, default=3)
+    probe.add_argument("--steps", type=positive_int, default=3)
     run = sub.add_parser("run", help="run a command under the alternate numeric environment")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="the command (after --)")
     args = parser.parse_args(argv)

@@ -20,6 +20,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
 def add_data_options(parser: argparse.ArgumentParser, dataset_default: str | None = None) -> None:
     """--dataset (required unless ``dataset_default``), --data, --scale."""
     parser.add_argument("--dataset", choices=list(config.DATASETS), required=dataset_default is None,
@@ -69,8 +80,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(config.PROFILES), default="quick")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="model config field, e.g. --set mua=symmetric --set hidden=256")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
-    parser.add_argument("--lr", type=float, default=None, help="default: the profile's")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: the profile's")
+    parser.add_argument("--lr", type=positive_float, default=None, help="default: the profile's")
 
 
 def add_precision_option(parser: argparse.ArgumentParser, default: str | None = "fp32") -> None:
@@ -89,7 +100,7 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         help="a smoke version (paper profile at one length, fewer steps; ~1.5 min on 2 cores)")
     parser.add_argument("--paper-data", action="store_true",
                         help="also time the paper-scale MOSEI-like set (first run: minutes, ~4 GB of disk)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--precision", choices=config.PRECISIONS, default="auto",
                         help="auto (default): fp32, plus bf16 where the CPU has bf16 matrix units (AMX); "
                              "bf16: both anyway; fp32: fp32 only")
@@ -97,14 +108,14 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         help="instead of timing: train CMN (L+A) in fp32 and bf16 with the same seeds on both "
                              "synthetic sets and judge, by two one-sided paired tests against the study's declared "
                              "1-point margin, whether they are equivalent (parity.md)")
-    parser.add_argument("--parity-seeds", type=int, default=None,
+    parser.add_argument("--parity-seeds", type=positive_int, default=None,
                         help="seeds per precision for --parity (default: the 20 the study declares; fix the number "
                              "before running, never add seeds after looking at the result)")
-    parser.add_argument("--seeds-timing", type=int, default=None, metavar="N",
+    parser.add_argument("--seeds-timing", type=positive_int, default=None, metavar="N",
                         help="instead of the benchmark: train N paper-profile CMN seeds on the paper-size MOSEI-like "
                              "set concurrently on --device and time them (seeds.md); the target is 10 seeds in "
                              "10 minutes on one H100")
-    parser.add_argument("--stack-timing", type=int, default=None, metavar="K",
+    parser.add_argument("--stack-timing", type=positive_int, default=None, metavar="K",
                         help="instead of the benchmark: K paper-profile CMN seeds as one stacked computation against "
                              "the same seeds one at a time, a few steps each way on --device (stacked.md): the "
                              "prepared GPU smoke run")
@@ -113,5 +124,5 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--page", default=None, metavar="PAGE",
                         help="instead of timing: write the run in --out (its bench.json) into the generated part of "
                              "PAGE (docs/performance.md: `make bench-page`) and copy it beside PAGE as bench.json")
-    parser.add_argument("--processes", type=int, default=None,
+    parser.add_argument("--processes", type=positive_int, default=None,
                         help="--seeds-timing: seeds trained at a time (default: all of them)")

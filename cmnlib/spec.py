@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -44,6 +45,17 @@ class TrainConfig:
     device: str = "cpu"
     threads: int | None = None            # torch CPU threads; None = torch's default
     precision: str = "fp32"               # "fp32", "bf16" (mixed) or "auto" (cmnlib.precision)
+
+    def __post_init__(self):
+        # one clear line here, where a zero would otherwise fail deep inside training
+        for name in ("epochs", "batch_size", "patience", "threads"):
+            value = getattr(self, name)
+            if value is None and name in ("patience", "threads"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a whole number of 1 or more, got {value!r}")
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and 0 < self.lr < float("inf")):
+            raise ValueError(f"TrainConfig.lr must be a number above 0, got {self.lr!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -24,6 +24,7 @@ What a run folder holds is written and read by :mod:`cmnlib.results`; this modul
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import time
 from contextlib import contextmanager
@@ -381,8 +382,18 @@ def run_dir(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> Path
 
 
 def seed_list(seeds: int | list[int]) -> list[int]:
-    """``seeds`` as a list: an int n means seeds 0..n-1."""
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    """``seeds`` as a list: an int n (1 or more) means seeds 0..n-1; a list must hold
+    distinct whole numbers of 0 or more (a seed also seeds the data order). A ValueError
+    says what was given otherwise."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a whole number of 1 or more, or a list of seeds; got {seeds}")
+        return list(range(int(seeds)))
+    out = list(seeds)
+    if not out or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in out) \
+            or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct whole numbers of 0 or more, at least one; got {out}")
+    return [int(s) for s in out]
 
 
 def train_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int] = 1, root: Path | None = None,

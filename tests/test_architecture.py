@@ -28,7 +28,7 @@ ALLOWED = {
     "plots_attention": {"config", "plots"},
     "studies": {"config", "atomic", "data", "model", "findings", "metrics", "spec", "results", "train", "runs", "inventory",
                 "tables", "summaries", "reporting", "analysis"},
-    "numerics": {"config", "model", "train"},
+    "numerics": {"config", "options", "model", "train"},
     "bench": {"config", "options", "atomic", "data", "model", "precision", "metrics", "findings", "spec", "train",
               "train_stacked", "runs", "studies"},
     "runplan": {"config", "data", "spec", "train", "runs", "studies"},

@@ -115,6 +115,44 @@ def test_cmn_runs_lists_and_prunes_run_folders(tiny_iemocap_dir, tmp_path):
     assert run_cli("runs", "--root", str(tmp_path / "empty")).stdout.startswith("no runs in")
 
 
+COUNT_OPTIONS = [  # (command line before the option, the option): each is a count of 1 or more
+    (["train", "--dataset", "mosei"], "--seeds"), (["train", "--dataset", "mosei"], "--epochs"),
+    (["train", "--dataset", "mosei"], "--batch-size"), (["train", "--dataset", "mosei"], "--stack"),
+    (["reproduce"], "--seeds"), (["featurize", "--labels", "x.csv", "--out", "y"], "--max-words"),
+    (["bench"], "--threads"), (["bench"], "--parity-seeds"), (["bench"], "--seeds-timing"),
+    (["bench"], "--stack-timing"), (["bench"], "--processes"),
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+@pytest.mark.parametrize(("command", "option"), COUNT_OPTIONS, ids=lambda x: x if isinstance(x, str) else x[0])
+def test_a_count_below_one_is_one_usage_line_before_anything_runs(command, option, value, capsys):
+    """--seeds 0 used to end in an IndexError traceback after loading the data, --epochs 0
+    in a TypeError from load_state_dict, --batch-size 0 in a ValueError from range()."""
+    from cmnlib import cli
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(command + [option, value])
+    err = capsys.readouterr().err
+    shown = repr(value) if value == "many" else value
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"cmn {command[0]}: error: argument {option}: "
+                                    f"expected a whole number of 1 or more, got {shown}")
+
+
+def test_the_other_commands_refuse_counts_below_one_and_a_learning_rate_of_zero(capsys):
+    from cmnlib import cli, distributed, numerics
+    for parse, args, expected in (
+            (distributed.build_parser().parse_args, ["--global-batch", "0"], "argument --global-batch: expected a whole"),
+            (distributed.build_parser().parse_args, ["--max-steps", "-1"], "argument --max-steps: expected a whole"),
+            (distributed.build_parser().parse_args, ["--threads", "0"], "argument --threads: expected a whole"),
+            (numerics.main, ["probe", "--steps", "0"], "argument --steps: expected a whole"),
+            (cli.main, ["train", "--dataset", "mosei", "--lr", "0"], "argument --lr: expected a number above 0, got 0"),
+            (cli.main, ["train", "--dataset", "mosei", "--lr", "nan"], "argument --lr: expected a number above 0, got nan")):
+        with pytest.raises(SystemExit) as exit_:
+            parse(args)
+        assert exit_.value.code == 2 and expected in capsys.readouterr().err.splitlines()[-1], args
+
+
 def test_every_package_folder_is_listed_for_the_wheel():
     # pyproject lists its packages (the notebooks ship as cmnlib.notebooks): a new subpackage
     # left out of the list would be missing from every wheel

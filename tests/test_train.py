@@ -199,3 +199,28 @@ def test_runs_go_to_cmn_runs_dir_when_set(bundle, tmp_path, monkeypatch):
     monkeypatch.delenv("CMN_RUNS_DIR")
     monkeypatch.setenv("CMN_DATA_DIR", str(tmp_path / "data"))
     assert T.run_dir(tiny_spec(), bundle).parent == tmp_path / "data" / "runs"
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("epochs", 2.5), ("batch_size", -1), ("batch_size", True),
+                                          ("patience", 0), ("threads", 0), ("lr", 0.0), ("lr", float("nan")),
+                                          ("lr", float("inf"))])
+def test_train_config_refuses_what_training_could_not_use(field, value):
+    """Library callers get one ValueError naming the field, where a zero used to fail deep
+    inside training (range() with step 0, load_state_dict(None))."""
+    from cmnlib.spec import TrainConfig
+    with pytest.raises(ValueError, match=rf"^TrainConfig\.{field} must be"):
+        TrainConfig(**{field: value})
+
+
+def test_train_config_keeps_the_optional_fields_optional():
+    from cmnlib.spec import TrainConfig
+    config = TrainConfig(epochs=np.int64(3), patience=None, threads=None, lr=1e-3)
+    assert config.epochs == 3 and config.patience is None and config.threads is None
+
+
+def test_seed_list_counts_and_lists():
+    assert T.seed_list(3) == [0, 1, 2] and T.seed_list(np.int64(2)) == [0, 1]
+    assert T.seed_list([4, np.int64(7)]) == [4, 7] and all(type(s) is int for s in T.seed_list([np.int64(7)]))
+    for bad in (0, -2, [], [1, 1], [-1], [True], [1.5]):
+        with pytest.raises(ValueError, match="seeds must be"):
+            T.seed_list(bad)
