@@ -3,8 +3,8 @@
 Commands: ``synth`` (write a synthetic set in the real formats), ``inspect`` (validate
 and describe data), ``featurize`` (transcripts and labels to a text-only data set),
 ``train`` (train models and ensembles), ``reproduce`` (run the notebook sequence into
-reports/), ``notebooks`` (copy the shipped notebooks into a folder), ``runs`` (the trained runs on disk; pruning), ``bench`` (speed and memory
-benchmark).
+reports/), ``notebooks`` (copy the shipped notebooks into a folder), ``runs`` (the trained
+runs on disk; pruning), ``bench`` (speed and memory benchmark).
 
 Each command imports what it needs inside its function, on purpose: ``cmn --help`` and
 ``cmn inspect`` answer without loading torch, papermill or the benchmark.
@@ -228,6 +228,9 @@ def _cmd_bench(args) -> int:
     return run_from_args(args)
 
 
+RUNS_FOLDER_HELP = "runs folder (default: $CMN_RUNS_DIR, else data/runs under $CMN_HOME, the checkout or this folder)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmn", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--out", required=True, help="output folder")
     feat.add_argument("--dataset", choices=config.mmsa_datasets(), default=None,
                       help="default: from the folder names (MOSI/label.csv) or the columns")
-    feat.add_argument("--max-words", type=options.positive_int, default=50, help="words kept per transcript (the first ones)")
+    feat.add_argument("--max-words", type=options.positive_int, default=50,
+                      help="words kept per transcript (the first ones)")
     feat.set_defaults(func=_cmd_featurize)
 
     tr = sub.add_parser("train", help="train a model (several seeds and their ensemble)")
@@ -264,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "same results up to float rounding). Default: $CMN_STACK, else 1 on a CPU, where it was "
                          "measured slower, and 10 on a GPU")
     options.add_precision_option(tr, default=None)
-    tr.add_argument("--out", default=None, help="runs folder (default: $CMN_RUNS_DIR, else data/runs under $CMN_HOME, the checkout or this folder)")
+    tr.add_argument("--out", default=None, help=RUNS_FOLDER_HELP)
     tr.set_defaults(func=_cmd_train)
 
     repro = sub.add_parser("reproduce", help="run the notebook sequence headlessly into reports/")
@@ -274,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{','.join(config.synthetic_datasets())}, the synthetic stand-ins)")
     repro.add_argument("--data", default=None,
                        help="path to real files (a MulT or MMSA pickle, a folder of .csd files, or MMSA's label.csv "
-                            "of transcripts, featurized first), relative to this folder or absolute (default: synthetic)")
+                            "of transcripts, featurized first), relative to this folder or absolute "
+                            "(default: synthetic)")
     repro.add_argument("--seeds", type=options.positive_int, default=None, help="seeds per model (default: profile's)")
     repro.add_argument("--only", default=None, help="comma-separated notebook prefixes, e.g. 02,03")
     repro.add_argument("--out", default=None,
@@ -297,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     nbs.set_defaults(func=_cmd_notebooks)
 
     runs = sub.add_parser("runs", help="list the trained runs on disk, or prune the ones you name")
-    runs.add_argument("--root", default=None, help="runs folder (default: $CMN_RUNS_DIR, else data/runs under $CMN_HOME, the checkout or this folder)")
+    runs.add_argument("--root", default=None, help=RUNS_FOLDER_HELP)
     runs.add_argument("--prune", nargs="+", default=[], metavar="RUN", help="remove these run folders (by name)")
     runs.add_argument("--prune-stale", action="store_true",
                       help="remove every stale run folder (its name no longer matches its spec: never read again)")

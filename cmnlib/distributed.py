@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="data-parallel training (DistributedDataParallel)")
     options.add_data_options(parser, dataset_default=config.DEFAULT_DATASET)
     options.add_model_options(parser)
-    parser.add_argument("--global-batch", type=options.positive_int, default=None, help="default: the profile's batch size")
+    parser.add_argument("--global-batch", type=options.positive_int, default=None,
+                        help="default: the profile's batch size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bucket", action="store_true", help="global batches from the trainer's length buckets")
     parser.add_argument("--max-steps", type=options.positive_int, default=None)

@@ -234,7 +234,9 @@ class Finding:
         if self.flag is not None:
             return INCONCLUSIVE
         if self.above:
-            return SUPPORTED if self.low > self.threshold else NOT_SUPPORTED if self.high < self.threshold else INCONCLUSIVE
+            if self.low > self.threshold:
+                return SUPPORTED
+            return NOT_SUPPORTED if self.high < self.threshold else INCONCLUSIVE
         return SUPPORTED if self.high < self.threshold else NOT_SUPPORTED if self.low > self.threshold else INCONCLUSIVE
 
     @property
@@ -386,7 +388,8 @@ def findings_table(findings) -> pd.DataFrame:
     rows = []
     for label, f in _labelled(findings):
         d = f.digits
-        rows.append({**({"data": label} if isinstance(findings, dict) else {}), "claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
+        rows.append({**({"data": label} if isinstance(findings, dict) else {}),
+                     "claim": f.claim, "measured": f.statistic, "seeds": f.seeds,
                      "test": f.method,
                      "mean": f"{fixed(f.estimate, d)}{f.unit}",
                      f"{int(round(100 * f.confidence))}% interval": f.interval_text(),

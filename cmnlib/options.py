@@ -88,7 +88,8 @@ def add_precision_option(parser: argparse.ArgumentParser, default: str | None = 
     """--precision fp32 | bf16 | auto (bf16 where the hardware has bf16 matrix units)."""
     parser.add_argument("--precision", choices=config.PRECISIONS, default=default,
                         help="fp32 (default), bf16 (mixed precision: matrix products in bfloat16, weights, "
-                             "optimizer, loss, softmax and LayerNorm in float32; the LayerNorm is compiled by torch.compile, "
+                             "optimizer, loss, softmax and LayerNorm in float32; the LayerNorm is compiled by "
+                             "torch.compile, "
                              "CMN_COMPILE=0 skips that) or auto (bf16 on CUDA and on CPUs with AMX, fp32 elsewhere)")
 
 

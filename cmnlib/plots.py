@@ -180,7 +180,8 @@ def ceiling_gaps(gaps, title: str, name: str, save_dir=None, *, data: str):
     sns.barplot(gaps, y="model", x=metric, color="#4c72b0", width=0.6, orient="h", label="model (ensemble)", ax=ax)
     y = np.arange(len(gaps))  # seaborn puts row i at y = i, top to bottom
     ax.scatter(gaps[reference], y, marker="|", s=300, color="black", zorder=3,
-               label="best rule of its modalities, same test split" if same_split else "Bayes ceiling of its modalities")
+               label=("best rule of its modalities, same test split" if same_split
+                      else "Bayes ceiling of its modalities"))
     constant = gaps.attrs.get("constant")
     if constant is not None and np.isfinite(constant):
         ax.axvline(constant, ls=":", color="0.4", label="constant predictor")

@@ -149,7 +149,8 @@ def attention_by_class(table: pd.DataFrame, title: str, name: str, save_dir=None
     fig, axes = plt.subplots(1, len(modalities), figsize=(3.2 * len(modalities), 2.8), squeeze=False)
     palette = {"ambiguous (cue) word": "#dd8452", "other word": "#4c72b0"}
     for k, (ax, m) in enumerate(zip(axes[0], modalities)):
-        long = pd.DataFrame([{"sentiment": sentiment, "word": word, "weight": table.loc[sentiment, f"{m}: {column} × n"]}
+        long = pd.DataFrame([{"sentiment": sentiment, "word": word,
+                              "weight": table.loc[sentiment, f"{m}: {column} × n"]}
                              for sentiment in table.index
                              for word, column in (("ambiguous (cue) word", "cue word"), ("other word", "other word"))])
         sns.barplot(long, x="sentiment", y="weight", hue="word", palette=palette, ax=ax, legend=k == 0)

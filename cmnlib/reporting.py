@@ -82,9 +82,9 @@ def show(frame: pd.DataFrame | None, caption: str | None = None):
     """A table as a notebook shows it: without the 0..n row numbers (a meaningful index, e.g.
     a named one, stays), integers with thousands separators, each column's floats with one
     number of decimals (as many as the function that made the table rounded them to), a
-    missing value as "–" (never an empty cell), text left-aligned, and the unit of its rates in the caption (:func:`percent_caption`). None
-    (a table that does not apply to this data, e.g. Bayes ceilings of real data) shows
-    nothing, as a bare None would."""
+    missing value as "–" (never an empty cell), text left-aligned, and the unit of its
+    rates in the caption (:func:`percent_caption`). None (a table that does not apply to
+    this data, e.g. Bayes ceilings of real data) shows nothing, as a bare None would."""
     if frame is None:
         return None
     caption = percent_caption(frame, caption)

@@ -264,7 +264,8 @@ _INLINE_MATH = re.compile(r"(?<![\\$])\$(?![\s$])([^$\n]+?)(?<![\s\\])\$(?!\d)")
 # Mermaid module (for diagrams, likewise). A report page needs none of them.
 _NETWORK_SCRIPTS = re.compile(r"<script[^>]*(?:mathjax|MathJax)[^>]*>.*?</script>"
                               r"|<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>"
-                              r"|<script type=\"module\">(?:(?!</script>).)*?https?://(?:(?!</script>).)*</script>", re.S)
+                              r"|<script type=\"module\">(?:(?!</script>).)*?https?://"
+                              r"(?:(?!</script>).)*</script>", re.S)
 
 
 def markdown_math_to_mathml(markdown: str) -> tuple[str, list[str]]:
@@ -592,7 +593,8 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, 
         if destination.exists():
             shutil.rmtree(destination)
         build.rename(destination)
-        earlier = f"the earlier report in {out} is untouched" if out.exists() else f"there was no earlier report in {out}"
+        earlier = (f"the earlier report in {out} is untouched" if out.exists()
+                   else f"there was no earlier report in {out}")
         print(f"reproduce: FAILED ({', '.join(sorted(failed))}); {earlier}; this run is in {destination}")
         return 1
     if out.exists():
@@ -650,7 +652,8 @@ padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child,th:fi
 .ok{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#9a6700}.meta{color:#555;font-size:.85rem}
 .figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs a{display:block;width:250px;text-align:center;
 font-size:.75rem;color:#444;text-decoration:none}.figs img{width:250px;border:1px solid #ddd}
-.prose td{text-align:left;vertical-align:top}.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
+.prose td{text-align:left;vertical-align:top}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
 """
 
 

@@ -149,13 +149,15 @@ def display_table(frame: pd.DataFrame, data_label: str, decimals: int = 1) -> pd
             digits = decimals if frame.attrs["rates"][column] else 3
             if value is None or pd.isna(value):
                 row[label] = "-"
-            elif kind == "mean over seeds" and len(std) and not pd.isna(std[column].iloc[0]) and group["seeds"].iloc[0] > 1:
+            elif (kind == "mean over seeds" and len(std) and not pd.isna(std[column].iloc[0])
+                  and group["seeds"].iloc[0] > 1):
                 row[label] = f"{value:.{digits}f} ± {std[column].iloc[0]:.{digits}f}"
             else:
                 row[label] = f"{value:.{digits}f}"
         if kind in ("mean over seeds", "ensemble"):
             n = int(group["seeds"].iloc[0])
-            row["Rows"] = f"{kind} ({n} seed{'s' if n > 1 else ''})" if kind == "mean over seeds" else f"ensemble of {n}"
+            row["Rows"] = (f"{kind} ({n} seed{'s' if n > 1 else ''})" if kind == "mean over seeds"
+                           else f"ensemble of {n}")
         out.append(row)
     table = pd.DataFrame(out)
     table.attrs["data"] = f"{data_label}; precision {frame.attrs.get('precision', 'fp32')}"

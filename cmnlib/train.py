@@ -322,7 +322,8 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                                      shuffle=True, seed=seed * 100_003 + epoch, bucket=settings.bucket)
                 total, count = 0.0, 0
                 for batch in loader:
-                    loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip, settings.precision)
+                    loss = train_step(model, optimizer, spec.head, batch, device, settings.grad_clip,
+                                      settings.precision)
                     total += float(loss) * batch["target"].shape[0]
                     count += batch["target"].shape[0]
                 valid = split_metrics(spec.dataset, spec.head,

@@ -148,8 +148,8 @@ def test_published_hash_is_checked(tmp_path, monkeypatch):
     assert bundle.meta["published"]["published_as"] == "MOSI/Processed/aligned_50.pkl"
     assert not bundle.meta["published"]["match"] and "NOT the published" in bundle.source_label
     mosi = config.DATASETS["mosi"]  # the published hash lives in the registry entry
-    monkeypatch.setitem(config.DATASETS, "mosi", replace(mosi, mmsa_files={**mosi.mmsa_files,
-                                                                           "aligned_50.pkl": mmsa_pkl.file_sha256(path)}))
+    published = {**mosi.mmsa_files, "aligned_50.pkl": mmsa_pkl.file_sha256(path)}
+    monkeypatch.setitem(config.DATASETS, "mosi", replace(mosi, mmsa_files=published))
     assert "MMSA's published file" in load(path, "mosi").source_label
     elsewhere = tmp_path / "mine.pkl"
     elsewhere.write_bytes(path.read_bytes())

@@ -238,7 +238,7 @@ def mcan_reference(model: CMN, features, lengths):
     def mhatt(v, k, q, mask, name):
         b, t, d = q.shape
         split = lambda x: x.view(b, -1, heads, d // heads).transpose(1, 2)
-        qh, kh, vh = split(linear(q, f"{name}.linear_q")), split(linear(k, f"{name}.linear_k")), split(linear(v, f"{name}.linear_v"))
+        qh, kh, vh = (split(linear(x, f"{name}.linear_{which}")) for x, which in ((q, "q"), (k, "k"), (v, "v")))
         scores = qh @ kh.transpose(-1, -2) / math.sqrt(d // heads)
         scores = scores.masked_fill(mask[:, None, None, :], -1e9)
         att = scores.softmax(-1) @ vh
@@ -252,7 +252,8 @@ def mcan_reference(model: CMN, features, lengths):
         c = torch.zeros_like(h)
         outs = []
         for t in range(x.shape[1]):
-            gates = x[:, t] @ p[f"{name}.weight_ih_l0"].T + p[f"{name}.bias_ih_l0"] + h @ p[f"{name}.weight_hh_l0"].T + p[f"{name}.bias_hh_l0"]
+            gates = (x[:, t] @ p[f"{name}.weight_ih_l0"].T + p[f"{name}.bias_ih_l0"]
+                     + h @ p[f"{name}.weight_hh_l0"].T + p[f"{name}.bias_hh_l0"])
             i, f, g, o = gates.chunk(4, 1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)

@@ -51,7 +51,7 @@ def test_parameter_breakdown_per_module():
     m = MulT(MulTConfig())
     # encoder layer = 12 d^2 + 13 d; encoder = 5 layers + final LayerNorm (2d)
     assert count_parameters(m.trans_l_with_a.layers[0]) == 12 * 30**2 + 13 * 30 == 11_190
-    for name in ["trans_l_with_a", "trans_l_with_v", "trans_a_with_l", "trans_a_with_v", "trans_v_with_l", "trans_v_with_a"]:
+    for name in [f"trans_{t}_with_{s}" for t in "lav" for s in "lav" if s != t]:
         assert count_parameters(getattr(m, name)) == 56_010
     for name in ["trans_l_mem", "trans_a_mem", "trans_v_mem"]:
         assert count_parameters(getattr(m, name)) == 220_020

@@ -142,12 +142,14 @@ def test_a_count_below_one_is_one_usage_line_before_anything_runs(command, optio
 def test_the_other_commands_refuse_counts_below_one_and_a_learning_rate_of_zero(capsys):
     from cmnlib import cli, distributed, numerics
     for parse, args, expected in (
-            (distributed.build_parser().parse_args, ["--global-batch", "0"], "argument --global-batch: expected a whole"),
+            (distributed.build_parser().parse_args, ["--global-batch", "0"],
+             "argument --global-batch: expected a whole"),
             (distributed.build_parser().parse_args, ["--max-steps", "-1"], "argument --max-steps: expected a whole"),
             (distributed.build_parser().parse_args, ["--threads", "0"], "argument --threads: expected a whole"),
             (numerics.main, ["probe", "--steps", "0"], "argument --steps: expected a whole"),
             (cli.main, ["train", "--dataset", "mosei", "--lr", "0"], "argument --lr: expected a number above 0, got 0"),
-            (cli.main, ["train", "--dataset", "mosei", "--lr", "nan"], "argument --lr: expected a number above 0, got nan")):
+            (cli.main, ["train", "--dataset", "mosei", "--lr", "nan"],
+             "argument --lr: expected a number above 0, got nan")):
         with pytest.raises(SystemExit) as exit_:
             parse(args)
         assert exit_.value.code == 2 and expected in capsys.readouterr().err.splitlines()[-1], args
@@ -196,7 +198,8 @@ def test_a_plain_install_runs_the_sequence_from_any_folder(tmp_path):
     where = subprocess.run([str(python), "-c", "import cmnlib; print(cmnlib.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(venv)), where
-    run = subprocess.run([str(venv / "bin" / "cmn"), "reproduce", "--only", "01", "--dataset", "iemocap"], cwd=work, env=env,
+    run = subprocess.run([str(venv / "bin" / "cmn"), "reproduce", "--only", "01", "--dataset", "iemocap"],
+                         cwd=work, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "running the ones shipped with cmnlib" in run.stdout

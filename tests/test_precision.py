@@ -292,7 +292,8 @@ def test_a_bf16_step_is_deterministic_under_a_seed():
         model = CMN(CMNConfig(input_dims=DIMS, hidden=16, heads=4, ff_size=24)).train()
         optimizer = precision.adam(model.parameters(), "bf16", lr=1e-3)
         generator = torch.Generator().manual_seed(4)
-        features = {"text": torch.randn(6, 5, 12, generator=generator), "audio": torch.randn(6, 8, 7, generator=generator)}
+        features = {"text": torch.randn(6, 5, 12, generator=generator),
+                    "audio": torch.randn(6, 8, 7, generator=generator)}
         batch = {"features": features, "lengths": {"text": torch.tensor([5, 4, 5, 3, 5, 2]),
                                                      "audio": torch.tensor([8, 8, 6, 7, 3, 8])},
                  "target": torch.randn(6, generator=generator)}

@@ -60,7 +60,8 @@ def test_no_data_set_knowledge_outside_the_registry():
 
 def test_the_views_of_the_registry():
     assert config.synthetic_datasets() == ("mosei", "iemocap")
-    assert config.mmsa_datasets() == ("mosei", "mosi", "sims") and config.mult_datasets() == ("mosei", "mosi", "iemocap")
+    assert config.mmsa_datasets() == ("mosei", "mosi", "sims")
+    assert config.mult_datasets() == ("mosei", "mosi", "iemocap")
     assert mmsa_pkl.file_names() == ("aligned_50.pkl", "unaligned_50.pkl", "unaligned_39.pkl")  # aligned first
     assert config.dataset_named_in("data/MOSEI/Processed") == "mosei"
     assert config.dataset_named_in("mosi_data_noalign.pkl", config.mult_datasets()) == "mosi"

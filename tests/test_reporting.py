@@ -46,7 +46,8 @@ def test_training_notes_when_nothing_happened():
                   train={"patience": 2})]
     assert reporting.training_notes(noisy, "acc2_has0", max_epochs=8, constant=71.0)[2] == (
         "Early stopping: 2 of 2 seeds stopped before the cap after 2 epochs without a lower validation loss (at "
-        "epochs 4-4). Validation Acc2 falls by up to 15.0 points from one epoch to the next (CMN (L+A), patience=2, seed 0), "
+        "epochs 4-4). Validation Acc2 falls by up to 15.0 points from one epoch to the next "
+        "(CMN (L+A), patience=2, seed 0), "
         "so such a stop, and the epoch kept, can come from that noise rather than from the end of learning; a "
         "decaying learning rate (TrainConfig.lr_schedule) or more patience lets the runs settle.")
     assert selection == ("Selection by validation loss: in all 2 seeds the epoch with the lowest validation "

@@ -30,7 +30,9 @@ def sequence(tmp_path):
               "from pathlib import Path",
               "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
               "if figures_dir: fig.savefig(Path(figures_dir) / 'alpha.png')\n"
-              "if tables_dir: pd.DataFrame({'model': ['x'], 'score': [seeds]}).to_csv(Path(tables_dir) / 'scores.csv', index=False)\n"
+              "if tables_dir:\n"
+              "    scores = pd.DataFrame({'model': ['x'], 'score': [seeds]})\n"
+              "    scores.to_csv(Path(tables_dir) / 'scores.csv', index=False)\n"
               "print('seeds =', seeds)")
     _notebook(source / "05_training.ipynb", "seeds = None", "raise RuntimeError('deliberate failure')")
     _notebook(source / "06_tables.ipynb", "seeds = None", "print('tables')")
@@ -87,7 +89,8 @@ def test_notebooks_run_at_once_get_their_share_of_the_cores(sequence, tmp_path, 
     would spin on the other's core); one at a time they keep torch's default, a user's own
     setting stands, and this process gets its environment back. By default two notebooks
     run at once only where the runs train in a pool (quick profile, two cores or more)."""
-    _notebook(sequence / "02_beta.ipynb", "seeds = None", "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
+    _notebook(sequence / "02_beta.ipynb", "seeds = None",
+              "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
 
@@ -113,7 +116,8 @@ def test_jobs_below_one_is_one_usage_line(jobs, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "Traceback" not in err
     shown = repr(jobs) if jobs == "two" else jobs
-    assert err.splitlines()[-1] == f"cmn reproduce: error: argument --jobs: expected a whole number of 1 or more, got {shown}"
+    assert err.splitlines()[-1] == ("cmn reproduce: error: argument --jobs: expected a whole number of 1 or more, "
+                                    f"got {shown}")
 
 
 def test_relative_paths_are_read_against_the_callers_folder(sequence, tmp_path, monkeypatch):

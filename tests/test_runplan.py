@@ -65,7 +65,8 @@ def test_runs_only_trains_the_listed_runs_once_and_writes_no_report(tiny_mosei_d
     out = tmp_path / "report"
     assert reproduce.reproduce(datasets=("mosei",), data=data, only=["02", "03"], out=out, runs_only=True) == 0
     (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
-    assert sorted(p.name for p in folder.glob("seed*") if (p / "result.json").exists()) == [f"seed{i}" for i in range(4)]
+    finished = sorted(p.name for p in folder.glob("seed*") if (p / "result.json").exists())
+    assert finished == [f"seed{i}" for i in range(4)]
     assert not out.exists()
     assert "(4 seeds trained, 0 already cached)" in capsys.readouterr().out
     assert reproduce.reproduce(datasets=("mosei",), data=data, only=["02", "03"], out=out, runs_only=True) == 0
@@ -81,5 +82,6 @@ def test_a_failure_while_training_first_is_one_line_and_the_notebooks_go_on(monk
     record = reproduce.train_first([], {"mosei": None}, "quick", processes=2)
     assert record["error"].startswith("OSError") and record["runs"] == 1
     printed = capsys.readouterr().out
-    assert "training the runs first stopped (OSError" in printed and "each notebook trains what it still needs" in printed
+    assert "training the runs first stopped (OSError" in printed
+    assert "each notebook trains what it still needs" in printed
     assert reproduce.train_first([], {"mosei": None}, "paper") is None  # one process: nothing gained by training first

@@ -25,7 +25,8 @@ def main(args: list[str]) -> None:
             print(f"{name}: Bayes rules added to", alignment.keep_rules(name), flush=True)
             continue
         print(f"{name}: {alignment.ALIGNMENT_RECORDS[name]['description']}", flush=True)
-        print("  written to", alignment.record_alignments(name, **alignment.ALIGNMENT_RECORDS[name], processes=2), flush=True)
+        written = alignment.record_alignments(name, **alignment.ALIGNMENT_RECORDS[name], processes=2)
+        print("  written to", written, flush=True)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ Everything is measured in ONE run, on the same inputs, and written to ``bench.js
 
 Timings are wall-clock on whatever else the machine is doing: the load average is recorded
 before and after each measurement. ``--quick`` is a smoke version (the paper profile at one
-length, fewer steps; about 1.5 minutes on two cores, against about 5 for the default). The numbers depend on the machine; nothing here is asserted by the tests except
-that fast and reference compute the same function.
+length, fewer steps; about 1.5 minutes on two cores, against about 5 for the default). The
+numbers depend on the machine; nothing here is asserted by the tests except that fast and
+reference compute the same function.
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ from .. import options
 from ..data.sources import project_root
 from ..precision import cpu_features, machine_description
 
-from ..model.reference import EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch, reference_from
+from ..model.reference import (EQUALITY_CONFIGS, ReferenceCMN, compare_outputs, equality_report, make_batch,
+                               reference_from)
 from .parity import run_parity
 from .seeds import time_seeds, time_stacking
 from .report import markdown, splice_page
@@ -55,9 +57,11 @@ from ..atomic import write_text
 from .workers import (PLANS, QUICK_MODELS, TINY_CMN, load_average, spawn, worker_ab, worker_data, worker_epoch,
                       worker_gemm, worker_quick, worker_scaling, worker_stacked, worker_step_versions, worker_train)
 
-__all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "time_stacking", "ReferenceCMN", "reference_from", "compare_outputs",
+__all__ = ["run_bench", "main", "run_from_args", "markdown", "time_seeds", "time_stacking", "ReferenceCMN",
+           "reference_from", "compare_outputs",
            "equality_report", "EQUALITY_CONFIGS", "make_batch", "PLANS", "TINY_CMN", "spawn", "load_average",
-           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick", "worker_stacked", "worker_step_versions",
+           "worker_gemm", "worker_train", "worker_ab", "worker_scaling", "worker_data", "worker_epoch", "worker_quick",
+           "worker_stacked", "worker_step_versions",
            "QUICK_MODELS", "quick_profile", "notebook_times", "ratio_agreement", "write_page"]
 
 

@@ -40,7 +40,8 @@ def markdown(results: dict) -> str:
              f"batch {meta['batch']}, modalities {meta['modalities']}, {meta['optimizer']}; "
              f"load average {meta['load_start']} at the start, {meta.get('load_end')} at the end; "
              f"{_f(meta.get('seconds'), 0)} s in all.", "",
-             "CPU features: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in meta.get("cpu_features", {}).items())
+             "CPU features: " + ", ".join(f"{k} {'yes' if v else 'no'}"
+                                          for k, v in meta.get("cpu_features", {}).items())
              + f". Precisions measured: {meta.get('precision_note', 'fp32')}.", "",
              f"GEMM peak (torch.mm {gemm['n']}x{gemm['n']}): fp32 **{_f(gemm['gflops'])} GFLOP/s**"
              + (f", bf16 **{_f(results['gemm_bf16']['gflops'])} GFLOP/s** "

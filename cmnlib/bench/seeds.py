@@ -72,7 +72,8 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
     seconds = time.perf_counter() - start
     metric, label = headline(dataset).key, headline(dataset).label
     result = {"device": device_name(device), "device_kind": str(device), "precision": train.precision,
-              "seeds": seeds, "processes": processes, "stack": stack if stacked else 1, "seconds": seconds, "minutes": seconds / 60,
+              "seeds": seeds, "processes": processes, "stack": stack if stacked else 1,
+              "seconds": seconds, "minutes": seconds / 60,
               "data": bundle.source_label, "train_samples": len(bundle["train"]), "spec": run.spec.to_dict(),
               "epochs_run": [m.epochs_run for m in run.members], "best_epoch": [m.best_epoch for m in run.members],
               "metric": metric, "scores": run.scores(metric), "mean": 100 * run.mean(metric), "runs": str(root)}
@@ -80,7 +81,8 @@ def time_seeds(out: str | Path = "reports/bench", seeds: int = 10, device: str =
     write_text(out / "seeds.md",
         f"# {seeds} CMN seeds trained together on one device\n\n"
         f"- device: {result['device']} ({device}), precision {result['precision']}, {processes} processes, "
-        + (f"{stack} seeds stacked as one computation per process\n" if stacked else "one seed at a time per process\n") +
+        + (f"{stack} seeds stacked as one computation per process\n" if stacked
+           else "one seed at a time per process\n") +
         f"- data: {result['data']}, {result['train_samples']} training utterances\n"
         f"- profile {profile}: up to {train.epochs} epochs, early stopping on validation only "
         f"(patience {train.patience}); epochs run per seed: {result['epochs_run']}\n"

@@ -88,7 +88,8 @@ def describe_bundle(bundle: DataBundle) -> list[str]:
         lines.append(f"WARNING: {modality} carries no information ({why} in the train split): a model learns "
                      f"nothing from it, and no fusion claim can rest on it")
     if bundle.meta.get("ignored_keys"):
-        lines.append("ignored keys: " + ", ".join(dict.fromkeys(k.split("/", 1)[-1] for k in bundle.meta["ignored_keys"])))
+        ignored = dict.fromkeys(k.split("/", 1)[-1] for k in bundle.meta["ignored_keys"])
+        lines.append("ignored keys: " + ", ".join(ignored))
     return lines
 
 

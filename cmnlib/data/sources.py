@@ -26,7 +26,9 @@ from .split import DataBundle, check_dataset_name, load_bundle, save_bundle
 from ..config import dataset_info, synthetic_datasets
 from . import synthetic
 
-LOADER_VERSION = 2  # 2: padding side detected (right-padded MulT-layout files). MMSA pickles needed no bump: no cache of one could exist before
+# 2: padding side detected (right-padded MulT-layout files). MMSA pickles needed no bump: no
+# cache of one could exist before
+LOADER_VERSION = 2
 
 
 def checkout() -> Path | None:

@@ -436,7 +436,8 @@ class MulT(nn.Module):
         # 2. Crossmodal transformers: trans_{target}_with_{source}.
         for t in cfg.targets:
             for s in cfg.sources(t):
-                self.add_module(f"trans_{t}_with_{s}", self._encoder(cfg.d(t), cfg.crossmodal_attn_dropout(s), cfg.layers))
+                self.add_module(f"trans_{t}_with_{s}",
+                                self._encoder(cfg.d(t), cfg.crossmodal_attn_dropout(s), cfg.layers))
 
         # 3. Memory (self-attention) transformers, one per input modality even if its branch
         #    is unused (official partial modes build all three). The official code asks for

@@ -448,8 +448,8 @@ def capacity_findings(records: dict[str, Record]) -> list:
     hidden 64 (paired by seed: the same seeds, data and training settings, so the same data
     order; records trained on two CPUs also differ in float rounding, which acts as extra
     noise within each pair); and at each width, each alignment
-    variant against the paper's CMN (EF-LSTM is no variant). A variant that gains at both widths gains by its mechanism; one
-    that gains only at one width, or a width that moves every model alike, points to
+    variant against the paper's CMN (EF-LSTM is no variant). A variant that gains at both
+    widths gains by its mechanism; one that gains only at one width, or a width that moves every model alike, points to
     capacity."""
     narrow, wide = (records.get(name) for name in CAPACITY_PAIR)
     if narrow is None or wide is None:

@@ -51,7 +51,8 @@ def verdict_markdown(audit: pd.DataFrame) -> str:
         if rows.empty:
             continue
         items = "\n".join(f"  * {r.claim}: **{r.verdict}**. {_sentence(r.evidence)}" for r in rows.itertuples())
-        parts.append(f"* **{status[0].upper() + status[1:]}** ({len(rows)} claim{'s' if len(rows) > 1 else ''}):\n{items}")
+        claims = f"{len(rows)} claim{'s' if len(rows) > 1 else ''}"
+        parts.append(f"* **{status[0].upper() + status[1:]}** ({claims}):\n{items}")
     open_questions = audit[~audit["real data would settle"].str.startswith("nothing more")]
     settle = "\n".join(f"* {r.claim}: {_sentence(r['real data would settle'])}"
                        for _, r in open_questions.drop_duplicates("real data would settle").iterrows())

@@ -11,7 +11,8 @@ from .bayes import SameSplitRule, against_ceiling, bayes_rule
 
 # a fusion model that scores above the best any model can do from the text alone uses
 # another modality
-ABOVE_TEXT_CEILING = Question("above_text_ceiling", "{subject} scores above the language-only ceiling ({threshold:.1f})")
+ABOVE_TEXT_CEILING = Question("above_text_ceiling",
+                              "{subject} scores above the language-only ceiling ({threshold:.1f})")
 # the same question judged against the language-only Bayes rule on the model's own test
 # utterances (or, for a metric-only record, against the expected ceiling with the test
 # split's sampling error): the statistic is the model's score minus the rule's

@@ -85,7 +85,8 @@ def unimodal_finding(results: list[RunResult], dataset: str, model: tuple[str, s
     if fused is None or not unimodal:
         return None
     best = max(unimodal, key=lambda r: np.mean(r.scores(metric.key)))
-    return compare(BEATS_UNIMODAL, fused, best, metric.key, f"{metric.label} of {fused.label} minus {best.label}, points")
+    return compare(BEATS_UNIMODAL, fused, best, metric.key,
+                   f"{metric.label} of {fused.label} minus {best.label}, points")
 
 
 def _unimodal(results: list[RunResult], letter: str) -> RunResult | None:
@@ -232,7 +233,8 @@ def audit_rows(data_labels: dict, module_counts: dict | None = None, fusion: dic
         add(f"IEMOCAP: CMN improves {name} by {s1}% / {s2}% (relative; section 4.2)",
             "arithmetic checks" if checks else "not supported",
             f"from Table 1: {r1:.1f}% / {r2:.1f}%{rounding}; an empirical test needs real IEMOCAP (not testable on "
-            "this data)", "holds as arithmetic on the paper's numbers" if checks else "refuted by the paper's own numbers",
+            "this data)",
+            "holds as arithmetic on the paper's numbers" if checks else "refuted by the paper's own numbers",
             "iemocap_gains")
     f_raven, f_e1, f_e2 = (_relative(cmn["f1"], x["f1"]) for x in (raven, e1, e2))
     checks, rounding = arithmetic((1.3, 21.0, 2.1), (f_raven, f_e1, f_e2))
@@ -258,12 +260,14 @@ def audit_rows(data_labels: dict, module_counts: dict | None = None, fusion: dic
         add("CMN uses 2 transformer modules where MulT uses 6 (section 2)", "supported (as a count of modules)",
             f"CMN (L+A): {module_counts['cmn_modules']} stacks; MulT: {module_counts['mult_crossmodal']} "
             f"crossmodal + {module_counts['mult_memory']} memory transformers; but at the paper settings CMN has "
-            f"{module_counts['cmn_params'] / 1e6:.1f} M parameters vs MulT's {module_counts['mult_params'] / 1e6:.2f} M",
+            f"{module_counts['cmn_params'] / 1e6:.1f} M parameters vs MulT's "
+            f"{module_counts['mult_params'] / 1e6:.2f} M",
             "holds as a count", "modules")
     add("MOSEI: CMN reaches Acc2 42.5 / F1 42.5 (Table 2; the paper calls it unsatisfying and does not analyse it)",
         "below a constant predictor",
         f"the real MOSEI test set (the SDK's standard folds) is {REAL_MOSEI_TEST_NONNEG}% non-negative, so predicting "
-        f"'non-negative' always scores Acc2 {REAL_MOSEI_TEST_NONNEG}; 42.5 is {REAL_MOSEI_TEST_NONNEG - 42.5:.1f} points "
+        f"'non-negative' always scores Acc2 {REAL_MOSEI_TEST_NONNEG}; "
+        f"42.5 is {REAL_MOSEI_TEST_NONNEG - 42.5:.1f} points "
         "below it, and below the constant predictor of the other convention too (62.9, notebook 07)",
         "contradicted by the real MOSEI labels", "mosei_acc2")
     add("Red flags in Tables 1-2: CMN's precision = recall = F1 = 67.4 (IEMOCAP) and Acc2 = F1 = 42.5 (MOSEI)",

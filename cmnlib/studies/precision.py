@@ -72,7 +72,8 @@ def precision_table(dataset: str, results: dict[str, RunResult]) -> pd.DataFrame
     metric = headline(dataset)
     return pd.DataFrame([{"precision": p, f"test {metric.label} per seed": ", ".join(f"{v:.1f}" for v in
                                                                                     r.scores(metric.key)),
-                          "mean": round(r.mean(metric.key, percent=True), 1), "std": round(r.std(metric.key, percent=True), 1),
+                          "mean": round(r.mean(metric.key, percent=True), 1),
+                          "std": round(r.std(metric.key, percent=True), 1),
                           "ensemble": round(100 * r.ensemble()[metric.key], 1),
                           "train s": round(sum(m.train_seconds for m in r.members), 1)}
                          for p, r in results.items()])

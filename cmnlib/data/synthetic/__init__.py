@@ -36,8 +36,8 @@ IEMOCAP 20) and, at ``scale='paper'``, the real split sizes.
 import ast
 
 from .ceilings import MONTE_CARLO_SAMPLES, f1_from_confusion, iemocap_ceilings, mosei_ceilings
-from .process import (AMBIGUOUS, MOSEI_TYPES, NEGATIVE, POSITIVE, SEQ_LEN, SUBSETS, IemocapProcess, IemocapWorld, MoseiProcess, MoseiWorld,
-                      iemocap_posterior, mosei_posterior, sample_iemocap, sample_mosei)
+from .process import (AMBIGUOUS, MOSEI_TYPES, NEGATIVE, POSITIVE, SEQ_LEN, SUBSETS, IemocapProcess, IemocapWorld,
+                      MoseiProcess, MoseiWorld, iemocap_posterior, mosei_posterior, sample_iemocap, sample_mosei)
 from .writers import (GENERATOR_VERSION, SPLIT_SIZES, generate, generate_iemocap, generate_mosei,
                       n_words_sampler)
 
@@ -54,5 +54,6 @@ def mosei_world(file_metadata: dict) -> MoseiWorld | None:
 
 __all__ = ["SUBSETS", "GENERATOR_VERSION", "SPLIT_SIZES", "SEQ_LEN", "MONTE_CARLO_SAMPLES", "MoseiProcess",
            "MoseiWorld", "IemocapProcess", "IemocapWorld", "sample_mosei", "sample_iemocap", "mosei_posterior",
-           "iemocap_posterior", "mosei_ceilings", "iemocap_ceilings", "f1_from_confusion", "n_words_sampler", "generate", "generate_mosei",
-           "generate_iemocap", "AMBIGUOUS", "NEGATIVE", "POSITIVE", "MOSEI_TYPES", "mosei_world"]
+           "iemocap_posterior", "mosei_ceilings", "iemocap_ceilings", "f1_from_confusion", "n_words_sampler",
+           "generate", "generate_mosei", "generate_iemocap", "AMBIGUOUS", "NEGATIVE", "POSITIVE", "MOSEI_TYPES",
+           "mosei_world"]

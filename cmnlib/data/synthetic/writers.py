@@ -173,7 +173,8 @@ def generate_mosei(out_dir: str | Path, scale: str = "quick", seed: int = 0,
         }
     bar.close()
     metadata = {"generator": "cmnlib.data.synthetic", "generator_version": GENERATOR_VERSION,
-                "dataset": "mosei", "scale": scale if sizes is None else "custom", "seed": seed, "process": asdict(process),
+                "dataset": "mosei", "scale": scale if sizes is None else "custom", "seed": seed,
+                "process": asdict(process),
                 "subsets": list(SUBSETS), "bayes_ceilings": ceilings,
                 "cue_mask": "1 at ambiguous words: their polarity is shown only by the audio "
                             "frames inside the word"}
@@ -320,7 +321,8 @@ def generate_iemocap(out_dir: str | Path, scale: str = "quick", seed: int = 0,
                          "id": np.asarray([f"iemocap_synth_{split}_{i}" for i in range(n)]),
                          "bayes_posterior": posts.astype(np.float32)}
     metadata = {"generator": "cmnlib.data.synthetic", "generator_version": GENERATOR_VERSION,
-                "dataset": "iemocap", "scale": scale if sizes is None else "custom", "seed": seed, "process": asdict(process),
+                "dataset": "iemocap", "scale": scale if sizes is None else "custom", "seed": seed,
+                "process": asdict(process),
                 "subsets": list(SUBSETS), "emotions": list(IEMOCAP_EMOTIONS),
                 "bayes_ceilings": ceilings}
     path = write_mult_pickle(out_dir / "iemocap_data.pkl", splits, metadata)
