@@ -31,7 +31,7 @@ import argparse
 import os
 import sys
 
-from .options import positive_int  # torch-free, as this module must stay until its command runs
+from .options import positive_int  # torch-free: the environment must be set before torch loads
 
 BELOW_AVX512 = {
     "ATEN_CPU_CAPABILITY": "avx2",
