@@ -10,27 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from cmnlib import reproduce
+from cmnlib import report_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 
 def test_tex_becomes_mathml_outside_code_only():
-    text, failed = reproduce.markdown_math_to_mathml(
+    text, failed = report_page.markdown_math_to_mathml(
         "Eq. $$a = \\frac{b}{c}$$ with $d \\times d$, `$not math$`, a price of \\$5, and\n```\n$x$\n```")
     assert failed == []
     assert text.count("<math") == 2 and 'display="block"' in text and 'display="inline"' in text
     assert "`$not math$`" in text and "\\$5" in text and "```\n$x$\n```" in text
     assert "<mfrac>" in text  # \\frac converted, not copied
-    _, failed = reproduce.markdown_math_to_mathml("$\\notacommand{x}$ and $y$")
+    _, failed = report_page.markdown_math_to_mathml("$\\notacommand{x}$ and $y$")
     assert failed in ([], ["\\notacommand{x}"])  # whatever the library accepts, nothing raises
 
 
 def test_every_notebook_page_has_its_equations_as_mathml_and_fetches_nothing(tmp_path):
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         page = tmp_path / f"{notebook.stem}.html"
-        assert reproduce._export_html(notebook, page) == [], notebook.name  # every formula converted
+        assert report_page.export_html(notebook, page) == [], notebook.name  # every formula converted
         html = page.read_text()
         assert not re.search(r"<script[^>]*\bsrc=\"https?://", html), notebook.name
         assert "cdnjs" not in html and "MathJax.Hub" not in html
@@ -65,14 +65,14 @@ document.getElementById("page").addEventListener("load", () => {{
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs Debian's chromium "
                                              "package; apt-get install chromium)")
 def test_the_report_renders_its_equations_in_chromium_with_the_network_off(tmp_path):
-    reproduce._export_html(ROOT / "notebooks" / "02_self_attention.ipynb", tmp_path / "notebook.html")
+    report_page.export_html(ROOT / "notebooks" / "02_self_attention.ipynb", tmp_path / "notebook.html")
     shown = _rendered_in_chromium(tmp_path, "notebook.html")
     assert shown["math"] >= 20 and shown["rendered"] == shown["math"], shown
     # the index page: loads offline too (its title is read from the loaded document)
     (tmp_path / "report" / "figures").mkdir(parents=True)
     manifest = {"notebooks": [], "data_sources": {}, "versions": {}, "profile": "quick", "total_seconds": 1.0,
                 "git_commit": None}
-    index = reproduce.write_index(tmp_path / "report", manifest)
+    index = report_page.write_index(tmp_path / "report", manifest)
     assert not re.search(r"<(?:script|link)[^>]*(?:src|href)=\"https?://", index.read_text())
     shutil.copy(index, tmp_path / "index.html")
     assert _rendered_in_chromium(tmp_path, "index.html")["title"]

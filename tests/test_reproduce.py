@@ -9,7 +9,7 @@ import os
 import nbformat
 import pytest
 
-from cmnlib import reproduce
+from cmnlib import report_page, reproduce
 
 
 def _notebook(path, parameters: str, *cells: str) -> None:
@@ -202,12 +202,12 @@ def test_the_report_opens_with_the_verdict_assembled_from_the_studies_rows(tmp_p
     (tmp_path / "figures").mkdir()
     manifest = {"notebooks": [], "data_sources": {"mosei": {"label": "SYNTHETIC x"}}, "versions": {},
                 "profile": "quick", "total_seconds": 1.0, "git_commit": None}
-    page = reproduce.write_index(tmp_path, manifest).read_text()
+    page = report_page.write_index(tmp_path, manifest).read_text()
     verdict = page.index("What this companion concludes about the paper")
     assert verdict < page.index("<h2>Data</h2>") < page.index("<h2>Notebooks</h2>")
     assert "<strong>Refuted by the paper" in page and "state of the art" in page
     (tmp_path / "tables" / "verdict.html").unlink()  # a report without the audit has no verdict section
-    assert "What this companion concludes" not in reproduce.write_index(tmp_path, manifest).read_text()
+    assert "What this companion concludes" not in report_page.write_index(tmp_path, manifest).read_text()
 
 
 def test_a_good_run_prints_one_line_per_notebook_and_nothing_alarming(sequence, tmp_path, capfd):
@@ -248,7 +248,7 @@ def test_notebooks_run_two_at_a_time_and_each_after_those_it_depends_on(tmp_path
             log.append(("end", job.name, clock.monotonic()))
 
     monkeypatch.setattr(reproduce, "_execute", fake_execute)
-    monkeypatch.setattr(reproduce, "_export_html", lambda *args: [])
+    monkeypatch.setattr(report_page, "export_html", lambda *args: [])
     names = ["01_data-mosei", "01_data-iemocap", "02_self_attention-mosei", "05_training", "06_tables",
              "07_beyond_the_paper", "08_alignment"]
     jobs = [reproduce.Job(tmp_path / f"{name.split('-')[0]}.ipynb", name,
