@@ -60,6 +60,17 @@ def _run_with_outputs(truth_nonneg: np.ndarray, per_seed_correct: list[np.ndarra
     return RunResult(spec, "SYNTHETIC", data_hash, {"test": labels}, members)
 
 
+def test_the_test_splits_resamples_are_drawn_once_per_seed_and_size():
+    """Every comparison on a split shares one draw of its bootstrap resamples: the same
+    counts as drawing them in place (so no interval moves), cached and read-only."""
+    counts = bayes.test_resamples(3, 50, 20)
+    index = np.random.default_rng(3).integers(0, 20, size=(50, 20))
+    assert counts.dtype == np.float64 and np.array_equal(counts, rules.resample_counts(index, 20))
+    assert (counts.sum(1) == 20).all()  # each resample draws n utterances
+    assert bayes.test_resamples(3, 50, 20) is counts and not counts.flags.writeable
+    assert not np.array_equal(bayes.test_resamples(4, 50, 20), counts)
+
+
 def test_against_rule_combines_seeds_and_test_sampling_by_hand():
     rng = np.random.default_rng(5)
     n = 400
