@@ -28,6 +28,12 @@ TRAINER_VERSION = 4
 LOW_PRECISION_STEP = 3
 
 
+def is_whole(value, least: int) -> bool:
+    """Whether ``value`` is a whole number (a Python or numpy integer, not a bool) of at
+    least ``least``: a count of epochs or seeds, or a seed."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings. Defaults: the paper's (:data:`cmnlib.config.PAPER_TRAIN`:
@@ -48,11 +54,9 @@ class TrainConfig:
 
     def __post_init__(self):
         # one clear line here, where a zero would otherwise fail deep inside training
-        for name in ("epochs", "batch_size", "patience", "threads"):
+        for name, optional in (("epochs", False), ("batch_size", False), ("patience", True), ("threads", True)):
             value = getattr(self, name)
-            if value is None and name in ("patience", "threads"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            if not (optional and value is None) and not is_whole(value, 1):
                 raise ValueError(f"TrainConfig.{name} must be a whole number of 1 or more, got {value!r}")
         if isinstance(self.lr, bool) or not (isinstance(self.lr, numbers.Real) and 0 < self.lr < float("inf")):
             raise ValueError(f"TrainConfig.lr must be a number above 0, got {self.lr!r}")

@@ -47,7 +47,7 @@ from .model.attention import trainer2_fp32_attention, trainer2_fp32_attention_ac
 from .model.baselines import ConstantPredictor
 from .model.mult import official_dropout, official_dropout_active
 from .results import RunResult, SeedResult, ensemble_outputs
-from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, TrainConfig
+from .spec import LOW_PRECISION_STEP, TRAIN_PROFILES, TRAINER_VERSION, RunSpec, TrainConfig, is_whole
 
 # what other modules and the notebooks import from here
 __all__ = ["RunSpec", "TrainConfig", "TRAIN_PROFILES", "TRAINER_VERSION", "LOW_PRECISION_STEP", "train_step",
@@ -386,13 +386,12 @@ def seed_list(seeds: int | list[int]) -> list[int]:
     """``seeds`` as a list: an int n (1 or more) means seeds 0..n-1; a list must hold
     distinct whole numbers of 0 or more (a seed also seeds the data order). A ValueError
     says what was given otherwise."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):  # a count
         if seeds < 1:
             raise ValueError(f"seeds must be a whole number of 1 or more, or a list of seeds; got {seeds}")
         return list(range(int(seeds)))
     out = list(seeds)
-    if not out or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in out) \
-            or len(set(out)) != len(out):
+    if not out or not all(is_whole(s, 0) for s in out) or len(set(out)) != len(out):
         raise ValueError(f"seeds must be distinct whole numbers of 0 or more, at least one; got {out}")
     return [int(s) for s in out]
 

@@ -118,7 +118,8 @@ def test_cmn_runs_lists_and_prunes_run_folders(tiny_iemocap_dir, tmp_path):
 COUNT_OPTIONS = [  # (command line before the option, the option): each is a count of 1 or more
     (["train", "--dataset", "mosei"], "--seeds"), (["train", "--dataset", "mosei"], "--epochs"),
     (["train", "--dataset", "mosei"], "--batch-size"), (["train", "--dataset", "mosei"], "--stack"),
-    (["reproduce"], "--seeds"), (["featurize", "--labels", "x.csv", "--out", "y"], "--max-words"),
+    (["reproduce"], "--seeds"), (["reproduce"], "--jobs"),
+    (["featurize", "--labels", "x.csv", "--out", "y"], "--max-words"),
     (["bench"], "--threads"), (["bench"], "--parity-seeds"), (["bench"], "--seeds-timing"),
     (["bench"], "--stack-timing"), (["bench"], "--processes"),
 ]

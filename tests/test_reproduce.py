@@ -108,18 +108,6 @@ def test_notebooks_run_at_once_get_their_share_of_the_cores(sequence, tmp_path, 
     assert reproduce.default_workers("quick") == 1 and reproduce.kernel_threads(2) == "1"
 
 
-@pytest.mark.parametrize("jobs", ["0", "-1", "two"])
-def test_jobs_below_one_is_one_usage_line(jobs, capsys):
-    from cmnlib import cli
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(["reproduce", "--jobs", jobs])
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2 and "Traceback" not in err
-    shown = repr(jobs) if jobs == "two" else jobs
-    assert err.splitlines()[-1] == ("cmn reproduce: error: argument --jobs: expected a whole number of 1 or more, "
-                                    f"got {shown}")
-
-
 def test_relative_paths_are_read_against_the_callers_folder(sequence, tmp_path, monkeypatch):
     """The notebooks run in another folder: a relative --data or --out is the caller's."""
     _notebook(sequence / "02_beta.ipynb", "source = None",
