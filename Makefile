@@ -43,16 +43,19 @@ test: unit nbval
 unit: $(STAMP)
 	$(BIN)/python $(UNIT)
 
-# Strict nbval on other CPU kernels (cmnlib/numerics.py), training into a runs folder of its
-# own. It compares exactly the cells a pass on the default kernels compares, so one pass is
-# enough: an output that depends on trained weights and is still compared fails here, as it
-# would on a reader's CPU; every other output must match the committed one to the character.
+# Strict nbval in a second numeric environment (cmnlib/numerics.py): runs trained from
+# initial weights one unit in the last place away (into a runs folder of their own), and the
+# notebooks on other CPU kernels. It compares exactly the cells a pass on the default kernels
+# compares, so one pass is enough: an output that depends on trained weights and is still
+# compared fails here, as it would on a reader's CPU; every other output must match the
+# committed one to the character.
 nbval: nbval-alternate
 
 # The runs the notebooks read are trained first, in one pool (`cmn reproduce --in-place
-# --runs-only`: the notebooks' own defaults, as nbval runs them), under the same kernels.
+# --runs-only`: the notebooks' own defaults, as nbval runs them), from the nudged weights
+# on this CPU's fastest kernels.
 nbval-alternate: $(STAMP)
-	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- \
+	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run --weights-only -- \
 	    $(BIN)/python -m cmnlib reproduce --in-place --runs-only
 	CMN_RUNS_DIR=$(CURDIR)/data/runs-alternate $(BIN)/python -m cmnlib.numerics run -- $(BIN)/python $(NBVAL)
 

@@ -205,6 +205,21 @@ def cores_share(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
+# The portability guard of `make test` (cmnlib.numerics) trains every run from initial
+# weights one unit in the last place above the seed's: the trained weights then differ as
+# another CPU's would, while training keeps this CPU's fastest kernels.
+NUDGE_ENV = "CMN_NUDGE_INITIAL_WEIGHTS"
+
+
+def weights_nudged() -> bool:
+    """Whether runs start from nudged initial weights (``$CMN_NUDGE_INITIAL_WEIGHTS`` is 1;
+    unset, empty or 0: not). Torch-free: the run's hash reads it."""
+    value = os.environ.get(NUDGE_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"${NUDGE_ENV} is {value!r}: expected 1 (nudge the initial weights) or 0")
+    return value == "1"
+
+
 # --------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------

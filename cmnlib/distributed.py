@@ -42,8 +42,7 @@ from . import config, options
 from .data import load_dataset
 from .data.loader import MultimodalDataset, bucketed_batches
 from .data.split import DataBundle
-from .model import build_model
-from .train import TRAIN_PROFILES, RunSpec, adam, predict_outputs, split_metrics, train_step
+from .train import TRAIN_PROFILES, RunSpec, adam, initial_model, predict_outputs, split_metrics, train_step
 
 
 # ======================================================================================
@@ -101,9 +100,7 @@ def train_data_parallel(spec: RunSpec, bundle: DataBundle, seed: int = 0, *, epo
         raise ValueError(f"the global batch {global_batch} is not divisible by the {world} processes")
     local = global_batch // world
     device = _device(device)
-    torch.manual_seed(seed)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
-    model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
-                        **spec.model_overrides).to(device)
+    model = initial_model(spec, bundle, seed, str(device))  # the same everywhere (DDP also broadcasts rank 0's)
     net = model
     if dist.is_available() and dist.is_initialized():
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

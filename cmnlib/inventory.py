@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .metrics import headline
-from .results import RESULT_FILE, RUN_FILE, RunResult, read_run
+from .results import NUDGED, RESULT_FILE, RUN_FILE, RunResult, read_run
 from .spec import RunSpec
 
 
@@ -35,7 +35,8 @@ def read_run_file(folder: Path) -> tuple[dict, RunSpec, bool]:
     or TypeError when the file cannot be read as a run's."""
     run = json.loads((Path(folder) / RUN_FILE).read_text())
     spec = RunSpec.from_dict(run["spec"])
-    return run, spec, spec.folder_name(run.get("data_hash") or "unknown") == Path(folder).name
+    nudged = run.get("initial_weights") == NUDGED  # the portability guard's runs (cmnlib.numerics)
+    return run, spec, spec.folder_name(run.get("data_hash") or "unknown", nudged=nudged) == Path(folder).name
 
 
 def _result_files(folder: Path) -> list[tuple[int, Path]]:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import config
 from . import metrics as M
 from .atomic import atomic_write, write_bytes, write_json
 from .data.loader import targets_from_labels
@@ -264,13 +265,18 @@ def find(results, model: str, modalities: str | None = None, **options) -> RunRe
 # Run folders
 # ======================================================================================
 RESULT_FILE, OUTPUTS_FILE, RUN_FILE, LABELS_FILE = "result.json", "outputs.pt", "run.json", "labels.npz"
+NUDGED = "nudged one ulp up"  # what run.json and a seed's provenance say of nudged initial weights
 
 
 def provenance_here() -> dict:
-    """This machine, this torch, today and the trainer's version: what a newly trained seed
-    or record keeps."""
-    return {"machine": machine_description(), "torch": torch.__version__, "date": date.today().isoformat(),
+    """This machine, this torch, today and the trainer's version (and the nudge of the initial
+    weights where the portability guard asked for it): what a newly trained seed or record
+    keeps."""
+    here = {"machine": machine_description(), "torch": torch.__version__, "date": date.today().isoformat(),
             "trainer": TRAINER_VERSION}
+    if config.weights_nudged():
+        here["initial_weights"] = NUDGED
+    return here
 
 
 def write_seed(folder: Path, seed: SeedResult, dataset: str, head: str, labels: dict) -> None:
@@ -336,10 +342,12 @@ def read_seed(folder: Path) -> SeedResult | None:
 
 
 def write_run(folder: Path, spec: RunSpec, data: str, data_hash: str | None, labels: dict) -> None:
-    """What a run folder holds besides its seeds: ``run.json`` (the spec and the data) and
-    ``labels.npz`` (the labels of the evaluated splits)."""
+    """What a run folder holds besides its seeds: ``run.json`` (the spec, the data, and
+    whether its seeds start from nudged weights) and ``labels.npz`` (the labels of the
+    evaluated splits)."""
     folder = Path(folder)
-    write_json(folder / RUN_FILE, {"spec": spec.to_dict(), "data": data, "data_hash": data_hash})
+    nudge = {"initial_weights": NUDGED} if config.weights_nudged() else {}
+    write_json(folder / RUN_FILE, {"spec": spec.to_dict(), "data": data, "data_hash": data_hash, **nudge})
     atomic_write(folder / LABELS_FILE, lambda tmp: _save_npz(tmp, labels))
 
 

@@ -124,9 +124,11 @@ class RunSpec:
         return cls(**{k: v for k, v in spec.items() if k != "train"},
                    train=None if spec.get("train") is None else TrainConfig(**spec["train"]))
 
-    def key(self, data_hash: str, trainer: int = TRAINER_VERSION) -> str:
+    def key(self, data_hash: str, trainer: int = TRAINER_VERSION, nudged: bool | None = None) -> str:
         """The run's hash: the resolved spec, the data's hash, the loader's and the trainer's
-        version (``trainer``: today's, or the version a record was trained with)."""
+        version (``trainer``: today's, or the version a record was trained with), and whether
+        the initial weights are nudged (``nudged``; None: as this process's environment says,
+        :func:`cmnlib.config.weights_nudged`)."""
         spec = self.resolved()
         train = spec.train.to_dict()
         if train["precision"] == "fp32":  # float32 runs keep the hash they had before the field existed
@@ -137,11 +139,13 @@ class RunSpec:
                    "data": data_hash, "loader": LOADER_VERSION, "trainer": trainer}
         if "precision" in train:  # the low-precision step changed (fused Adam) without touching fp32
             payload["low_precision_step"] = LOW_PRECISION_STEP
+        if config.weights_nudged() if nudged is None else nudged:  # the portability guard's runs: their own folders
+            payload["initial_weights"] = "nudged one ulp up"
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
-    def folder_name(self, data_hash: str, trainer: int = TRAINER_VERSION) -> str:
+    def folder_name(self, data_hash: str, trainer: int = TRAINER_VERSION, nudged: bool | None = None) -> str:
         """The run folder's name for data of ``data_hash``: ``<model>-<key>``."""
-        return f"{self.resolved().model}-{self.key(data_hash, trainer)}"
+        return f"{self.resolved().model}-{self.key(data_hash, trainer, nudged)}"
 
     def training_changes(self) -> dict:
         """The training settings that differ from the profile's, leaving out how the run is

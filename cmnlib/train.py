@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import results
+from . import config, results
 from .atomic import set_aside, write_bytes
 from .precision import adam, per_tensor_fp32_adam, per_tensor_fp32_adam_active
 from .precision import autocast as precision_context
@@ -178,6 +178,30 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
+def nudge_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Move every floating-point parameter of ``model`` one unit in the last place up (to
+    the next float towards +inf), in place: the smallest change a weight can take, as a
+    last-bit difference of another CPU's kernels would make. Training grows it into other
+    trained weights, which is what the portability guard of ``make test`` needs
+    (:mod:`cmnlib.numerics`)."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.is_floating_point():
+                parameter.copy_(torch.nextafter(parameter, torch.full_like(parameter, float("inf"))))
+    return model
+
+
+def initial_model(spec: RunSpec, bundle: DataBundle, seed: int, device: str = "cpu") -> torch.nn.Module:
+    """The seed's model before training: ``torch.manual_seed(seed)``, then the spec's model
+    on ``device``, its weights nudged where ``$CMN_NUDGE_INITIAL_WEIGHTS`` asks
+    (:func:`cmnlib.config.weights_nudged`). Every trainer starts here, so a seed starts from
+    the same weights whichever trains it."""
+    torch.manual_seed(seed)
+    model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
+                        **spec.model_overrides).to(device)
+    return nudge_weights(model) if config.weights_nudged() else model
+
+
 def train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool = True,
               progress: bool = True) -> SeedResult:
     """Train one seed into ``out_dir`` (or resume it from its last checkpoint, or read it
@@ -272,9 +296,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         if finished is not None:
             return finished
     device = settings.device
-    torch.manual_seed(seed)
-    model = build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
-                        **spec.model_overrides).to(device)
+    model = initial_model(spec, bundle, seed, device)
     train_split, valid_split = bundle["train"], bundle["valid"]
     t_start = time.time()
     if isinstance(model, ConstantPredictor):

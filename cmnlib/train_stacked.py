@@ -42,7 +42,7 @@ from .precision import adam
 from .precision import autocast as precision_context
 from .results import SeedResult
 from .spec import RunSpec
-from .train import (atomic_save, improves, predict_outputs, refuse_earlier_step, seed_lock, split_labels,
+from .train import (atomic_save, improves, initial_model, predict_outputs, refuse_earlier_step, seed_lock, split_labels,
                     split_metrics, torch_threads, train_one)
 
 __all__ = ["train_group", "train_stacked", "stacked_step", "stack_refusal", "stack_size", "STACK_ENV", "NotStackable"]
@@ -158,9 +158,7 @@ def _train_stacked(spec: RunSpec, bundle: DataBundle, seeds: list[int], folder: 
 
     models, generators, dropout_streams = [], [], []
     for seed in pending:  # as train_one builds each seed: the same weights, the same dropout stream
-        torch.manual_seed(seed)
-        models.append(build_model(spec.model, spec.head, bundle.feature_dims, spec.modalities, spec.profile,
-                                  **spec.model_overrides).to(device))
+        models.append(initial_model(spec, bundle, seed, device))
         generator = torch.Generator()  # the global (CPU) stream as the seed's separate run continues it
         generator.set_state(torch.get_rng_state())
         generators.append(generator)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from cmnlib import inventory
 from cmnlib import results as R
 from cmnlib import train as T
 from cmnlib.data.mult_pkl import read_mult_pickle
@@ -46,6 +47,35 @@ def test_same_seed_same_metrics_and_weights(bundle, tmp_path):
     assert np.array_equal(a.outputs["test"], b.outputs["test"])
     assert all(torch.equal(x, y) for x, y in zip(weights(tmp_path / "a").values(), weights(tmp_path / "b").values()))
     assert a.recorded_metrics["test"] != c.recorded_metrics["test"]
+
+
+def test_nudged_initial_weights_are_one_ulp_up_and_train_into_their_own_folder(bundle, tmp_path, monkeypatch):
+    """The portability guard's runs ($CMN_NUDGE_INITIAL_WEIGHTS=1, cmnlib.numerics): every
+    initial weight is the next float above the seed's, the run gets a folder of its own and
+    says so in its provenance, and training grows the nudge into other outputs."""
+    spec = tiny_spec().resolved()
+    plain = {k: v.numpy().copy() for k, v in T.initial_model(spec, bundle, seed=0).state_dict().items()}
+    plain_folder = T.run_dir(spec, bundle, tmp_path)
+    plain_run = T.train_one(spec, bundle, seed=0, out_dir=plain_folder / "seed0", progress=False)
+    monkeypatch.setenv("CMN_NUDGE_INITIAL_WEIGHTS", "1")
+    nudged = T.initial_model(spec, bundle, seed=0).state_dict()
+    parameters = {name for name, _ in T.initial_model(spec, bundle, seed=0).named_parameters()}
+    for name, value in nudged.items():  # numpy's nextafter: an independent computation of the next float
+        expected = np.nextafter(plain[name], np.inf) if name in parameters else plain[name]
+        assert np.array_equal(value.numpy(), expected), name
+    nudged_folder = T.run_dir(spec, bundle, tmp_path)
+    assert nudged_folder != plain_folder and nudged_folder.name.startswith("cmn-")
+    first = T.train_one(spec, bundle, seed=0, out_dir=nudged_folder / "seed0", progress=False)
+    again = T.train_one(spec, bundle, seed=0, out_dir=tmp_path / "again" / "seed0", progress=False)
+    assert np.array_equal(first.outputs["test"], again.outputs["test"])  # deterministic, nudge and all
+    assert not np.array_equal(first.outputs["test"], plain_run.outputs["test"])
+    assert first.provenance["initial_weights"] == "nudged one ulp up" and "initial_weights" not in plain_run.provenance
+    listed = T.train_seeds(spec, bundle, seeds=1, root=tmp_path / "listed", progress=False).folder
+    monkeypatch.delenv("CMN_NUDGE_INITIAL_WEIGHTS")  # `cmn runs` in a plain shell: the folder is still current
+    assert inventory.read_run_file(listed)[2]
+    monkeypatch.setenv("CMN_NUDGE_INITIAL_WEIGHTS", "yes")
+    with pytest.raises(ValueError, match=r"CMN_NUDGE_INITIAL_WEIGHTS is 'yes': expected 1"):
+        T.run_dir(spec, bundle, tmp_path)
 
 
 # trains the tiny spec's seed 0 for 40 epochs in another process, which the test kills
