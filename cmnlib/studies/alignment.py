@@ -556,8 +556,9 @@ def recorded_run_names(record: Record) -> dict[str, str]:
     """name -> the run folder (``<model>-<key>``) that the record's specs give with today's
     code, the recorded data hash and the trainer version that trained them: equal to the
     recorded one while the record is consistent (a test checks this for every shipped
-    record)."""
-    return {key: run.spec.folder_name(record.data_hash, record.trainer) for key, run in record.runs.items()}
+    record). Records were trained from the seeds' own weights, never nudged (cmnlib.numerics)."""
+    return {key: run.spec.folder_name(record.data_hash, record.trainer, nudged=False)
+            for key, run in record.runs.items()}
 
 
 # ---------------------------------------------------------------------------------------
