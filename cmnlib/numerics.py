@@ -1,4 +1,4 @@
-"""A second numeric environment: the same code on other numbers, to show portability.
+"""A second numeric environment: the same code with other last bits, to show portability.
 
 A reader's CPU rounds some sums differently from the CPU that produced the committed
 notebook outputs (other GEMM kernels, vector widths, thread counts), and training grows
