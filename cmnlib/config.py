@@ -209,6 +209,7 @@ def cores_share(processes: int) -> int:
 # weights one unit in the last place above the seed's: the trained weights then differ as
 # another CPU's would, while training keeps this CPU's fastest kernels.
 NUDGE_ENV = "CMN_NUDGE_INITIAL_WEIGHTS"
+NUDGED = "nudged one ulp up"  # what a run's hash, run.json and a seed's provenance say of them
 
 
 def weights_nudged() -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from .metrics import headline
-from .results import NUDGED, RESULT_FILE, RUN_FILE, RunResult, read_run
+from .config import NUDGED
+from .results import RESULT_FILE, RUN_FILE, RunResult, read_run
 from .spec import RunSpec
 
 

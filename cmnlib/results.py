@@ -265,7 +265,6 @@ def find(results, model: str, modalities: str | None = None, **options) -> RunRe
 # Run folders
 # ======================================================================================
 RESULT_FILE, OUTPUTS_FILE, RUN_FILE, LABELS_FILE = "result.json", "outputs.pt", "run.json", "labels.npz"
-NUDGED = "nudged one ulp up"  # what run.json and a seed's provenance say of nudged initial weights
 
 
 def provenance_here() -> dict:
@@ -275,7 +274,7 @@ def provenance_here() -> dict:
     here = {"machine": machine_description(), "torch": torch.__version__, "date": date.today().isoformat(),
             "trainer": TRAINER_VERSION}
     if config.weights_nudged():
-        here["initial_weights"] = NUDGED
+        here["initial_weights"] = config.NUDGED
     return here
 
 
@@ -346,7 +345,7 @@ def write_run(folder: Path, spec: RunSpec, data: str, data_hash: str | None, lab
     whether its seeds start from nudged weights) and ``labels.npz`` (the labels of the
     evaluated splits)."""
     folder = Path(folder)
-    nudge = {"initial_weights": NUDGED} if config.weights_nudged() else {}
+    nudge = {"initial_weights": config.NUDGED} if config.weights_nudged() else {}
     write_json(folder / RUN_FILE, {"spec": spec.to_dict(), "data": data, "data_hash": data_hash, **nudge})
     atomic_write(folder / LABELS_FILE, lambda tmp: _save_npz(tmp, labels))
 

@@ -139,8 +139,10 @@ class RunSpec:
                    "data": data_hash, "loader": LOADER_VERSION, "trainer": trainer}
         if "precision" in train:  # the low-precision step changed (fused Adam) without touching fp32
             payload["low_precision_step"] = LOW_PRECISION_STEP
-        if config.weights_nudged() if nudged is None else nudged:  # the portability guard's runs: their own folders
-            payload["initial_weights"] = "nudged one ulp up"
+        if nudged is None:
+            nudged = config.weights_nudged()
+        if nudged:  # the portability guard's runs (cmnlib.numerics): folders of their own
+            payload["initial_weights"] = config.NUDGED
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def folder_name(self, data_hash: str, trainer: int = TRAINER_VERSION, nudged: bool | None = None) -> str:

@@ -58,9 +58,9 @@ def test_nudged_initial_weights_are_one_ulp_up_and_train_into_their_own_folder(b
     plain_folder = T.run_dir(spec, bundle, tmp_path)
     plain_run = T.train_one(spec, bundle, seed=0, out_dir=plain_folder / "seed0", progress=False)
     monkeypatch.setenv("CMN_NUDGE_INITIAL_WEIGHTS", "1")
-    nudged = T.initial_model(spec, bundle, seed=0).state_dict()
-    parameters = {name for name, _ in T.initial_model(spec, bundle, seed=0).named_parameters()}
-    for name, value in nudged.items():  # numpy's nextafter: an independent computation of the next float
+    model = T.initial_model(spec, bundle, seed=0)
+    parameters = {name for name, _ in model.named_parameters()}
+    for name, value in model.state_dict().items():  # numpy's nextafter: an independent computation of the next float
         expected = np.nextafter(plain[name], np.inf) if name in parameters else plain[name]
         assert np.array_equal(value.numpy(), expected), name
     nudged_folder = T.run_dir(spec, bundle, tmp_path)
