@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ _spec = importlib.util.spec_from_file_location("install_tool", ROOT / "tools" / 
 install = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(install)
 
-# written by hand in the format of pip 24's `pip config list` (key=repr(value) per line)
+# written by hand in the format of `pip config list` (section.key=repr(value) per line)
 LISTING = """\
 :env:.cert='/etc/ssl/certs/ca-certificates.crt'
 :env:.disable-pip-version-check='1'
@@ -51,6 +54,17 @@ def test_uv_gets_every_setting_that_changes_what_is_installed():
     assert environ == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
 
 
+def test_the_settings_are_read_from_pip_itself():
+    # pip's own listing, of variables set here (the machine's files may add more)
+    environ = {**os.environ, "PIP_FIND_LINKS": "/a /b", "PIP_INDEX_URL": "https://mirror.example/simple"}
+    listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                             env=environ, check=True).stdout
+    settings = install.pip_settings(listing)
+    assert settings["find-links"] == "/a /b" and settings["index-url"] == "https://mirror.example/simple"
+    options, _ = install.uv_arguments({"find-links": settings["find-links"]})
+    assert options[2:] == ["--find-links", "/a", "--find-links", "/b"]
+
+
 def test_no_configuration_gives_uv_its_defaults():
     assert install.uv_arguments(install.pip_settings("")) == (["--index-strategy", "unsafe-best-match"], {})
 
@@ -79,3 +93,10 @@ def test_a_failure_of_uv_falls_back_to_pip_with_one_line(monkeypatch, capsys):
     assert install.main(["/venv/bin/python", ".[dev]"]) == 0
     assert calls == [["/venv/bin/python", "-m", "pip", "install", "--quiet", "-e", ".[dev]"]]
     assert capsys.readouterr().err == "install: uv exited with status 2; installing with pip instead\n"
+
+
+def test_an_unknown_installer_is_one_clear_error(monkeypatch, capsys):
+    monkeypatch.setenv(install.INSTALLER_ENV, "poetry")
+    monkeypatch.setattr(install.subprocess, "run", lambda *a, **kw: pytest.fail("nothing may be installed"))
+    assert install.main(["/venv/bin/python", ".[dev]"]) == 2
+    assert capsys.readouterr().err == "install: $CMN_INSTALLER must be 'uv' or 'pip' (or unset), got 'poetry'\n"

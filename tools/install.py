@@ -102,7 +102,11 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     python, target = argv
-    if os.environ.get(INSTALLER_ENV, "uv") != "pip":
+    installer = os.environ.get(INSTALLER_ENV) or "uv"
+    if installer not in ("uv", "pip"):
+        print(f"install: ${INSTALLER_ENV} must be 'uv' or 'pip' (or unset), got {installer!r}", file=sys.stderr)
+        return 2
+    if installer == "uv":
         why = install_with_uv(python, target)
         if why is None:
             return 0
