@@ -526,10 +526,16 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, 
           + (f", {workers} at a time" if workers > 1 and len(jobs) > 1 else "") + f" -> {out}")
     started = time.time()
     sources, available, first = _data_and_runs(jobs, datasets, data, profile)
+    notebooks_started = time.time()
     records, failed = run_jobs(jobs, build, source_dir, available, workers)
+    finished = time.time()
+    runs_seconds = (first or {}).get("seconds", 0.0)
+    # where the time went: reading (or writing) the data, the runs trained first, the notebooks
+    phases = {"data": round(notebooks_started - started - runs_seconds, 1), "runs": runs_seconds,
+              "notebooks": round(finished - notebooks_started, 1)}
     manifest = {"profile": profile, "datasets": list(datasets), "data": data or "synthetic",
                 "seeds": seeds, "workers": workers, "runs_first": first, "notebooks": records,
-                "total_seconds": round(time.time() - started, 1),
+                "total_seconds": round(finished - started, 1), "phase_seconds": phases,
                 "git_commit": _git_commit(), "versions": _versions(),
                 "data_sources": sources,
                 "command": " ".join(sys.argv)}
@@ -554,7 +560,8 @@ def _reproduce(profile, datasets, data, seeds, only, out, in_place, source_dir, 
         shutil.rmtree(old)
     else:
         build.rename(out)
-    print(f"reproduce: done in {manifest['total_seconds']:.0f} s -> {out / 'index.html'}")
+    print(f"reproduce: done in {manifest['total_seconds']:.0f} s (the data {phases['data']:.0f} s, the runs "
+          f"{phases['runs']:.0f} s, the notebooks {phases['notebooks']:.0f} s) -> {out / 'index.html'}")
     return 0
 
 

@@ -175,6 +175,15 @@ def test_notebook_times_read_the_reproduce_manifest(tmp_path):
     section = "\n".join(_quick_section({"quick_profile": {"gemm_peak_1thread": 100.0, "rows": []},
                                         "notebook_times": times}))
     assert section.count("02_sa.ipynb") == 1 and "12 s in all" in section
+    # a manifest that records where the time went and what the runs trained
+    manifest.update(phase_seconds={"data": 1.0, "runs": 9.0, "notebooks": 2.5},
+                    runs_first={"runs": 2, "seeds": 4, "trained": 3, "seconds": 9.0})
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    times = bench.notebook_times(tmp_path / "manifest.json")
+    section = "\n".join(_quick_section({"quick_profile": {"gemm_peak_1thread": 100.0, "rows": []},
+                                        "notebook_times": times}))
+    assert ("12 s in all: the data 1 s, the runs 9 s, the notebooks 2 s; 3 of its 4 seeds trained, "
+            "the rest read from the cache") in section
 
 
 def test_bench_precisions_follow_the_cpu(monkeypatch):

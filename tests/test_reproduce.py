@@ -51,9 +51,15 @@ def test_a_good_run_writes_the_report(sequence, tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["notebooks"][0]["status"] == "ok" and manifest["notebooks"][0]["seconds"] > 0
     assert manifest["seeds"] == 3 and {"torch", "papermill", "python"} <= set(manifest["versions"])
+    # where the time went: no runs to train here; the phases add up to the total (each rounded)
+    phases = manifest["phase_seconds"]
+    assert phases["runs"] == 0 and phases["notebooks"] >= manifest["notebooks"][0]["seconds"]
+    assert abs(sum(phases.values()) - manifest["total_seconds"]) <= 0.15
     index = (out / "index.html").read_text()
     assert "figures/alpha.png" in index and "<h3>scores</h3>" in index and "html/01_alpha.html" in index
-    assert "01_alpha" in capsys.readouterr().out  # one progress line per notebook
+    printed = capsys.readouterr().out
+    assert "01_alpha" in printed  # one progress line per notebook
+    assert f"the runs 0 s, the notebooks {phases['notebooks']:.0f} s)" in printed
 
 
 def test_a_failing_notebook_stops_its_dependants_and_keeps_the_good_report(sequence, tmp_path, capsys):

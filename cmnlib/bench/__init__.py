@@ -272,16 +272,19 @@ def quick_profile(plan: dict, base: dict, source: str = "synthetic", isolate: bo
 
 
 def notebook_times(manifest: str | Path = "reports/quick/manifest.json") -> dict | None:
-    """Seconds per notebook of the last ``make reproduce`` (its manifest), with whether
-    its runs were trained then or read from the cache (a manifest records neither; the total
-    says which: a first run trains every model). None without a manifest."""
+    """Seconds per notebook of the last ``make reproduce`` (its manifest), where its time
+    went (the data, the runs trained first, the notebooks; a manifest written before the
+    phases were recorded has none) and how many seeds it trained rather than read from the
+    cache. None without a manifest."""
     path = Path(manifest)
     if not path.is_absolute():
         path = project_root() / path
     if not path.exists():
         return None
     found = json.loads(path.read_text())
+    first = found.get("runs_first") or {}
     return {"manifest": str(path), "total_seconds": found.get("total_seconds"), "git_commit": found.get("git_commit"),
+            "phase_seconds": found.get("phase_seconds"), "seeds": first.get("seeds"), "trained": first.get("trained"),
             "notebooks": [{"notebook": r["notebook"], "seconds": r.get("seconds"), "status": r["status"]}
                           for r in found.get("notebooks", [])]}
 

@@ -202,9 +202,13 @@ def _quick_section(results: dict) -> list[str]:
                           for r in versions])]
     times = results.get("notebook_times")
     if times:
+        phases = times.get("phase_seconds")
+        where = (f"the data {_f(phases['data'], 0)} s, the runs {_f(phases['runs'], 0)} s, the notebooks "
+                 f"{_f(phases['notebooks'], 0)} s; " if phases else "")
+        runs = (f"{times['trained']} of its {times['seeds']} seeds trained, the rest read from the cache"
+                if times.get("seeds") else "a first run trains every model, a later one reads them from the cache")
         lines += ["", f"The notebooks of the last `make reproduce` ({times['manifest']}, commit "
-                  f"{times.get('git_commit')}; {_f(times['total_seconds'], 0)} s in all; a first run trains every "
-                  "model, a later one reads them from the cache):", "",
+                  f"{times.get('git_commit')}; {_f(times['total_seconds'], 0)} s in all: {where}{runs}):", "",
                   _table([{"notebook": n["notebook"], "s": _f(n["seconds"]), "status": n["status"]}
                           for n in times["notebooks"]])]
     return lines
