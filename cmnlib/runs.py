@@ -15,7 +15,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ from .config import parse_modalities
 from .data.split import DataBundle
 from .results import RunResult, SeedResult
 from .spec import RunSpec
-from .train import run_dir, seed_list, train_seeds
+from .train import run_dir, seed_list, shorter_runs, train_seeds
 from .train_stacked import stack_refusal, stack_size, train_group
 
 # Rough seconds of one seed (model, number of modalities) on the MOSEI-like quick set, 8
@@ -84,8 +84,8 @@ def _pool_init(bundles: tuple[DataBundle, ...], threads: int, environ: dict) -> 
     signal.signal(signal.SIGINT, _interrupt)
 
 
-# A worker's Ctrl-C: the run it trains stops, and the runs the executor has already queued
-# for it are left to the next run of the command (stop_workers)
+# A worker's Ctrl-C: the run it trains stops, and any run still queued for it is left to
+# the next run of the command (stop_workers)
 _INTERRUPTED = False
 _TRAINING = False
 
@@ -140,7 +140,9 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
                threads: int = 1, progress: bool = True, desc: str = "runs") -> int:
     """Train every (spec, data set, seeds) of ``runs`` that is not in the cache, in ONE pool
     of ``processes`` workers, longest first, whatever data set each belongs to (the
-    workers receive every data set once). :func:`train_many` trains through it, and the
+    workers receive every data set once), one run per free worker. A run that continues a
+    shorter run of the pool (the same but for its epochs) starts each seed once that seed of
+    the shorter run has finished (:func:`_continuations`). :func:`train_many` trains through it, and the
     batch runner trains the whole sequence's runs with it (:func:`cmnlib.reproduce.train_first`).
     Returns the number of seeds trained; nothing is read back: the callers read the cache."""
     bundles: list[DataBundle] = []  # the data sets with runs to train: each sent to the workers once
@@ -157,21 +159,41 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
         stack = stack_size(spec.train.device)
         for group in _groups(spec, bundle, todo, stack):
             jobs.append((spec, group, str(folder), stack, data))
-    jobs.sort(key=lambda job: -_job_cost(job[0], job[1], bundles[job[4]]))
+    cost = [_job_cost(job[0], job[1], bundles[job[4]]) for job in jobs]
+    waits_for = _continuations(jobs, bundles, root)
+    # longest first, a shorter run that a longer one continues counting the longer one's rest
+    priority = list(cost)
+    for later, earlier in waits_for.items():
+        priority[later] = cost[later] - cost[earlier]
+        priority[earlier] += priority[later]
     if jobs:
         workers = max(1, min(processes, len(jobs)))
         # concurrent.futures (not multiprocessing.Pool): a worker that dies raises
         # BrokenProcessPool here instead of leaving the pool waiting forever
         with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_pool_init,
                                  initargs=(tuple(bundles), threads, dict(os.environ))) as pool:
-            futures = {pool.submit(_pool_train, *job): len(job[1]) for job in jobs}
+            waiting = sorted(range(len(jobs)), key=lambda i: -priority[i])
+            running: dict = {}
             try:
                 # mininterval: a notebook keeps every refresh of a plain tqdm bar in its output
-                with tqdm(total=sum(futures.values()), desc=desc, unit="run", disable=not progress,
+                with tqdm(total=sum(len(job[1]) for job in jobs), desc=desc, unit="run", disable=not progress,
                           mininterval=20) as bar:
-                    for future in as_completed(futures):
-                        future.result()  # re-raises a worker's exception
-                        bar.update(futures[future])
+                    while waiting or running:
+                        # one job per free worker, the first in order whose shorter run has finished
+                        while len(running) < workers:
+                            ready = next((i for i in waiting if waits_for.get(i) is None), None)
+                            if ready is None:
+                                break
+                            waiting.remove(ready)
+                            running[pool.submit(_pool_train, *jobs[ready])] = ready
+                        if not running:  # cannot happen: a job waits only for a job of this pool
+                            raise RuntimeError(f"runs waiting on each other: {[jobs[i][2] for i in waiting]}")
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            finished = running.pop(future)
+                            future.result()  # re-raises a worker's exception
+                            bar.update(len(jobs[finished][1]))
+                            waits_for = {i: j for i, j in waits_for.items() if j != finished}
             except KeyboardInterrupt:
                 stop_workers(pool)
                 raise
@@ -181,12 +203,29 @@ def train_runs(runs: list[tuple[RunSpec, DataBundle, list[int]]], processes: int
     return sum(len(job[1]) for job in jobs)
 
 
+def _continuations(jobs: list[tuple], bundles: list[DataBundle], root: Path | None) -> dict[int, int]:
+    """Which job waits for which: a seed of a run that continues a shorter run of the same
+    pool (:func:`cmnlib.train.shorter_runs`: the shorter run's epochs are its first) starts
+    when that seed of the shorter run has finished, instead of training those epochs again.
+    One seed per job only (a stacked group trains from the start)."""
+    by_seed = {(job[2], job[1][0]): i for i, job in enumerate(jobs) if len(job[1]) == 1}
+    waits_for = {}
+    for i, (spec, group, _, _, data) in enumerate(jobs):
+        if len(group) != 1:
+            continue
+        for folder in shorter_runs(spec, bundles[data], root):
+            earlier = by_seed.get((str(folder), group[0]))
+            if earlier is not None:
+                waits_for[i] = earlier
+                break
+    return waits_for
+
+
 def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Ctrl-C: stop ``pool``'s workers now. The executor has already queued one more call
-    than it has workers, which ``shutdown`` would wait for: each worker is interrupted (a
-    terminal's Ctrl-C reaches it too), stops the run it trains and skips those queued
-    (:func:`_pool_train`). A seed cut short resumes from its last checkpoint, written
-    atomically, when the command runs again."""
+    """Ctrl-C: stop ``pool``'s workers now, rather than wait for the runs they train: each
+    worker is interrupted (a terminal's Ctrl-C reaches it too), stops the run it trains and
+    skips any call still queued for it (:func:`_pool_train`). A seed cut short resumes from
+    its last checkpoint, written atomically, when the command runs again."""
     # the executor's own list of processes: no public way to end them before Python 3.14
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         if process.is_alive():

@@ -28,6 +28,7 @@ import numbers
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -283,7 +284,7 @@ def split_labels(bundle: DataBundle) -> dict:
 
 
 def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resume: bool,
-               progress: bool) -> SeedResult:
+               progress: bool, share: bool = True) -> SeedResult:
     settings = spec.train
     refuse_earlier_step()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -296,6 +297,7 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         if finished is not None:
             return finished
     device = settings.device
+    continued = None  # (seconds, where from) when the first epochs come from a shorter run
     model = initial_model(spec, bundle, seed, device)
     train_split, valid_split = bundle["train"], bundle["valid"]
     t_start = time.time()
@@ -310,12 +312,14 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                      if settings.lr_schedule == "plateau" else None)
         state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "stale": 0}
         checkpoint_path = out_dir / "checkpoint.pt"
+        if share and resume and not checkpoint_path.exists() and (done := shorter_seed(spec, bundle, seed, out_dir)):
+            continued = _continue_shorter(spec, done, out_dir)  # the shorter run's epochs are this one's first
         if resume and checkpoint_path.exists():
             try:
                 checkpoint = results.load_tensors(checkpoint_path)
             except results.UnreadableSeed as error:  # a derived file: set aside, trained from the start
                 _set_aside_seed(out_dir, str(error))
-                return _train_one(spec, bundle, seed, out_dir, resume, progress)
+                return _train_one(spec, bundle, seed, out_dir, resume, progress, share=False)
             try:
                 model.load_state_dict(checkpoint["model"])
                 optimizer.load_state_dict(checkpoint["optimizer"])
@@ -325,14 +329,14 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
                 state = checkpoint["state"]
             except (KeyError, RuntimeError, ValueError, TypeError) as error:  # another model's checkpoint
                 _set_aside_seed(out_dir, f"checkpoint.pt does not fit this run ({type(error).__name__})")
-                return _train_one(spec, bundle, seed, out_dir, resume, progress)  # from the start
+                return _train_one(spec, bundle, seed, out_dir, resume, progress, share=False)  # from the start
         best_state = None
         if state["best"] is not None:
             try:
                 best_state = results.load_tensors(out_dir / "best.pt")
             except results.UnreadableSeed as error:
                 _set_aside_seed(out_dir, str(error))
-                return _train_one(spec, bundle, seed, out_dir, resume, progress)
+                return _train_one(spec, bundle, seed, out_dir, resume, progress, share=False)
         bar = tqdm(total=settings.epochs, initial=state["epoch"], desc=f"{spec.label} seed {seed}",
                    disable=not progress, leave=False, unit="epoch")
         try:  # the bar is closed (its line cleared) however the loop ends, so an error line stands alone
@@ -379,10 +383,14 @@ def _train_one(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path, resu
         history, best_epoch = state["history"], state["best_epoch"]
         model.load_state_dict(best_state)
     seconds = time.time() - t_start
+    provenance = results.provenance_here()
+    if continued is not None:  # the seconds of the shared epochs count, where they were trained
+        seconds += continued[0]
+        provenance["continued_from"] = continued[1]
     outputs = {split: predict_outputs(model, bundle[split], spec.modalities, spec.head, device=device,
                                       precision=settings.precision).numpy() for split in results.SPLITS}
     seed_result = SeedResult(seed=seed, best_epoch=best_epoch, epochs_run=len(history), history=history,
-                             train_seconds=seconds, outputs=outputs, provenance=results.provenance_here(),
+                             train_seconds=seconds, outputs=outputs, provenance=provenance,
                              # (resolved by train_one) how a bf16 run's fused kernels ran: compiled or eager
                              fused_kernels=compiled.summary() if settings.precision != "fp32" else None)
     results.write_seed(out_dir, seed_result, spec.dataset, spec.head, split_labels(bundle))
@@ -402,6 +410,57 @@ def runs_root() -> Path:
 def run_dir(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> Path:
     root = root or runs_root()
     return root / spec.folder_name(bundle.meta.get("source_hash", "unknown"))
+
+
+def shorter_runs(spec: RunSpec, bundle: DataBundle, root: Path | None = None) -> list[Path]:
+    """The run folders of ``spec`` with fewer epochs (everything else equal: the model, the
+    data, the other settings, the trainer's version, the initial weights), longest first.
+    Their epochs are the first epochs of ``spec``'s: the data order depends only on (seed,
+    epoch) and a checkpoint holds everything else, so a longer run continues from one of
+    their finished seeds (:func:`shorter_seed`) and ends bit for bit where it would from the
+    start."""
+    spec = spec.resolved()
+    return [run_dir(replace(spec, train=replace(spec.train, epochs=epochs)), bundle, root)
+            for epochs in range(spec.train.epochs - 1, 0, -1)]
+
+
+def shorter_seed(spec: RunSpec, bundle: DataBundle, seed: int, out_dir: Path) -> Path | None:
+    """A finished seed of a shorter run of ``spec`` (:func:`shorter_runs`) whose last
+    checkpoint this seed can continue from; None where there is none, or where ``out_dir``
+    is not the seed's folder in a runs root (a folder of the caller's own)."""
+    out_dir = Path(out_dir)
+    root = out_dir.parent.parent
+    if out_dir.name != f"seed{seed}" or out_dir.parent != run_dir(spec, bundle, root):
+        return None
+    for folder in shorter_runs(spec, bundle, root):
+        done = folder / f"seed{seed}"
+        if (done / results.RESULT_FILE).exists() and (done / "checkpoint.pt").exists() and (done / "best.pt").exists():
+            return done
+    return None
+
+
+def _continue_shorter(spec: RunSpec, done: Path, out_dir: Path) -> tuple[float, str] | None:
+    """Start ``out_dir`` (a seed of ``spec``) from the finished seed ``done`` of a shorter
+    run: its last checkpoint and selected weights are written into ``out_dir``, and a seed
+    that stopped early is marked as stopped (the longer run stops at the same epoch). Returns
+    the seconds that seed trained and a line for the provenance; None (nothing written)
+    where its files cannot be read."""
+    try:
+        checkpoint = results.load_tensors(done / "checkpoint.pt")
+        best = results.load_tensors(done / "best.pt")
+        trained = results.read_seed(done)
+        state = dict(checkpoint["state"])
+    except (results.UnreadableSeed, KeyError, TypeError):
+        return None
+    if trained is None:
+        return None
+    epochs = len(state["history"])
+    patience = spec.train.patience
+    if patience is not None and state["stale"] >= patience:
+        state["epoch"] = spec.train.epochs  # stopped early: nothing left to train
+    atomic_save(best, out_dir / "best.pt")
+    atomic_save({**checkpoint, "state": state, "spec": spec.to_dict()}, out_dir / "checkpoint.pt")
+    return trained.train_seconds, f"{done.parent.name}/{done.name}, after epoch {epochs}"
 
 
 def seed_list(seeds: int | list[int]) -> list[int]:

@@ -163,6 +163,22 @@ def test_one_pool_trains_the_runs_of_two_data_sets_as_their_own_pools_do(bundle,
             assert np.array_equal(a.outputs["test"], b.outputs["test"])  # the same bits, whichever pool
 
 
+def test_a_longer_run_in_the_pool_waits_for_the_shorter_one_and_continues_it(bundle, tmp_path):
+    """train_runs: a run that differs from another run of the same pool only in its epochs
+    starts each seed when that seed of the shorter run has finished, from its last
+    checkpoint, and ends with the bits of the longer run trained alone."""
+    from cmnlib.runs import train_runs
+    short, long = spec(epochs=1, batch=16), spec(epochs=3, batch=16)
+    # the longer run first in the list, and the longer of the two jobs: it must still wait
+    assert train_runs([(long, bundle, [0, 1]), (short, bundle, [0, 1])], processes=2, root=tmp_path / "pool",
+                      progress=False) == 4
+    shared = train_seeds(long, bundle, [0, 1], root=tmp_path / "pool", progress=False)
+    alone = train_seeds(long, bundle, [0, 1], root=tmp_path / "alone", progress=False)
+    for seed, a, b in zip((0, 1), shared.members, alone.members):
+        assert a.provenance["continued_from"].endswith(f"/seed{seed}, after epoch 1")
+        assert a.history == b.history and np.array_equal(a.outputs["test"], b.outputs["test"])
+
+
 def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_path):
     good = spec(epochs=1, batch=16)
     first = train_many([good], bundle, 1, processes=2, root=tmp_path, progress=False)
@@ -179,9 +195,9 @@ def test_train_many_reuses_cached_runs_and_raises_a_workers_error(bundle, tmp_pa
 
 def test_ctrl_c_stops_the_pool_without_training_the_runs_it_had_queued(bundle, tmp_path, monkeypatch):
     """Ctrl-C while a pool trains (here reaching the caller only, as `kill -INT` of the
-    caller would): the workers are interrupted and skip the runs the executor had already
-    queued for them (as many as the workers, plus one), instead of training them before the
-    command can end; the next call trains what is left."""
+    caller would): the workers are interrupted, and no run is started after them (the pool
+    hands out one run per free worker), instead of training the rest before the command can
+    end; the next call trains what is left."""
     import cmnlib.runs as runs
 
     class InterruptedBar:  # Ctrl-C at the first finished run

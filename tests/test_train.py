@@ -254,3 +254,51 @@ def test_seed_list_counts_and_lists():
     for bad in (0, -2, [], [1, 1], [-1], [True], [1.5]):
         with pytest.raises(ValueError, match="seeds must be"):
             T.seed_list(bad)
+
+
+def _longer_and_shorter(config: T.TrainConfig, shorter: int, longer: int) -> tuple[T.RunSpec, T.RunSpec]:
+    from dataclasses import replace
+    return (tiny_spec(train=replace(config, epochs=shorter)).resolved(),
+            tiny_spec(train=replace(config, epochs=longer)).resolved())
+
+
+@pytest.mark.parametrize("config", [
+    T.TrainConfig(epochs=2, batch_size=16, lr=3e-3, patience=None),   # the shorter run trains all its epochs
+    # updates below the weights' last bit: no validation loss improves, and it stops
+    T.TrainConfig(epochs=2, batch_size=16, lr=1e-12, patience=1),
+], ids=["continued", "stopped-early"])
+def test_a_longer_run_continues_a_shorter_one_bit_for_bit(bundle, tmp_path, config):
+    """A run that differs from a finished one only in its epochs starts from the shorter
+    run's last checkpoint (its first epochs are the same computation) and ends exactly where
+    training from the start ends."""
+    short, long = _longer_and_shorter(config, 2, 5)
+    root, alone = tmp_path / "shared", tmp_path / "alone"
+    first = T.train_one(short, bundle, seed=1, out_dir=T.run_dir(short, bundle, root) / "seed1", progress=False)
+    assert T.shorter_seed(long, bundle, 1, T.run_dir(long, bundle, root) / "seed1") is not None
+    continued = T.train_one(long, bundle, seed=1, out_dir=T.run_dir(long, bundle, root) / "seed1", progress=False)
+    fresh = T.train_one(long, bundle, seed=1, out_dir=T.run_dir(long, bundle, alone) / "seed1", progress=False)
+    assert continued.provenance["continued_from"] == f"{T.run_dir(short, bundle, root).name}/seed1, after epoch " \
+                                                     f"{first.epochs_run}"
+    assert "continued_from" not in fresh.provenance
+    assert continued.history == fresh.history and continued.best_epoch == fresh.best_epoch
+    assert np.array_equal(continued.outputs["test"], fresh.outputs["test"])
+    assert all(torch.equal(x, y) for x, y in zip(weights(T.run_dir(long, bundle, root) / "seed1").values(),
+                                                 weights(T.run_dir(long, bundle, alone) / "seed1").values()))
+    assert continued.train_seconds >= first.train_seconds  # the shared epochs' seconds count
+    if config.patience is not None:  # stopped early: the longer run stops at the same epoch
+        assert first.epochs_run == continued.epochs_run == 2 < 5
+    else:
+        assert first.epochs_run == 2 and continued.epochs_run == 5
+
+
+def test_only_a_run_that_differs_in_its_epochs_is_continued(bundle, tmp_path):
+    config = T.TrainConfig(epochs=2, batch_size=16, lr=3e-3, patience=None)
+    short, long = _longer_and_shorter(config, 2, 4)
+    root = tmp_path / "runs"
+    T.train_one(short, bundle, seed=0, out_dir=T.run_dir(short, bundle, root) / "seed0", progress=False)
+    other = tiny_spec(train=T.TrainConfig(epochs=4, batch_size=16, lr=1e-3, patience=None)).resolved()
+    assert T.shorter_seed(other, bundle, 0, T.run_dir(other, bundle, root) / "seed0") is None  # another lr
+    assert T.shorter_seed(long, bundle, 1, T.run_dir(long, bundle, root) / "seed1") is None    # another seed
+    assert T.shorter_seed(long, bundle, 0, tmp_path / "mine" / "seed0") is None                # not a runs root
+    assert T.shorter_seed(long, bundle, 0, T.run_dir(long, bundle, root) / "seed0") == \
+        T.run_dir(short, bundle, root) / "seed0"
