@@ -99,7 +99,9 @@ def train_longer(bundle: DataBundle, profile: str = "quick", seeds: int = 2, epo
     """The profile's runs of ``models`` allowed ``epochs`` epochs (early stopping and
     patience unchanged): does a model that stays at the text-only ceiling within the
     profile's epochs get past it with more? Rows whose modalities the data lacks, and early
-    fusion on unaligned data, are left out as in the tables."""
+    fusion on unaligned data, are left out as in the tables. A seed whose profile run has
+    finished continues from it (:func:`cmnlib.train.shorter_seed`: its first epochs are that
+    run's, bit for bit) instead of training them again."""
     return train_specs(longer_specs(bundle, profile, epochs, models), bundle, seeds, profile, processes, progress)
 
 
