@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -256,8 +257,7 @@ def test_seed_list_counts_and_lists():
             T.seed_list(bad)
 
 
-def _longer_and_shorter(config: T.TrainConfig, shorter: int, longer: int) -> tuple[T.RunSpec, T.RunSpec]:
-    from dataclasses import replace
+def _shorter_and_longer(config: T.TrainConfig, shorter: int, longer: int) -> tuple[T.RunSpec, T.RunSpec]:
     return (tiny_spec(train=replace(config, epochs=shorter)).resolved(),
             tiny_spec(train=replace(config, epochs=longer)).resolved())
 
@@ -271,7 +271,7 @@ def test_a_longer_run_continues_a_shorter_one_bit_for_bit(bundle, tmp_path, conf
     """A run that differs from a finished one only in its epochs starts from the shorter
     run's last checkpoint (its first epochs are the same computation) and ends exactly where
     training from the start ends."""
-    short, long = _longer_and_shorter(config, 2, 5)
+    short, long = _shorter_and_longer(config, 2, 5)
     root, alone = tmp_path / "shared", tmp_path / "alone"
     first = T.train_one(short, bundle, seed=1, out_dir=T.run_dir(short, bundle, root) / "seed1", progress=False)
     assert T.shorter_seed(long, bundle, 1, T.run_dir(long, bundle, root) / "seed1") is not None
@@ -293,7 +293,7 @@ def test_a_longer_run_continues_a_shorter_one_bit_for_bit(bundle, tmp_path, conf
 
 def test_only_a_run_that_differs_in_its_epochs_is_continued(bundle, tmp_path):
     config = T.TrainConfig(epochs=2, batch_size=16, lr=3e-3, patience=None)
-    short, long = _longer_and_shorter(config, 2, 4)
+    short, long = _shorter_and_longer(config, 2, 4)
     root = tmp_path / "runs"
     T.train_one(short, bundle, seed=0, out_dir=T.run_dir(short, bundle, root) / "seed0", progress=False)
     other = tiny_spec(train=T.TrainConfig(epochs=4, batch_size=16, lr=1e-3, patience=None)).resolved()
