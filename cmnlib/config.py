@@ -197,12 +197,61 @@ def default_seeds(profile_name: str) -> int:
     return profile(profile_name).seeds
 
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cpu_quota(root: str = CGROUP_ROOT) -> int | None:
+    """Whole CPUs this process's control group may use, rounded up, or None without a
+    limit: a container started with ``--cpus 2`` on a large machine sees every core in its
+    affinity but gets two cores' time. Read from cgroup v2's ``cpu.max`` (``quota period``
+    or ``max period``), else cgroup v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``
+    (quota -1: none)."""
+    def read(name: str) -> str | None:
+        try:
+            with open(os.path.join(root, name)) as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+    v2 = read("cpu.max")
+    if v2 is not None:
+        quota, _, period = v2.partition(" ")
+        pair = (quota, period) if quota != "max" else None
+    else:
+        quota, period = read("cpu/cpu.cfs_quota_us"), read("cpu/cpu.cfs_period_us")
+        pair = (quota, period) if quota not in (None, "-1") and period is not None else None
+    try:
+        return max(1, -(-int(pair[0]) // int(pair[1]))) if pair else None
+    except (ValueError, ZeroDivisionError):
+        return None  # an unreadable limit: as if none were set
+
+
+def usable_cores() -> int:
+    """The cores this process may compute on: those of its CPU affinity (``taskset``, a
+    container's cpuset), where the platform reports it, else ``os.cpu_count()``; no more
+    than its control group's CPU quota (:func:`cpu_quota`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def physical_memory_gib() -> float | None:
+    """The machine's physical memory in GiB, where the platform reports it (None elsewhere)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2 ** 30
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return None
+
+
 def cores_share(processes: int) -> int:
     """Threads for each of ``processes`` processes that compute at once: its share of the
-    cores, at least one. With one OpenMP thread per core in each, the waiting threads of
-    one spin on the cores the others need (docs/performance.md). Torch-free, so that a
-    process can set ``OMP_NUM_THREADS`` from it before torch loads (tests/conftest.py)."""
-    return max(1, (os.cpu_count() or 1) // processes)
+    usable cores (:func:`usable_cores`), at least one. With one OpenMP thread per core in
+    each, the waiting threads of one spin on the cores the others need
+    (docs/performance.md). Torch-free, so that a process can set ``OMP_NUM_THREADS`` from
+    it before torch loads (tests/conftest.py)."""
+    return max(1, usable_cores() // processes)
 
 
 # The portability guard of `make test` (cmnlib.numerics) trains every run from initial

@@ -307,10 +307,11 @@ def train_first(jobs: list[Job], bundles: dict, profile: str, processes: int | N
     """Train every run the notebooks of ``jobs`` will ask for (:func:`cmnlib.runplan.sequence_runs`)
     in one pool of worker processes, longest first, before any notebook runs; the notebooks
     then read them from the cache. Only where the runs train in a pool (``processes``,
-    default :func:`cmnlib.runs.default_processes`: 2 for the quick profile on 2 cores or
-    more); a run already cached is not trained again. Returns the manifest's record (runs,
-    seeds, seconds), or None when there is nothing to do. A failure is reported in one line
-    and the notebooks go on (each trains what it still needs, and reports its own error)."""
+    default :func:`cmnlib.runs.default_processes`: one per usable core for the quick
+    profile on 2 cores or more); a run already cached is not trained again. Returns the
+    manifest's record (runs, seeds, seconds), or None when there is nothing to do. A
+    failure is reported in one line and the notebooks go on (each trains what it still
+    needs, and reports its own error)."""
     processes = runs.default_processes(profile) if processes is None else processes
     if processes < 2 or not bundles:
         return None
@@ -382,9 +383,9 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
 
 def default_workers(profile: str) -> int:
     """Notebooks run at once by default: as many as the runs' worker processes
-    (:func:`cmnlib.runs.default_processes`: 2 for the quick profile on two cores or more,
-    whose notebooks read runs trained first; else 1, as a paper-profile notebook trains its
-    own runs with every core)."""
+    (:func:`cmnlib.runs.default_processes`: one per usable core for the quick profile, whose
+    notebooks read runs trained first, two at least on two cores; else 1, as a
+    paper-profile notebook trains its own runs with every core)."""
     return runs.default_processes(profile)
 
 
@@ -445,6 +446,7 @@ def run_jobs(jobs: list[Job], build: Path, source_dir: Path, available: dict,
     (:func:`kernel_threads`, unless ``OMP_NUM_THREADS`` is set). Returns the manifest
     records, in plan order, and the notebooks (stems) that failed or were skipped for a
     failure."""
+    workers = max(1, min(workers, len(jobs)))  # each kernel's share of the cores counts those that run
     stems = [job.notebook.stem for job in jobs]
     left_of = Counter(stems)  # jobs not yet finished, per notebook
     needed = {d for deps in DEPENDS_ON.values() for d in deps}

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .config import parse_modalities
+from .config import parse_modalities, physical_memory_gib, usable_cores
 from .data.split import DataBundle
 from .results import RunResult, SeedResult
 from .spec import RunSpec
@@ -240,10 +240,24 @@ def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], proc
     return train_many([spec], bundle, seeds, processes, root, threads, progress=False)[0]
 
 
+# A quick-profile pool worker holds torch, every data set of the pool and one small model:
+# about 1 GiB of its own (proportional set size) training the synthetic sets' runs; 1.5 GiB
+# each leaves room for the process that runs the pool and the rest of the machine.
+WORKER_MEMORY_GIB = 1.5
+
+
 def default_processes(profile: str) -> int:
-    """Worker processes for a profile's runs: 2 on a CPU with at least 2 cores in the quick
-    profile (small models: two processes beat two threads), else 1 (this process)."""
-    return 2 if profile == "quick" and (os.cpu_count() or 1) >= 2 else 1
+    """Worker processes for a profile's runs. The quick profile: one one-thread worker per
+    usable core (:func:`cmnlib.config.usable_cores`; small models, where separate processes
+    beat threads), two on two cores or more, and no more than the memory holds at
+    :data:`WORKER_MEMORY_GIB` each. The paper profile: 1 (this process, every core for one
+    model at a time). A run's numbers do not depend on how many workers train it."""
+    cores = usable_cores()
+    if profile != "quick" or cores < 2:
+        return 1
+    memory = physical_memory_gib()
+    fits = int(memory // WORKER_MEMORY_GIB) if memory else cores
+    return max(2, min(cores, fits))
 
 
 def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: str,

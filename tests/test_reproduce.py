@@ -9,7 +9,7 @@ import os
 import nbformat
 import pytest
 
-from cmnlib import report_page, reproduce
+from cmnlib import config, report_page, reproduce, runs
 
 
 def _notebook(path, parameters: str, *cells: str) -> None:
@@ -91,27 +91,74 @@ def test_a_first_failing_run_does_not_speak_of_an_earlier_report(sequence, tmp_p
 
 
 def test_notebooks_run_at_once_get_their_share_of_the_cores(sequence, tmp_path, monkeypatch):
-    """Two kernels at once get OMP_NUM_THREADS = cores // 2 each (one thread per core each
-    would spin on the other's core); one at a time they keep torch's default, a user's own
-    setting stands, and this process gets its environment back. By default two notebooks
-    run at once only where the runs train in a pool (quick profile, two cores or more)."""
-    _notebook(sequence / "02_beta.ipynb", "seeds = None",
-              "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
+    """Kernels run at once get OMP_NUM_THREADS = usable cores // kernels each (one thread
+    per core each would spin on the others' cores), counting only the notebooks there are to
+    run; one at a time they keep torch's default, a user's own setting stands, and this
+    process gets its environment back."""
+    for name in ("02_beta", "03_gamma"):
+        _notebook(sequence / f"{name}.ipynb", "seeds = None",
+                  "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(config, "usable_cores", lambda: 4)
 
-    def threads(workers, name):
-        assert reproduce.reproduce(datasets=(), only=["02"], out=tmp_path / name, source_dir=sequence,
+    def threads(workers, name, only=("02", "03")):
+        assert reproduce.reproduce(datasets=(), only=list(only), out=tmp_path / name, source_dir=sequence,
                                    workers=workers) == 0
-        executed = nbformat.read(tmp_path / name / "notebooks" / "02_beta.ipynb", as_version=4)
-        return "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", [])).split()[-1]
+        printed = set()
+        for notebook in ("02_beta", "03_gamma")[:len(only)]:
+            executed = nbformat.read(tmp_path / name / "notebooks" / f"{notebook}.ipynb", as_version=4)
+            printed.add("".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", [])).split()[-1])
+        (value,) = printed
+        return value
     assert threads(2, "two") == "2" and threads(1, "one") == "None"
+    assert threads(8, "eight") == "2"  # two notebooks: two kernels, not eight
+    assert threads(2, "alone", only=("02",)) == "None"  # one notebook has the cores to itself
     assert "OMP_NUM_THREADS" not in os.environ
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads(2, "mine") == "3" and os.environ["OMP_NUM_THREADS"] == "3"
-    assert reproduce.default_workers("quick") == 2 and reproduce.default_workers("paper") == 1
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert reproduce.default_workers("quick") == 1 and reproduce.kernel_threads(2) == "1"
+
+
+@pytest.mark.parametrize("cores, memory_gib, quick", [
+    (1, 64.0, 1),     # one core: no pool
+    (2, 24.0, 2),     # the two-core machine: two workers
+    (2, 1.0, 2),      # two cores keep their two workers however little the memory
+    (16, 64.0, 16),   # one worker per usable core
+    (16, 9.0, 6),     # as many as 9 GiB holds at 1.5 GiB each
+    (8, None, 8),     # memory unknown: the cores decide
+])
+def test_the_quick_profiles_pool_has_a_worker_per_usable_core_as_memory_allows(monkeypatch, cores, memory_gib,
+                                                                              quick):
+    monkeypatch.setattr(runs, "usable_cores", lambda: cores)
+    monkeypatch.setattr(runs, "physical_memory_gib", lambda: memory_gib)
+    assert runs.default_processes("quick") == quick and runs.default_processes("paper") == 1
+    assert reproduce.default_workers("quick") == quick and reproduce.default_workers("paper") == 1
+
+
+def test_usable_cores_are_the_affinity_within_the_cpu_quota(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
+    monkeypatch.setattr(config, "cpu_quota", lambda: None)
+    assert config.usable_cores() == 8
+    monkeypatch.setattr(config, "cpu_quota", lambda: 3)
+    assert config.usable_cores() == 3 and config.cores_share(2) == 1 and config.cores_share(1) == 3
+    monkeypatch.setattr(config, "cpu_quota", lambda: 64)  # a quota above the affinity: the affinity
+    assert config.usable_cores() == 8
+
+
+@pytest.mark.parametrize("files, cpus", [
+    ({"cpu.max": "max 100000\n"}, None),                      # cgroup v2, no limit
+    ({"cpu.max": "200000 100000\n"}, 2),                      # v2: two CPUs' time
+    ({"cpu.max": "150000 100000\n"}, 2),                      # 1.5 CPUs: rounded up
+    ({"cpu.max": "50000 100000\n"}, 1),                       # half a CPU: at least one
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),   # v1, no limit
+    ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),  # v1: four CPUs
+    ({}, None),                                                # no control group files
+    ({"cpu.max": "lots 100000\n"}, None),                     # unreadable: as if none
+])
+def test_the_cpu_quota_is_read_from_either_cgroup_version(tmp_path, files, cpus):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert config.cpu_quota(str(tmp_path)) == cpus
 
 
 def test_relative_paths_are_read_against_the_callers_folder(sequence, tmp_path, monkeypatch):
