@@ -157,7 +157,12 @@ def _featurized_for_reproduce(args) -> int | None:
 
 
 def _cmd_reproduce(args) -> int:
-    from .reproduce import reproduce
+    from .reproduce import reproduce, runs_first_processes
+    try:
+        runs_first_processes(args.profile)  # a malformed $CMN_POOL_WORKERS: one line, before anything runs
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.data and args.data.lower().endswith(".csv"):
         failed = _featurized_for_reproduce(args)
         if failed is not None:
@@ -289,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_precision_option(repro)
     repro.add_argument("--jobs", type=options.positive_int, default=None, metavar="N",
                        help="notebooks run at once, each after those it depends on and with its share of the cores "
-                            "(default: as many as the quick profile's pool has workers, one per usable core, two on "
-                            "two cores; else 1; --in-place runs one at a time)")
+                            "(default: 2 for the quick profile on two cores or more, else 1; --in-place runs one at "
+                            "a time)")
     repro.add_argument("--runs-only", action="store_true",
                        help="train (or find in the cache) every run the selected notebooks train, and run no "
                             "notebook: a first run trains them all up front anyway, in one pool of worker processes")

@@ -245,6 +245,25 @@ def physical_memory_gib() -> float | None:
         return None
 
 
+# A quick-profile pool worker holds torch, every data set of the pool and one small model:
+# about 1 GiB of its own (proportional set size) training the synthetic sets' runs; 1.5 GiB
+# each leaves room for the process that runs the pool and the rest of the machine.
+WORKER_MEMORY_GIB = 1.5
+POOL_WORKERS_ENV = "CMN_POOL_WORKERS"  # the workers of a pool that has the machine to itself
+
+
+def pool_share(pools: int = 1) -> int:
+    """One-thread worker processes for each of ``pools`` pools that train at once: its
+    share of the usable cores (:func:`usable_cores`) and of the memory at
+    :data:`WORKER_MEMORY_GIB` a worker, and at least 2 (on two cores, two one-thread
+    processes beat one with two threads). Torch-free, so that tests/conftest.py can set
+    ``$CMN_POOL_WORKERS`` from it for its parallel workers."""
+    cores = usable_cores() // pools
+    memory = physical_memory_gib()
+    fits = int(memory // (WORKER_MEMORY_GIB * pools)) if memory else cores
+    return max(2, min(cores, fits))
+
+
 def cores_share(processes: int) -> int:
     """Threads for each of ``processes`` processes that compute at once: its share of the
     usable cores (:func:`usable_cores`), at least one. With one OpenMP thread per core in

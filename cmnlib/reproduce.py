@@ -307,12 +307,12 @@ def train_first(jobs: list[Job], bundles: dict, profile: str, processes: int | N
     """Train every run the notebooks of ``jobs`` will ask for (:func:`cmnlib.runplan.sequence_runs`)
     in one pool of worker processes, longest first, before any notebook runs; the notebooks
     then read them from the cache. Only where the runs train in a pool (``processes``,
-    default :func:`cmnlib.runs.default_processes`: one per usable core for the quick
-    profile on 2 cores or more); a run already cached is not trained again. Returns the
+    default :func:`runs_first_processes`: for the quick profile on 2 cores or more, one per
+    usable core as memory allows); a run already cached is not trained again. Returns the
     manifest's record (runs, seeds, seconds), or None when there is nothing to do. A
     failure is reported in one line and the notebooks go on (each trains what it still
     needs, and reports its own error)."""
-    processes = runs.default_processes(profile) if processes is None else processes
+    processes = runs_first_processes(profile) if processes is None else processes
     if processes < 2 or not bundles:
         return None
     precision = os.environ.get(PRECISION_ENV, "fp32")  # as the notebooks' kernels will see it
@@ -337,6 +337,13 @@ def train_first(jobs: list[Job], bundles: dict, profile: str, processes: int | N
           f"{seeds - trained} already cached)", flush=True)
     return {**record, "trained": trained, "seconds": round(seconds, 1),
             "folders": sorted(run_dir(spec, bundle).name for spec, bundle, _ in planned)}
+
+
+def runs_first_processes(profile: str) -> int:
+    """Worker processes of the pool that trains the runs first (:func:`train_first`): the
+    pool has the machine to itself, so :func:`cmnlib.runs.machine_processes`, one per usable
+    core in the quick profile, or ``$CMN_POOL_WORKERS`` (a malformed value: ValueError)."""
+    return runs.machine_processes(profile)
 
 
 def _data_and_runs(jobs: list[Job], datasets, data, profile) -> tuple[dict, dict, dict | None]:
@@ -382,10 +389,9 @@ def reproduce(profile: str = "quick", datasets: tuple[str, ...] | None = None,
 
 
 def default_workers(profile: str) -> int:
-    """Notebooks run at once by default: as many as the runs' worker processes
-    (:func:`cmnlib.runs.default_processes`: one per usable core for the quick profile, whose
-    notebooks read runs trained first, two at least on two cores; else 1, as a
-    paper-profile notebook trains its own runs with every core)."""
+    """Notebooks run at once by default: :func:`cmnlib.runs.default_processes`, 2 for the
+    quick profile on two usable cores or more, whose notebooks read runs trained first; else
+    1, as a paper-profile notebook trains its own runs with every core."""
     return runs.default_processes(profile)
 
 

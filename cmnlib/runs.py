@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .config import parse_modalities, physical_memory_gib, usable_cores
+from .config import POOL_WORKERS_ENV, parse_modalities, pool_share, usable_cores
 from .data.split import DataBundle
 from .results import RunResult, SeedResult
 from .spec import RunSpec
@@ -240,24 +240,31 @@ def spread_seeds(spec: RunSpec, bundle: DataBundle, seeds: int | list[int], proc
     return train_many([spec], bundle, seeds, processes, root, threads, progress=False)[0]
 
 
-# A quick-profile pool worker holds torch, every data set of the pool and one small model:
-# about 1 GiB of its own (proportional set size) training the synthetic sets' runs; 1.5 GiB
-# each leaves room for the process that runs the pool and the rest of the machine.
-WORKER_MEMORY_GIB = 1.5
-
-
 def default_processes(profile: str) -> int:
-    """Worker processes for a profile's runs. The quick profile: one one-thread worker per
-    usable core (:func:`cmnlib.config.usable_cores`; small models, where separate processes
-    beat threads), two on two cores or more, and no more than the memory holds at
-    :data:`WORKER_MEMORY_GIB` each. The paper profile: 1 (this process, every core for one
-    model at a time). A run's numbers do not depend on how many workers train it."""
-    cores = usable_cores()
-    if profile != "quick" or cores < 2:
+    """Worker processes for a profile's runs where other work may run beside them (a
+    notebook's own runs, ``cmn train``): 2 on a CPU with at least 2 usable cores
+    (:func:`cmnlib.config.usable_cores`) in the quick profile (small models: two processes
+    beat two threads), else 1 (this process)."""
+    return 2 if profile == "quick" and usable_cores() >= 2 else 1
+
+
+def machine_processes(profile: str) -> int:
+    """Worker processes for a pool that has the machine to itself (``cmn reproduce``'s runs,
+    trained first, before any notebook starts). Where :func:`default_processes` gives a pool
+    (the quick profile, two usable cores or more): ``$CMN_POOL_WORKERS`` when set, else one
+    one-thread worker per usable core (a quick run trains with one thread: fewer workers
+    leave cores idle), as many as the memory holds, two at least
+    (:func:`cmnlib.config.pool_share`); else 1. A run's numbers do not depend on how many
+    workers train it."""
+    if default_processes(profile) < 2:
         return 1
-    memory = physical_memory_gib()
-    fits = int(memory // WORKER_MEMORY_GIB) if memory else cores
-    return max(2, min(cores, fits))
+    value = os.environ.get(POOL_WORKERS_ENV)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"${POOL_WORKERS_ENV} must be a whole number of worker processes, 1 or more; "
+                             f"got {value!r}")
+        return int(value)
+    return pool_share(1)
 
 
 def train_specs(specs: list[RunSpec], bundle: DataBundle, seeds: int, profile: str,

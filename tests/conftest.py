@@ -4,15 +4,19 @@ from __future__ import annotations
 import os
 import sys
 
-from cmnlib.config import cores_share  # torch-free: before torch loads
+from cmnlib.config import POOL_WORKERS_ENV, cores_share, pool_share  # torch-free: before torch loads
 
 # Several pytest workers (make test runs two on two cores): each worker's torch, and each
-# process it starts, gets its share of the cores (cores_share).
+# process it starts, gets its share of the cores (cores_share), and a test that runs the
+# whole sequence's pool gets its share of the cores and memory (pool_share) instead of
+# the machine.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(cores_share(_WORKERS))
     if "torch" in sys.modules:  # read at load time: too late for the variable alone
         sys.modules["torch"].set_num_threads(cores_share(_WORKERS))
+if _WORKERS > 1:
+    os.environ.setdefault(POOL_WORKERS_ENV, str(pool_share(_WORKERS)))
 
 import pytest  # noqa: E402
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -118,20 +119,42 @@ def test_notebooks_run_at_once_get_their_share_of_the_cores(sequence, tmp_path, 
     assert threads(2, "mine") == "3" and os.environ["OMP_NUM_THREADS"] == "3"
 
 
-@pytest.mark.parametrize("cores, memory_gib, quick", [
-    (1, 64.0, 1),     # one core: no pool
-    (2, 24.0, 2),     # the two-core machine: two workers
-    (2, 1.0, 2),      # two cores keep their two workers however little the memory
-    (16, 64.0, 16),   # one worker per usable core
-    (16, 9.0, 6),     # as many as 9 GiB holds at 1.5 GiB each
-    (8, None, 8),     # memory unknown: the cores decide
+@pytest.mark.parametrize("cores, memory_gib, machine, each_of_two", [
+    (1, 64.0, 1, 2),     # one core: no pool (two pytest workers' pools: two each, the least)
+    (2, 24.0, 2, 2),     # the two-core machine: two workers
+    (2, 1.0, 2, 2),      # two cores keep their two workers however little the memory
+    (16, 64.0, 16, 8),   # one worker per usable core; two pools: eight each
+    (16, 9.0, 6, 3),     # as many as 9 GiB holds at 1.5 GiB each
+    (8, None, 8, 4),     # memory unknown: the cores decide
 ])
-def test_the_quick_profiles_pool_has_a_worker_per_usable_core_as_memory_allows(monkeypatch, cores, memory_gib,
-                                                                              quick):
+def test_the_runs_first_pool_has_a_worker_per_usable_core_as_memory_allows(monkeypatch, cores, memory_gib,
+                                                                          machine, each_of_two):
+    """The pool that has the machine to itself (the runs trained first) grows with the
+    cores; pools beside other work (a notebook's own runs) and the notebooks at once stay
+    at two; the paper profile trains in this process."""
+    monkeypatch.delenv(config.POOL_WORKERS_ENV, raising=False)
+    monkeypatch.setattr(config, "usable_cores", lambda: cores)
     monkeypatch.setattr(runs, "usable_cores", lambda: cores)
-    monkeypatch.setattr(runs, "physical_memory_gib", lambda: memory_gib)
-    assert runs.default_processes("quick") == quick and runs.default_processes("paper") == 1
-    assert reproduce.default_workers("quick") == quick and reproduce.default_workers("paper") == 1
+    monkeypatch.setattr(config, "physical_memory_gib", lambda: memory_gib)
+    assert runs.machine_processes("quick") == machine and runs.machine_processes("paper") == 1
+    assert runs.default_processes("quick") == min(cores, 2) and runs.default_processes("paper") == 1
+    assert reproduce.default_workers("quick") == min(cores, 2)
+    # pytest's parallel workers each get a pool of their share (tests/conftest.py)
+    assert config.pool_share(2) == each_of_two
+
+
+def test_the_pools_workers_can_be_set_and_a_bad_setting_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(runs, "usable_cores", lambda: 16)
+    monkeypatch.setenv(config.POOL_WORKERS_ENV, "3")
+    assert runs.machine_processes("quick") == 3 and runs.machine_processes("paper") == 1
+    for bad in ("two", "0", "-1", "1.5"):
+        monkeypatch.setenv(config.POOL_WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=f"CMN_POOL_WORKERS must be a whole number.*got '{re.escape(bad)}'"):
+            runs.machine_processes("quick")
+    from cmnlib import cli
+    assert cli.main(["reproduce", "--runs-only", "--only", "02"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: $CMN_POOL_WORKERS must be a whole number" in err
 
 
 def test_usable_cores_are_the_affinity_within_the_cpu_quota(monkeypatch):
