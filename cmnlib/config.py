@@ -7,10 +7,12 @@
   paper's settings): the model sizes, the training settings and the seeds per table row.
 * **Models**: the names ``build_model`` accepts and their display labels.
 * **Modalities**: the letters L, A, V and the ``--set KEY=VALUE`` syntax for config fields.
+* **The machine's share**: the usable cores (the CPU affinity within a container's CPU
+  quota), the memory, and what each of several processes or pools that run at once gets.
 
 The command line, the trainer, the tables, the notebooks and the benchmark read these.
-Plain data and two small parsers: this module imports nothing from cmnlib, so every layer
-may import it.
+Plain data, two small parsers and the share of the machine: this module imports nothing
+from cmnlib (nor torch), so every layer may import it.
 """
 from __future__ import annotations
 
