@@ -165,6 +165,8 @@ def test_usable_cores_are_the_affinity_within_the_cpu_quota(monkeypatch):
     assert config.usable_cores() == 3 and config.cores_share(2) == 1 and config.cores_share(1) == 3
     monkeypatch.setattr(config, "cpu_quota", lambda: 64)  # a quota above the affinity: the affinity
     assert config.usable_cores() == 8
+    monkeypatch.setattr(config, "cpu_quota", lambda: 1)  # one core: two kernels still get a thread each
+    assert config.usable_cores() == 1 and reproduce.kernel_threads(2) == "1"
 
 
 @pytest.mark.parametrize("files, cpus", [
